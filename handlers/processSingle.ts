@@ -1,0 +1,47 @@
+/** `processSingle`: writes a person's basic profile and hands it on as a presigned URL. */
+import { S3Client } from "@aws-sdk/client-s3";
+import { faker } from "@faker-js/faker";
+import type { EventBridgeEvent } from "aws-lambda";
+import { DetailType, ProcessSingleDetail, ProcessSinglePostDetail, putTaskEvent } from "./events";
+import { bucketFromEnv, personKey, presignGet, putJson } from "./storage";
+import { HandlerContext, createHandlerContext, withTaskFailure } from "./task";
+import { parsePresignExpirySeconds, requireString } from "./validation";
+
+export interface Profile {
+    name: string;
+    company: string;
+    city: string;
+}
+
+export function buildProfile(name: string): Profile {
+    return { name, company: faker.company.name(), city: faker.location.city() };
+}
+
+export interface ProcessSingleDeps {
+    s3: S3Client;
+    bucket: string;
+    presignExpirySeconds: number;
+}
+
+/** Writes `<execution>/basic-<name>.json` and returns the `processSinglePost` detail carrying its URL. */
+export async function processSingle(deps: ProcessSingleDeps, task: ProcessSingleDetail): Promise<ProcessSinglePostDetail> {
+    const name = requireString("processSingle detail.name", task.name);
+    const key = personKey(task.executionName, "basic", name);
+    await putJson(deps.s3, deps.bucket, key, buildProfile(name));
+    const url = await presignGet(deps.s3, deps.bucket, key, deps.presignExpirySeconds);
+    return { ...task, name, url };
+}
+
+export function processSingleFactory() {
+    const ctx: HandlerContext = createHandlerContext("processSingle");
+    const deps: ProcessSingleDeps = {
+        s3: new S3Client({}),
+        bucket: bucketFromEnv(),
+        presignExpirySeconds: parsePresignExpirySeconds("PRESIGN_EXPIRY_SECONDS", process.env.PRESIGN_EXPIRY_SECONDS),
+    };
+    return async (event: EventBridgeEvent<"processSingle", ProcessSingleDetail>): Promise<void> =>
+        withTaskFailure(ctx, event.detail, async (task) => {
+            const post = await processSingle(deps, task);
+            await putTaskEvent(ctx.events, ctx.target, DetailType.processSinglePost, post);
+        });
+}

@@ -1,0 +1,70 @@
+/**
+ * Intermediate results live in S3 under the execution's name and are handed between steps as presigned URLs,
+ * so a step that only needs to read one object holds no S3 permission at all.
+ */
+import { GetObjectCommand, NoSuchKey, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
+import { InvalidInputError, requireKeySegment } from "./validation";
+
+export type PersonFileKind = "basic" | "cookies";
+
+/** `<execution name>/<kind>-<name>.json`; both segments are checked so no key leaves the execution's prefix. */
+export function personKey(executionName: string, kind: PersonFileKind, name: string): string {
+    return `${requireKeySegment("executionName", executionName)}/${kind}-${requireKeySegment("name", name)}.json`;
+}
+
+/** The run's report sorts first in its prefix. */
+export function reportKey(executionName: string): string {
+    return `${requireKeySegment("executionName", executionName)}/0-cookies.json`;
+}
+
+export function bucketFromEnv(env: NodeJS.ProcessEnv = process.env): string {
+    if (!env.BUCKET) throw new Error("BUCKET must be set");
+    return env.BUCKET;
+}
+
+export async function putJson(s3: S3Client, bucket: string, key: string, value: unknown): Promise<void> {
+    await s3.send(
+        new PutObjectCommand({ Bucket: bucket, Key: key, Body: JSON.stringify(value), ContentType: "application/json" }),
+    );
+}
+
+export async function getJson<T>(s3: S3Client, bucket: string, key: string): Promise<T> {
+    try {
+        const response = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+        return JSON.parse(await response.Body!.transformToString()) as T;
+    } catch (error) {
+        if (error instanceof NoSuchKey || (error as { name?: string }).name === "NoSuchKey") {
+            throw new InvalidInputError(`object s3://${bucket}/${key} does not exist`);
+        }
+        throw error;
+    }
+}
+
+export function presignGet(s3: S3Client, bucket: string, key: string, expiresInSeconds: number): Promise<string> {
+    return getSignedUrl(s3, new GetObjectCommand({ Bucket: bucket, Key: key }), { expiresIn: expiresInSeconds });
+}
+
+/** S3 answers a refused request with an XML error; its code and message are what a user needs to see. */
+function s3ErrorSummary(status: number, body: string): string {
+    const code = /<Code>([^<]*)<\/Code>/.exec(body)?.[1];
+    const message = /<Message>([^<]*)<\/Message>/.exec(body)?.[1];
+    return [String(status), code, message && `(${message})`].filter(Boolean).join(" ");
+}
+
+/**
+ * Reads JSON through a presigned URL. A refused URL (expired, tampered, object gone) is the input's fault:
+ * retrying the same URL cannot succeed, so it fails the step with what S3 said.
+ */
+export async function fetchJson<T>(url: string, what: string): Promise<T> {
+    const response = await fetch(url);
+    const body = await response.text();
+    if (!response.ok) {
+        throw new InvalidInputError(`${what}: the presigned URL was refused: ${s3ErrorSummary(response.status, body)}`);
+    }
+    try {
+        return JSON.parse(body) as T;
+    } catch {
+        throw new InvalidInputError(`${what}: the object behind the presigned URL is not JSON`);
+    }
+}

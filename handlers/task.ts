@@ -1,0 +1,60 @@
+/**
+ * What every handler shares: its clients (built once per container), and the two ways it answers a waiting
+ * task: `finishTask` with a result, or `taskFailed` when the input is at fault.
+ */
+import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
+import { Logger } from "@aws-lambda-powertools/logger";
+import { DetailType, EventTarget, TaskDetail, TaskFailedDetail, TaskFinishedDetail, eventTargetFromEnv, putTaskEvent } from "./events";
+import { InvalidInputError } from "./validation";
+
+export interface HandlerContext {
+    events: EventBridgeClient;
+    target: EventTarget;
+    logger: Logger;
+}
+
+/** Built once per container by each handler's factory, so warm invocations reuse connections. */
+export function createHandlerContext(serviceName: string): HandlerContext {
+    return {
+        events: new EventBridgeClient({}),
+        target: eventTargetFromEnv(),
+        logger: new Logger({ serviceName }),
+    };
+}
+
+export async function finishTask<T>(ctx: HandlerContext, task: TaskDetail, result: T): Promise<void> {
+    const detail: TaskFinishedDetail<T> = { taskToken: task.taskToken, step: task.step, result };
+    await putTaskEvent(ctx.events, ctx.target, DetailType.taskFinished, detail);
+    ctx.logger.info("task finished", { step: task.step, executionName: task.executionName });
+}
+
+/**
+ * Runs a step's work for a waiting task. Bad input fails the task at once with a cause that names the step
+ * and the field. Any other error is rethrown: Lambda retries the asynchronous invocation twice and then sends
+ * the failure to its on-failure destination (the bus), where the TaskFinisher fails the task with it.
+ * An event without a token cannot be answered; it is logged and dropped rather than retried for nothing.
+ */
+export async function withTaskFailure<D extends Partial<TaskDetail>>(
+    ctx: HandlerContext,
+    detail: D | undefined,
+    work: (task: D & TaskDetail) => Promise<void>,
+): Promise<void> {
+    if (!detail || typeof detail.taskToken !== "string" || detail.taskToken === "") {
+        ctx.logger.error("event has no detail.taskToken; nothing to answer", { detail });
+        return;
+    }
+    const task = { ...detail, step: detail.step ?? "unknown step" } as D & TaskDetail;
+    try {
+        await work(task);
+    } catch (error) {
+        if (!(error instanceof InvalidInputError)) throw error;
+        const failed: TaskFailedDetail = {
+            taskToken: task.taskToken,
+            step: task.step,
+            error: error.name,
+            cause: `${task.step}: ${error.message}`,
+        };
+        ctx.logger.warn("task failed on its input", { step: task.step, cause: failed.cause });
+        await putTaskEvent(ctx.events, ctx.target, DetailType.taskFailed, failed);
+    }
+}

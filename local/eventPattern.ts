@@ -1,0 +1,546 @@
+/**
+ * Amazon EventBridge event-pattern semantics, for the local event bus: validation of a rule's pattern
+ * (as PutRule does, answering InvalidEventPatternException) and matching of an event against it.
+ *
+ * Pure: no I/O, no dependencies. The semantics follow AWS's documentation
+ *   https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-create-pattern.html
+ *   https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-create-pattern-operators.html
+ *   https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-event-patterns-content-based-filtering.html
+ *   https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-event-patterns-arrays.html
+ *   https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-event-patterns-null-values.html
+ * and, where the docs are silent (error wording, edge cases), aws/event-ruler, the open-source engine
+ * EventBridge runs on.
+ *
+ * A pattern is validated and compiled once into a small typed tree (`ObjectNode` below); matching walks
+ * that tree. Compiled trees are cached per pattern object, so `matchesEventPattern` may be called in a
+ * loop without re-validating; a pattern object is therefore treated as immutable once used.
+ */
+
+export type EventPattern = Record<string, unknown>;
+
+/** PutRule/TestEventPattern's answer to a malformed pattern. Shape-compatible with `AwsError` (code + status). */
+export class InvalidEventPatternError extends Error {
+    readonly code = "InvalidEventPatternException";
+    readonly statusCode = 400;
+
+    constructor(message: string) {
+        super(message);
+        this.name = "InvalidEventPatternException";
+    }
+}
+
+/**
+ * Validates a pattern given as JSON text or as an already parsed object and returns the parsed object.
+ * Throws InvalidEventPatternError naming the offending path when it is not a valid EventBridge pattern.
+ */
+export function parseEventPattern(pattern: string | EventPattern): EventPattern {
+    const parsed = typeof pattern === "string" ? parseJson(pattern) : pattern;
+    if (!isPlainObject(parsed)) throw invalid([], "Filter is not an object");
+    compiledFor(parsed);
+    return parsed;
+}
+
+/** True when `event` (a full EventBridge envelope: source, detail-type, ..., detail) matches `pattern`. */
+export function matchesEventPattern(pattern: EventPattern, event: Record<string, unknown>): boolean {
+    return matchObject(compiledFor(pattern), event);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Compiled form
+// ---------------------------------------------------------------------------------------------------
+
+type Leaf = string | number | boolean | null;
+
+interface NumericBound {
+    readonly value: number;
+    readonly inclusive: boolean;
+}
+
+interface IpAddress {
+    readonly family: 4 | 6;
+    readonly value: bigint;
+}
+
+/** One entry of a leaf array: the array is an OR of these. */
+type Matcher =
+    | { readonly kind: "exact"; readonly value: Leaf }
+    | { readonly kind: "prefix"; readonly value: string; readonly ignoreCase: boolean }
+    | { readonly kind: "suffix"; readonly value: string; readonly ignoreCase: boolean }
+    | { readonly kind: "equals-ignore-case"; readonly value: string }
+    | { readonly kind: "wildcard"; readonly regex: RegExp }
+    | { readonly kind: "numeric"; readonly lower?: NumericBound; readonly upper?: NumericBound }
+    | { readonly kind: "exists"; readonly value: boolean }
+    | { readonly kind: "cidr"; readonly family: 4 | 6; readonly low: bigint; readonly high: bigint }
+    /** Matches a present leaf value that none of `excluded` matches. */
+    | { readonly kind: "anything-but"; readonly excluded: readonly Matcher[] };
+
+type FieldNode =
+    | { readonly kind: "object"; readonly node: ObjectNode }
+    | { readonly kind: "leaf"; readonly matchers: readonly Matcher[] };
+
+interface ObjectNode {
+    /** All fields must match (AND). Kept as pairs so odd keys such as "__proto__" stay plain data. */
+    readonly fields: ReadonlyArray<readonly [string, FieldNode]>;
+    /** When present, at least one alternative must match the same event object ("$or"). */
+    readonly or?: readonly ObjectNode[];
+}
+
+const OR_KEY = "$or";
+
+/** Operators a leaf array's objects may use. */
+const OPERATORS = new Set([
+    "prefix", "suffix", "equals-ignore-case", "wildcard", "anything-but", "numeric", "exists", "cidr",
+]);
+
+/**
+ * Field names event-ruler refuses inside a "$or" branch (its RESERVED_FIELD_NAMES_IN_OR_RELATIONSHIP):
+ * there a misplaced operator is more likely than a field really named "prefix".
+ */
+const RESERVED_IN_OR = new Set([
+    ...OPERATORS, "exactly", "html", "=", "<", "<=", ">", ">=", "regex", "not-wildcard",
+    "not-equals-ignore-case", "date-after", "date-on-or-after", "date-before", "date-on-or-before",
+    "in-date-range", "ip-address-in-range", "ip-address-not-in-range",
+]);
+
+/** Numeric matching range from the content-filtering docs: -5.0e9 to +5.0e9 inclusive, 6 decimals. */
+const NUMERIC_LIMIT = 5e9;
+const NUMERIC_DECIMALS = 6;
+
+/** Compiled trees, keyed by the pattern object so callers don't have to carry them around. */
+const compiledCache = new WeakMap<object, ObjectNode>();
+
+function compiledFor(pattern: EventPattern): ObjectNode {
+    let node = compiledCache.get(pattern);
+    if (node === undefined) {
+        if (!isPlainObject(pattern)) throw invalid([], "Filter is not an object");
+        node = compileObject(pattern, [], false);
+        compiledCache.set(pattern, node);
+    }
+    return node;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Validation + compilation
+// ---------------------------------------------------------------------------------------------------
+
+type Path = readonly string[];
+
+function invalid(path: Path, reason: string): InvalidEventPatternError {
+    // AWS prefixes every reason with this sentence; the path is ours, to point at the offending key.
+    const where = path.length > 0 ? ` (at ${path.join(".")})` : "";
+    return new InvalidEventPatternError(`Event pattern is not valid. Reason: ${reason}${where}`);
+}
+
+function parseJson(text: string): unknown {
+    try {
+        return JSON.parse(text);
+    } catch (err) {
+        throw invalid([], err instanceof Error ? err.message : "Malformed JSON");
+    }
+}
+
+function compileObject(pattern: Record<string, unknown>, path: Path, insideOr: boolean): ObjectNode {
+    const keys = Object.keys(pattern);
+    if (keys.length === 0) throw invalid(path, "Empty objects are not allowed");
+    const fields: Array<readonly [string, FieldNode]> = [];
+    let or: ObjectNode[] | undefined;
+    for (const key of keys) {
+        const value = pattern[key];
+        if (key === OR_KEY) {
+            or = compileOr(value, [...path, key]);
+        } else {
+            if (insideOr && RESERVED_IN_OR.has(key)) {
+                throw invalid([...path, key], `"${key}" is a reserved keyword and cannot be used as a field name inside $or.`);
+            }
+            fields.push([key, compileField(key, value, [...path, key], insideOr)]);
+        }
+    }
+    return or === undefined ? { fields } : { fields, or };
+}
+
+function compileField(key: string, value: unknown, path: Path, insideOr: boolean): FieldNode {
+    if (Array.isArray(value)) return { kind: "leaf", matchers: compileLeafArray(value, path) };
+    if (isPlainObject(value)) return { kind: "object", node: compileObject(value, path, insideOr) };
+    // The docs: "the value to match is in a JSON array" - a bare "source": "aws.ec2" is refused.
+    throw invalid(path, `"${key}" must be an object or an array`);
+}
+
+/** "$or" takes an array of at least two sub-patterns, each matched against the same event object. */
+function compileOr(value: unknown, path: Path): ObjectNode[] {
+    if (!Array.isArray(value)) throw invalid(path, "It must be an Array followed with $or.");
+    const items: unknown[] = value;
+    if (items.length < 2) throw invalid(path, "There must have at least 2 Objects in $or relationship.");
+    return items.map((item, i) => {
+        const itemPath = [...path.slice(0, -1), `$or[${i}]`];
+        if (!isPlainObject(item)) throw invalid(itemPath, "Only JSON object is allowed in array of $or relationship.");
+        return compileObject(item, itemPath, true);
+    });
+}
+
+function compileLeafArray(values: readonly unknown[], path: Path): Matcher[] {
+    if (values.length === 0) throw invalid(path, "Empty arrays are not allowed");
+    return values.map((value) => {
+        if (isLeaf(value)) return { kind: "exact", value };
+        if (isPlainObject(value)) return compileExpression(value, path);
+        throw invalid(path, "Match value must be String, number, true, false, or null");
+    });
+}
+
+/** A `{ "<operator>": <argument> }` object inside a leaf array. */
+function compileExpression(expression: Record<string, unknown>, path: Path): Matcher {
+    const keys = Object.keys(expression);
+    if (keys.length === 0) throw invalid(path, "Match expression name not found");
+    if (keys.length > 1) throw invalid(path, `Only one key allowed in match expression, got ${keys.join(", ")}`);
+    const operator = keys[0];
+    const argument = expression[operator];
+    switch (operator) {
+        case "prefix":
+        case "suffix":
+            return compileAffix(operator, argument, path);
+        case "equals-ignore-case":
+            return { kind: "equals-ignore-case", value: requireString(argument, operator, path) };
+        case "wildcard":
+            return { kind: "wildcard", regex: compileWildcard(requireString(argument, operator, path), path) };
+        case "anything-but":
+            return compileAnythingBut(argument, path);
+        case "numeric":
+            return compileNumeric(argument, path);
+        case "exists":
+            if (typeof argument !== "boolean") throw invalid(path, "exists match pattern must be either true or false.");
+            return { kind: "exists", value: argument };
+        case "cidr":
+            return compileCidr(requireString(argument, operator, path), path);
+        default:
+            throw invalid(path, `Unrecognized match type ${operator}`);
+    }
+}
+
+function requireString(argument: unknown, operator: string, path: Path): string {
+    if (typeof argument !== "string") throw invalid(path, `${operator} match pattern must be a string`);
+    return argument;
+}
+
+/** `{"prefix": "x"}` or `{"prefix": {"equals-ignore-case": "x"}}`, same for suffix. */
+function compileAffix(operator: "prefix" | "suffix", argument: unknown, path: Path): Matcher {
+    if (typeof argument === "string") return { kind: operator, value: argument, ignoreCase: false };
+    if (!isPlainObject(argument)) throw invalid(path, `${operator} match pattern must be a string`);
+    const keys = Object.keys(argument);
+    if (keys.length !== 1 || keys[0] !== "equals-ignore-case") {
+        throw invalid(path, `Unsupported ${operator} pattern: ${keys.join(", ") || "{}"}`);
+    }
+    const value = requireString(argument["equals-ignore-case"], "equals-ignore-case", path);
+    return { kind: operator, value, ignoreCase: true };
+}
+
+/**
+ * anything-but takes a string, a number, a list of only strings or only numbers, or an object
+ * `{prefix|suffix|equals-ignore-case|wildcard: string | string[]}`.
+ */
+function compileAnythingBut(argument: unknown, path: Path): Matcher {
+    if (isPlainObject(argument)) return { kind: "anything-but", excluded: compileAnythingButObject(argument, path) };
+    if (typeof argument === "string" || typeof argument === "number") {
+        return { kind: "anything-but", excluded: [anythingButValue(argument, path)] };
+    }
+    if (!Array.isArray(argument)) {
+        throw invalid(path, "Value of anything-but must be an array or single string/number value.");
+    }
+    const list: unknown[] = argument;
+    const strings = list.filter((v): v is string => typeof v === "string");
+    const numbers = list.filter((v): v is number => typeof v === "number");
+    if (strings.length + numbers.length !== list.length) {
+        throw invalid(path, "Inside anything but list, start|null|boolean is not supported.");
+    }
+    if (list.length === 0 || (strings.length > 0 && numbers.length > 0)) {
+        throw invalid(path, "Inside anything but list, either all values are number or string, mixed type is not supported");
+    }
+    return { kind: "anything-but", excluded: [...strings, ...numbers].map((v) => anythingButValue(v, path)) };
+}
+
+function anythingButValue(value: string | number, path: Path): Matcher {
+    // event-ruler stores anything-but numbers in its comparable form, so they obey the numeric limits.
+    if (typeof value === "number") checkNumericLimits(value, path);
+    return { kind: "exact", value };
+}
+
+function compileAnythingButObject(argument: Record<string, unknown>, path: Path): Matcher[] {
+    const keys = Object.keys(argument);
+    if (keys.length === 0) throw invalid(path, "Anything-But expression name not found");
+    if (keys.length > 1) throw invalid(path, `Only one key allowed in match expression, got ${keys.join(", ")}`);
+    const operator = keys[0];
+    if (!["prefix", "suffix", "equals-ignore-case", "wildcard"].includes(operator)) {
+        throw invalid(path, `Unsupported anything-but pattern: ${operator}`);
+    }
+    const raw = argument[operator];
+    const values: unknown[] = Array.isArray(raw) ? raw : [raw];
+    if (values.length === 0) throw invalid(path, `Empty arrays are not allowed in anything-but ${operator}`);
+    return values.map((value) => {
+        if (typeof value !== "string") throw invalid(path, `anything-but ${operator} match pattern must be a string`);
+        return anythingButObjectMatcher(operator, value, path);
+    });
+}
+
+function anythingButObjectMatcher(operator: string, value: string, path: Path): Matcher {
+    switch (operator) {
+        case "prefix":
+        case "suffix":
+            // An empty prefix would exclude every string; event-ruler refuses it.
+            if (value === "") throw invalid(path, `Null prefix/suffix not allowed in anything-but ${operator}`);
+            return { kind: operator, value, ignoreCase: false };
+        case "equals-ignore-case":
+            return { kind: "equals-ignore-case", value };
+        default:
+            return { kind: "wildcard", regex: compileWildcard(value, path) };
+    }
+}
+
+/**
+ * `["=", n]`, `[">"|">=", n]`, `["<"|"<=", n]` or `[">"|">=", n, "<"|"<=", m]` - a lower bound may be
+ * followed by an upper bound, never the other way round.
+ */
+function compileNumeric(argument: unknown, path: Path): Matcher {
+    if (!Array.isArray(argument)) throw invalid(path, "Value of numeric must be an array.");
+    const list: unknown[] = argument;
+    const [operator, value, ...rest] = list;
+    if (typeof operator !== "string") throw invalid(path, `Invalid member in numeric match: ${JSON.stringify(operator) ?? "(none)"}`);
+    if (!["=", "<", "<=", ">", ">="].includes(operator)) {
+        throw invalid(path, `Unrecognized numeric range operator: ${operator}`);
+    }
+    const bound = numericBound(operator, value, path);
+    if (operator === "=") {
+        if (rest.length > 0) throw invalid(path, "Too many elements in numeric expression");
+        return { kind: "numeric", lower: { value: bound, inclusive: true }, upper: { value: bound, inclusive: true } };
+    }
+    if (operator === "<" || operator === "<=") {
+        if (rest.length > 0) throw invalid(path, "Too many elements in numeric expression");
+        return { kind: "numeric", upper: { value: bound, inclusive: operator === "<=" } };
+    }
+    const lower = { value: bound, inclusive: operator === ">=" };
+    if (rest.length === 0) return { kind: "numeric", lower };
+    return { kind: "numeric", lower, upper: compileUpperBound(rest, lower.value, path) };
+}
+
+function compileUpperBound(rest: readonly unknown[], lower: number, path: Path): NumericBound {
+    const [operator, value, ...extra] = rest;
+    if (operator !== "<" && operator !== "<=") {
+        throw invalid(path, `Bad numeric range operator: ${JSON.stringify(operator)}`);
+    }
+    const upper = numericBound(operator, value, path);
+    if (extra.length > 0) throw invalid(path, "Too many terms in numeric range expression");
+    if (upper <= lower) throw invalid(path, "Bottom must be less than top in numeric range");
+    return { value: upper, inclusive: operator === "<=" };
+}
+
+function numericBound(operator: string, value: unknown, path: Path): number {
+    if (typeof value !== "number") throw invalid(path, `Value of ${operator} must be numeric`);
+    checkNumericLimits(value, path);
+    return value;
+}
+
+function checkNumericLimits(value: number, path: Path): void {
+    if (!Number.isFinite(value) || Math.abs(value) > NUMERIC_LIMIT) {
+        throw invalid(path, `Value must be between ${-NUMERIC_LIMIT} and ${NUMERIC_LIMIT}, inclusive`);
+    }
+    if (Number(value.toFixed(NUMERIC_DECIMALS)) !== value) {
+        throw invalid(path, `Only values upto ${NUMERIC_DECIMALS} decimals are supported: ${value}`);
+    }
+}
+
+/**
+ * Wildcard rules from the operators page: `*` matches any run of characters, `**` is refused,
+ * `\*` is a literal asterisk, `\\` a literal backslash, and a backslash before anything else is refused.
+ */
+function compileWildcard(pattern: string, path: Path): RegExp {
+    let source = "";
+    for (let i = 0; i < pattern.length; i++) {
+        const ch = pattern[i];
+        if (ch === "*") {
+            if (pattern[i + 1] === "*") throw invalid(path, `Consecutive wildcard characters at pos ${i} in wildcard "${pattern}"`);
+            source += "[\\s\\S]*";
+        } else if (ch === "\\") {
+            const next = pattern[i + 1];
+            if (next !== "*" && next !== "\\") throw invalid(path, `Invalid escape character at pos ${i} in wildcard "${pattern}"`);
+            source += escapeRegExp(next);
+            i++;
+        } else {
+            source += escapeRegExp(ch);
+        }
+    }
+    return new RegExp(`^${source}$`);
+}
+
+function escapeRegExp(text: string): string {
+    return text.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
+}
+
+function compileCidr(cidr: string, path: Path): Matcher {
+    const parts = cidr.split("/");
+    if (parts.length !== 2) throw invalid(path, `Malformed CIDR, one '/' required: ${cidr}`);
+    const [address, bits] = parts;
+    const ip = parseIp(address);
+    if (ip === undefined) throw invalid(path, `Invalid IP address: ${address}`);
+    if (!/^\d+$/.test(bits)) throw invalid(path, `Malformed CIDR, mask bits must be an integer: ${cidr}`);
+    const width = ip.family === 4 ? 32 : 128;
+    const maskBits = Number(bits);
+    if (maskBits > width) throw invalid(path, `IPv${ip.family} mask bits must be <= ${width}: ${cidr}`);
+    const hostMask = (1n << BigInt(width - maskBits)) - 1n;
+    const low = ip.value & ~hostMask;
+    return { kind: "cidr", family: ip.family, low, high: low | hostMask };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Matching
+// ---------------------------------------------------------------------------------------------------
+
+/**
+ * An object node matches an event value when one of the objects it holds matches every field (and one
+ * "$or" branch). Arrays are "crushed" as the arrays page describes: a nested pattern applies to each
+ * object element in turn, which also keeps fields from different elements from combining into a match.
+ * A missing or non-object value is matched as `{}`, so that `{"exists": false}` below it still holds.
+ */
+function matchObject(node: ObjectNode, value: unknown): boolean {
+    const candidates = objectsIn(value);
+    if (candidates.length === 0) return matchFields(node, {});
+    return candidates.some((candidate) => matchFields(node, candidate));
+}
+
+function matchFields(node: ObjectNode, object: Record<string, unknown>): boolean {
+    const fieldsMatch = node.fields.every(([key, field]) => {
+        const value = Object.hasOwn(object, key) ? object[key] : undefined;
+        return field.kind === "object" ? matchObject(field.node, value) : matchLeaf(field.matchers, value);
+    });
+    return fieldsMatch && (node.or === undefined || node.or.some((branch) => matchFields(branch, object)));
+}
+
+/**
+ * A leaf array matches when any matcher matches any of the event's leaf values (an event array matches
+ * when the intersection is non-empty). With no leaf value - field missing, an empty array, or an object
+ * ("exists matching only works on leaf nodes") - only `{"exists": false}` can match.
+ */
+function matchLeaf(matchers: readonly Matcher[], value: unknown): boolean {
+    const values = leavesIn(value);
+    if (values.length === 0) return matchers.some((m) => m.kind === "exists" && !m.value);
+    return matchers.some((m) => values.some((v) => matchValue(m, v)));
+}
+
+function matchValue(matcher: Matcher, value: Leaf): boolean {
+    switch (matcher.kind) {
+        case "exact":
+            // Strict equality: the string "5" is not the number 5, "" is not null.
+            return value === matcher.value;
+        case "prefix":
+            return typeof value === "string" && affixMatches(value, matcher.value, matcher.ignoreCase, "prefix");
+        case "suffix":
+            return typeof value === "string" && affixMatches(value, matcher.value, matcher.ignoreCase, "suffix");
+        case "equals-ignore-case":
+            return typeof value === "string" && foldCase(value) === foldCase(matcher.value);
+        case "wildcard":
+            return typeof value === "string" && matcher.regex.test(value);
+        case "numeric":
+            return typeof value === "number" && numericMatches(value, matcher.lower, matcher.upper);
+        case "exists":
+            return matcher.value;
+        case "cidr":
+            return typeof value === "string" && cidrMatches(value, matcher.family, matcher.low, matcher.high);
+        case "anything-but":
+            return !matcher.excluded.some((excluded) => matchValue(excluded, value));
+    }
+}
+
+function affixMatches(value: string, affix: string, ignoreCase: boolean, side: "prefix" | "suffix"): boolean {
+    const v = ignoreCase ? foldCase(value) : value;
+    const a = ignoreCase ? foldCase(affix) : affix;
+    return side === "prefix" ? v.startsWith(a) : v.endsWith(a);
+}
+
+/** Locale-independent case folding for equals-ignore-case. */
+function foldCase(text: string): string {
+    return text.toLowerCase();
+}
+
+/** Numeric matching "works with values that are JSON numbers", within event-ruler's +-5e9 range. */
+function numericMatches(value: number, lower?: NumericBound, upper?: NumericBound): boolean {
+    if (Math.abs(value) > NUMERIC_LIMIT) return false;
+    if (lower !== undefined && (lower.inclusive ? value < lower.value : value <= lower.value)) return false;
+    if (upper !== undefined && (upper.inclusive ? value > upper.value : value >= upper.value)) return false;
+    return true;
+}
+
+function cidrMatches(value: string, family: 4 | 6, low: bigint, high: bigint): boolean {
+    const ip = parseIp(value);
+    return ip !== undefined && ip.family === family && ip.value >= low && ip.value <= high;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Event helpers
+// ---------------------------------------------------------------------------------------------------
+
+/** The JSON scalar values held by an event value, looking through (nested) arrays. */
+function leavesIn(value: unknown): Leaf[] {
+    if (Array.isArray(value)) return value.flatMap(leavesIn);
+    return isLeaf(value) ? [value] : [];
+}
+
+/** The objects held by an event value, looking through (nested) arrays. */
+function objectsIn(value: unknown): Array<Record<string, unknown>> {
+    if (Array.isArray(value)) return value.flatMap(objectsIn);
+    return isPlainObject(value) ? [value] : [];
+}
+
+function isLeaf(value: unknown): value is Leaf {
+    return value === null || typeof value === "string" || typeof value === "boolean" || typeof value === "number";
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+    return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// IP addresses (for cidr)
+// ---------------------------------------------------------------------------------------------------
+
+function parseIp(text: string): IpAddress | undefined {
+    if (text.includes(":")) {
+        const value = parseIpv6(text);
+        return value === undefined ? undefined : { family: 6, value };
+    }
+    const value = parseIpv4(text);
+    return value === undefined ? undefined : { family: 4, value };
+}
+
+function parseIpv4(text: string): bigint | undefined {
+    const octets = text.split(".");
+    if (octets.length !== 4 || !octets.every((o) => /^\d{1,3}$/.test(o) && Number(o) <= 255)) return undefined;
+    return octets.reduce((acc, o) => (acc << 8n) | BigInt(Number(o)), 0n);
+}
+
+/** RFC 4291 text forms: eight hex groups, one optional "::" run of zeros, optional dotted IPv4 tail. */
+function parseIpv6(text: string): bigint | undefined {
+    const halves = text.split("::");
+    if (halves.length > 2) return undefined;
+    const head = ipv6Groups(halves[0]);
+    const tail = halves.length === 2 ? ipv6Groups(halves[1]) : [];
+    if (head === undefined || tail === undefined) return undefined;
+    const missing = 8 - head.length - tail.length;
+    if (halves.length === 2 ? missing < 1 : missing !== 0) return undefined;
+    const groups = [...head, ...Array<number>(halves.length === 2 ? missing : 0).fill(0), ...tail];
+    return groups.reduce((acc, g) => (acc << 16n) | BigInt(g), 0n);
+}
+
+/** Hex groups of one side of "::"; a trailing dotted IPv4 counts as two groups. */
+function ipv6Groups(part: string): number[] | undefined {
+    if (part === "") return [];
+    const pieces = part.split(":");
+    const groups: number[] = [];
+    for (const [i, piece] of pieces.entries()) {
+        if (i === pieces.length - 1 && piece.includes(".")) {
+            const v4 = parseIpv4(piece);
+            if (v4 === undefined) return undefined;
+            groups.push(Number(v4 >> 16n), Number(v4 & 0xffffn));
+        } else if (/^[0-9a-fA-F]{1,4}$/.test(piece)) {
+            groups.push(parseInt(piece, 16));
+        } else {
+            return undefined;
+        }
+    }
+    return groups;
+}
