@@ -7,7 +7,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { HandlerFunction, HandlerFunctionArgs } from "./handlerFunction";
-import { serviceRole } from "./iam";
+import { Statement, serviceRole } from "./iam";
 
 export interface BusArgs {
     /** `default` uses the account's default bus (AWS service events reach only it); any other name creates a bus. */
@@ -70,8 +70,8 @@ export class Bus extends pulumi.ComponentResource {
                     EVENT_SOURCE: this.eventSource,
                 })),
                 statements: pulumi
-                    .output(args.statements)
-                    .apply((own) => [...own, { Effect: "Allow", Action: ["events:PutEvents"], Resource: this.arn }]),
+                    .all([args.statements, this.arn])
+                    .apply(([own, busArn]): Statement[] => [...own, { Effect: "Allow", Action: ["events:PutEvents"], Resource: busArn }]),
                 onFailureDestinationArn: this.arn,
             },
             { parent: this },

@@ -116,13 +116,11 @@ export class EventDrivenStateMachine extends pulumi.ComponentResource {
             { name: `/aws/vendedlogs/states/choreography-${pulumi.getStack()}-${name}`, retentionInDays: args.logRetentionDays },
             parent,
         );
-        const statements = pulumi
-            .all([putsEvents, args.bus.arn, args.statements ?? []])
-            .apply(([emits, busArn, own]) => [
-                { Effect: "Allow", Action: LOG_DELIVERY_ACTIONS, Resource: "*" },
-                ...(emits ? [{ Effect: "Allow", Action: ["events:PutEvents"], Resource: busArn }] : []),
-                ...own,
-            ]);
+        const statements = pulumi.all([putsEvents, args.bus.arn, args.statements ?? []]).apply(([emits, busArn, own]) => {
+            const granted: Statement[] = [{ Effect: "Allow", Action: LOG_DELIVERY_ACTIONS, Resource: "*" }];
+            if (emits) granted.push({ Effect: "Allow", Action: ["events:PutEvents"], Resource: busArn });
+            return [...granted, ...(own as Statement[])];
+        });
         const { role, policy } = serviceRole(name, "states.amazonaws.com", statements, parent);
         this.role = role;
 

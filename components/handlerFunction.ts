@@ -50,7 +50,7 @@ export class HandlerFunction extends pulumi.ComponentResource {
             { name: `/choreography/${pulumi.getStack()}/${name}`, retentionInDays: args.logRetentionDays },
             parent,
         );
-        const statements = pulumi.all([args.statements, this.logGroup.arn]).apply(([own, logGroupArn]) => [
+        const statements = pulumi.all([args.statements, this.logGroup.arn]).apply(([own, logGroupArn]): Statement[] => [
             { Effect: "Allow", Action: ["logs:CreateLogStream", "logs:PutLogEvents"], Resource: `${logGroupArn}:*` },
             ...own,
         ]);

@@ -1,0 +1,175 @@
+/**
+ * The choreography stack: the "cookie report" workflow, in which a state machine never calls a Lambda. Each
+ * step emits an event with a task token and waits; handlers subscribed to the bus do the work and answer
+ * with `taskFinished` / `taskFailed`, which the TaskFinisher hands back to the waiting step.
+ *
+ *   start ──▶ Workflow: GetMultiple ─▶ ProcessMultiple (Map) ─▶ PostProcessAll ─▶ Success
+ *                           │ getMultiple    │ processSingle ─▶ processSinglePost   │ processAll
+ *                           ▼                ▼                 ▼          ▼          ▼
+ *                      getMultiple     processSingle   postProcessSingle sideEffect postProcessAll
+ *                           └──────────── taskFinished / taskFailed ──▶ TaskFinisher ──▶ SendTask*
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { Bus } from "./components/bus";
+import { AslDefinition, EventDrivenStateMachine, waitForEvent } from "./components/eventDrivenStateMachine";
+import { ResultsBucket } from "./components/resultsBucket";
+import { TaskFinisher } from "./components/taskFinisher";
+import { DetailType } from "./handlers/events";
+import { getMultipleFactory } from "./handlers/getMultiple";
+import { postProcessAllFactory } from "./handlers/postProcessAll";
+import { postProcessSingleFactory } from "./handlers/postProcessSingle";
+import { processSingleFactory } from "./handlers/processSingle";
+import { sideEffectFactory } from "./handlers/sideEffect";
+import { InvalidInputError, parsePresignExpirySeconds } from "./handlers/validation";
+
+const config = new pulumi.Config("choreography");
+
+/** An integer setting with bounds, named in the error when it is out of them. */
+function integerSetting(key: string, defaultValue: number, min: number, max: number): number {
+    const raw = config.get(key);
+    const value = raw === undefined ? defaultValue : Number(raw);
+    if (!Number.isInteger(value) || value < min || value > max) {
+        throw new InvalidInputError(`choreography:${key} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+    }
+    return value;
+}
+
+const settings = {
+    busName: config.get("busName") ?? "default",
+    eventSource: config.get("eventSource") ?? "project",
+    mapMaxConcurrency: integerSetting("mapMaxConcurrency", 2, 1, 1000),
+    taskTimeoutSeconds: integerSetting("taskTimeoutSeconds", 300, 1, 86400),
+    heartbeatSeconds: integerSetting("heartbeatSeconds", 60, 1, 86400),
+    executionTimeoutSeconds: integerSetting("executionTimeoutSeconds", 3600, 1, 31536000),
+    presignExpirySeconds: parsePresignExpirySeconds("choreography:presignExpirySeconds", config.get("presignExpirySeconds") ?? "300"),
+    bucketForceDestroy: config.getBoolean("bucketForceDestroy") ?? false,
+    logRetentionDays: integerSetting("logRetentionDays", 14, 1, 3653),
+    bundleAwsSdk: config.getBoolean("bundleAwsSdk") ?? false,
+};
+
+/** The cookie report: every step an event, every wait bounded by a timeout. */
+function cookieReportDefinition(bus: { name: string; source: string }): AslDefinition {
+    const event = { busName: bus.name, source: bus.source, timeoutSeconds: settings.taskTimeoutSeconds };
+    return {
+        Comment: "Cookie report: each step emits an event with a task token and waits for taskFinished/taskFailed.",
+        StartAt: "GetMultiple",
+        TimeoutSeconds: settings.executionTimeoutSeconds,
+        States: {
+            GetMultiple: {
+                ...waitForEvent({ ...event, step: "GetMultiple", detailType: DetailType.getMultiple, detail: { "input.$": "$.detail" } }),
+                ResultSelector: { "names.$": "$.result" },
+                ResultPath: "$.getMultiple",
+                Next: "ProcessMultiple",
+            },
+            ProcessMultiple: {
+                Type: "Map",
+                ItemsPath: "$.getMultiple.names",
+                MaxConcurrency: settings.mapMaxConcurrency,
+                ItemSelector: { "name.$": "$$.Map.Item.Value" },
+                ItemProcessor: {
+                    ProcessorConfig: { Mode: "INLINE" },
+                    StartAt: "ProcessSingle",
+                    States: {
+                        ProcessSingle: {
+                            ...waitForEvent({ ...event, step: "ProcessSingle", detailType: DetailType.processSingle, detail: { "name.$": "$.name" } }),
+                            End: true,
+                        },
+                    },
+                },
+                // Each person's result is in S3; carrying 1,000 results in the state would only grow the history.
+                ResultPath: null,
+                Next: "PostProcessAll",
+            },
+            PostProcessAll: {
+                ...waitForEvent({
+                    ...event,
+                    step: "PostProcessAll",
+                    detailType: DetailType.processAll,
+                    detail: { "names.$": "$.getMultiple.names" },
+                    heartbeatSeconds: settings.heartbeatSeconds,
+                }),
+                ResultSelector: { "totalCookiesConsumed.$": "$.result.totalCookiesConsumed", "reportKey.$": "$.result.reportKey" },
+                ResultPath: "$.report",
+                Next: "Success",
+            },
+            Success: { Type: "Succeed", OutputPath: "$.report" },
+        },
+    };
+}
+
+const bus = new Bus("bus", { busName: settings.busName, eventSource: settings.eventSource });
+const results = new ResultsBucket("results", { forceDestroy: settings.bucketForceDestroy });
+
+const workflow = new EventDrivenStateMachine("workflow", {
+    bus,
+    type: "STANDARD",
+    definition: cookieReportDefinition,
+    startOn: { start: bus.pattern([DetailType.start]) },
+    logRetentionDays: settings.logRetentionDays,
+});
+
+const objects = pulumi.interpolate`${results.arn}/*`;
+const handlerDefaults = { logRetentionDays: settings.logRetentionDays, bundleAwsSdk: settings.bundleAwsSdk };
+const bucketEnv = { BUCKET: results.name };
+
+const handlers = [
+    bus.subscribe("getMultiple", {
+        ...handlerDefaults,
+        description: "Answers GetMultiple with the names of the run",
+        detailTypes: [DetailType.getMultiple],
+        callbackFactory: getMultipleFactory,
+        statements: [],
+    }),
+    bus.subscribe("processSingle", {
+        ...handlerDefaults,
+        description: "Writes a person's basic profile and passes it on as a presigned URL",
+        detailTypes: [DetailType.processSingle],
+        callbackFactory: processSingleFactory,
+        environment: { ...bucketEnv, PRESIGN_EXPIRY_SECONDS: String(settings.presignExpirySeconds) },
+        // GetObject too: a presigned URL carries the signer's permissions.
+        statements: [{ Effect: "Allow", Action: ["s3:PutObject", "s3:GetObject"], Resource: objects }],
+    }),
+    bus.subscribe("postProcessSingle", {
+        ...handlerDefaults,
+        description: "Adds cookies to a profile read through its presigned URL and finishes the person's task",
+        detailTypes: [DetailType.processSinglePost],
+        callbackFactory: postProcessSingleFactory,
+        environment: bucketEnv,
+        statements: [{ Effect: "Allow", Action: ["s3:PutObject"], Resource: objects }],
+    }),
+    bus.subscribe("sideEffect", {
+        ...handlerDefaults,
+        description: "A side effect of each processed person, off the critical path",
+        detailTypes: [DetailType.processSinglePost],
+        callbackFactory: sideEffectFactory,
+        statements: [],
+    }),
+    bus.subscribe("postProcessAll", {
+        ...handlerDefaults,
+        description: "Sums every person's cookies into the run's report",
+        detailTypes: [DetailType.processAll],
+        callbackFactory: postProcessAllFactory,
+        environment: bucketEnv,
+        timeoutSeconds: 120,
+        statements: [
+            { Effect: "Allow", Action: ["s3:GetObject", "s3:PutObject"], Resource: objects },
+            { Effect: "Allow", Action: ["states:SendTaskHeartbeat"], Resource: workflow.arn },
+        ],
+    }),
+];
+
+const finisher = new TaskFinisher("finisher", {
+    bus,
+    stateMachineArns: [workflow.arn],
+    handlerArns: handlers.map((h) => h.arn),
+    logRetentionDays: settings.logRetentionDays,
+});
+
+export const busName = bus.name;
+export const workflowArn = workflow.arn;
+export const finisherArn = finisher.arn;
+export const bucketName = results.name;
+/** Starts a run on this stack, as a user types it. */
+export const startCommand = bus.name.apply(
+    (name) => `aws events put-events --entries Source=${settings.eventSource},DetailType=${DetailType.start},EventBusName=${name},Detail="{}"`,
+);
