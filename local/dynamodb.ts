@@ -137,14 +137,20 @@ interface TableDescription {
 
 async function ensureTable(call: Call, table: DeclaredTable): Promise<void> {
     const input = createTableInput(table);
+    const existing = await describeTable(call, table.name);
+    // A table kept from an earlier run (dataDir) is fine unless the declaration has changed since.
+    if (existing) checkSameSchema(table.name, input, existing);
+    else await createTable(call, input);
+    await waitUntilActive(call, table.name);
+}
+
+async function createTable(call: Call, input: ReturnType<typeof createTableInput>): Promise<void> {
     try {
         await call("CreateTable", input);
     } catch (err) {
+        // A concurrent ensureTable of the same table got there first.
         if (!(err instanceof AwsError && err.code === "ResourceInUseException")) throw err;
-        // Kept from an earlier run (dataDir): fine unless the declaration has changed since.
-        checkSameSchema(table.name, input, await describeTable(call, table.name));
     }
-    await waitUntilActive(call, table.name);
 }
 
 function createTableInput(table: DeclaredTable) {
@@ -217,15 +223,21 @@ function checkSameSchema(name: string, wanted: ReturnType<typeof createTableInpu
     }
 }
 
-async function describeTable(call: Call, name: string): Promise<TableDescription> {
-    const output = (await call("DescribeTable", { TableName: name })) as { Table?: TableDescription };
-    return output.Table ?? {};
+/** The table's description, or `undefined` if there is no such table. */
+async function describeTable(call: Call, name: string): Promise<TableDescription | undefined> {
+    try {
+        const output = (await call("DescribeTable", { TableName: name })) as { Table?: TableDescription };
+        return output.Table ?? {};
+    } catch (err) {
+        if (err instanceof AwsError && err.code === "ResourceNotFoundException") return undefined;
+        throw err;
+    }
 }
 
 async function waitUntilActive(call: Call, name: string): Promise<void> {
     // With createTableMs 0 this takes a tick or two; the bound only guards against a stuck table.
     for (let attempt = 0; attempt < 500; attempt++) {
-        const table = await describeTable(call, name);
+        const table = (await describeTable(call, name)) ?? {};
         const indexesActive = (table.GlobalSecondaryIndexes ?? []).every((i) => i.IndexStatus === "ACTIVE");
         if (table.TableStatus === "ACTIVE" && indexesActive) return;
         await new Promise((resolve) => setTimeout(resolve, 2));

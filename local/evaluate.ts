@@ -6,9 +6,11 @@
  * The mocks answer as the AWS provider would for the attributes the program reads back (`arn`, `name`,
  * `bucket`, `id`), with the physical name equal to the logical name where AWS would autoname.
  */
+import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { MockMonitor } from "@pulumi/pulumi/runtime/mocks";
+import { parse as parseYaml } from "yaml";
 
 export interface DeclaredResource {
     urn: string;
@@ -33,7 +35,7 @@ export interface EvaluatedStack {
 }
 
 export interface EvaluateOptions {
-    /** Stack config, keys as in Pulumi.<stack>.yaml (`choreography:busName`, `aws:region`). */
+    /** Config over the stack's `Pulumi.<stack>.yaml`, keys as there (`choreography:busName`, `aws:region`). */
     config?: Record<string, string>;
     stack?: string;
     /** The program to evaluate; the project's index.ts by default. */
@@ -124,10 +126,22 @@ function settle(exports: Record<string, unknown>): Promise<Record<string, unknow
     return new Promise((resolve) => pulumi.output(exports).apply((values) => resolve(values as Record<string, unknown>)));
 }
 
+/** The stack's settings as `pulumi config` holds them in `Pulumi.<stack>.yaml` (values as strings). */
+export function readStackConfig(stack: string): Record<string, string> {
+    const file = path.join(PROJECT_ROOT, `Pulumi.${stack}.yaml`);
+    if (!fs.existsSync(file)) return {};
+    const parsed = (parseYaml(fs.readFileSync(file, "utf8")) ?? {}) as { config?: Record<string, unknown> };
+    const config: Record<string, string> = {};
+    for (const [key, value] of Object.entries(parsed.config ?? {})) {
+        config[key] = typeof value === "string" ? value : JSON.stringify(value);
+    }
+    return config;
+}
+
 export async function evaluateStack(options: EvaluateOptions = {}): Promise<EvaluatedStack> {
-    const config = { "aws:region": "us-east-1", ...options.config };
-    const region = config["aws:region"];
     const stack = options.stack ?? "dev";
+    const config = { "aws:region": "us-east-1", ...readStackConfig(stack), ...options.config };
+    const region = config["aws:region"];
     const declared = new Map<string, Omit<DeclaredResource, "urn" | "parentUrn">>();
     const monitor = new RecordingMonitor({
         newResource: (args) => {

@@ -150,7 +150,8 @@ function requireUserModule(modulePath: string, moduleName: string): unknown {
         throw runtimeError("Runtime.ImportModuleError", `Error: Cannot find module '${moduleName}'${hint}`);
     }
     try {
-        return createRequire(file)(file);
+        // Loaded from where Lambda's runtime loads it, so a "Require stack" reads as it does in AWS.
+        return createRequire("/var/runtime/index.mjs")(file);
     } catch (err) {
         if (err instanceof SyntaxError) throw runtimeError("Runtime.UserCodeSyntaxError", String(err), err);
         if ((err as NodeJS.ErrnoException).code === "MODULE_NOT_FOUND") {

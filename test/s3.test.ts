@@ -1,0 +1,303 @@
+import { strict as assert } from "assert";
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as fsp from "fs/promises";
+import * as http from "http";
+import { AddressInfo } from "net";
+import * as os from "os";
+import * as path from "path";
+import { Readable, Transform } from "stream";
+import {
+    DeleteObjectCommand,
+    GetObjectCommand,
+    HeadObjectCommand,
+    ListObjectsV2Command,
+    PutObjectCommand,
+    S3Client,
+    S3ServiceException,
+} from "@aws-sdk/client-s3";
+import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
+import { createS3Emulator, S3Emulator } from "../local/s3";
+
+const CREDENTIALS = { accessKeyId: "LOCALKEY", secretAccessKey: "local-secret" };
+const REGION = "us-east-1";
+const BUCKET = "test-bucket";
+
+/** A real HTTP server on 127.0.0.1 whose only job is to hand every request to the emulator, as the endpoint does. */
+async function serve(emulator: S3Emulator, seen: http.IncomingMessage[] = []) {
+    const server = http.createServer((req, res) => {
+        seen.push(req);
+        emulator.handle(req, res);
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    return {
+        endpoint,
+        close: () => {
+            server.closeAllConnections();
+            return new Promise<void>((resolve) => server.close(() => resolve()));
+        },
+    };
+}
+
+function client(endpoint: string, credentials = CREDENTIALS, region = REGION): S3Client {
+    // Default settings on purpose: flexible checksums, no forcePathStyle.
+    return new S3Client({ endpoint, region, credentials });
+}
+
+/** For clients expected to fail mid-stream: the SDK would otherwise warn on the console that it can't retry. */
+const quietLogger = { debug() {}, info() {}, warn() {}, error() {} };
+
+async function bodyOf(output: { Body?: { transformToByteArray(): Promise<Uint8Array> } }): Promise<Buffer> {
+    assert.ok(output.Body, "the object has a body");
+    return Buffer.from(await output.Body.transformToByteArray());
+}
+
+async function rejectsWith(promise: Promise<unknown>, name: string, status: number): Promise<S3ServiceException> {
+    try {
+        await promise;
+    } catch (err) {
+        assert.ok(err instanceof S3ServiceException, `expected an S3 error, got ${String(err)}`);
+        assert.equal(err.name, name);
+        assert.equal(err.$metadata.httpStatusCode, status);
+        return err;
+    }
+    assert.fail(`expected ${name}`);
+}
+
+/** Replaces the body of the signed request just before it is sent, to play a client that corrupts its payload. */
+function corruptBody(s3: S3Client, corrupt: (body: unknown) => unknown): void {
+    s3.middlewareStack.add(
+        (next) => async (args) => {
+            const request = args.request as { body?: unknown };
+            request.body = corrupt(request.body);
+            return next(args);
+        },
+        { step: "deserialize", name: "corruptBody" },
+    );
+}
+
+describe("local S3 (s3rver behind our SigV4 and aws-chunked front)", () => {
+    let emulator: S3Emulator;
+    let server: Awaited<ReturnType<typeof serve>>;
+    let s3: S3Client;
+    const seen: http.IncomingMessage[] = [];
+
+    before(async () => {
+        emulator = await createS3Emulator({ ...CREDENTIALS, region: REGION });
+        await emulator.ensureBucket(BUCKET);
+        await emulator.ensureBucket(BUCKET); // idempotent
+        server = await serve(emulator, seen);
+        s3 = client(server.endpoint);
+    });
+
+    after(async () => {
+        s3.destroy();
+        await server.close();
+        await emulator.close();
+    });
+
+    it("puts, gets, lists, heads and deletes objects", async () => {
+        await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: "docs/a b.txt", Body: "hello world", ContentType: "text/plain" }));
+        const got = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: "docs/a b.txt" }));
+        assert.equal((await bodyOf(got)).toString(), "hello world");
+        assert.equal(got.ContentType, "text/plain");
+
+        const listed = await s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: "docs/" }));
+        assert.deepEqual(listed.Contents?.map((o) => [o.Key, o.Size]), [["docs/a b.txt", 11]]);
+
+        const head = await s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: "docs/a b.txt" }));
+        assert.equal(head.ContentLength, 11);
+
+        await s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: "docs/a b.txt" }));
+        await rejectsWith(s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: "docs/a b.txt" })), "NotFound", 404);
+    });
+
+    it("the SDK addresses buckets path-style on its own for an IP endpoint", async () => {
+        seen.length = 0;
+        await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: "style", Body: "x" }));
+        assert.match(seen[0].url ?? "", /^\/test-bucket\/style\?/);
+        assert.match(seen[0].headers.host ?? "", /^127\.0\.0\.1:\d+$/);
+    });
+
+    it("stores string bodies as sent, with the SDK's default CRC32 checksum header", async () => {
+        seen.length = 0;
+        const text = "ünïcødé ✓\r\n0\r\n"; // looks a little like chunk framing, to be sure nothing strips it
+        await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: "string", Body: text }));
+        assert.ok(seen[0].headers["x-amz-checksum-crc32"], "the SDK sent a CRC32 header");
+        const got = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: "string" }));
+        assert.equal((await bodyOf(got)).toString("utf8"), text);
+    });
+
+    it("decodes aws-chunked stream bodies (trailing CRC32) into byte-identical objects", async () => {
+        seen.length = 0;
+        const bytes = crypto.randomBytes(300_000); // several aws-chunked frames
+        const pieces = [bytes.subarray(0, 1000), bytes.subarray(1000, 150_000), bytes.subarray(150_000)];
+        await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: "stream", Body: Readable.from(pieces), ContentLength: bytes.length }));
+        assert.equal(seen[0].headers["content-encoding"], "aws-chunked");
+        assert.equal(seen[0].headers["x-amz-trailer"], "x-amz-checksum-crc32");
+
+        const got = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: "stream" }));
+        assert.ok((await bodyOf(got)).equals(bytes), "the object is the stream's bytes, without framing");
+        assert.equal(got.ContentLength, bytes.length);
+        assert.equal(got.ContentEncoding, undefined, "aws-chunked is a transfer detail, not object metadata");
+    });
+
+    it("decodes file streams too (length known from the file)", async () => {
+        const file = path.join(await fsp.mkdtemp(path.join(os.tmpdir(), "s3-test-")), "data.bin");
+        const bytes = crypto.randomBytes(70_000);
+        await fsp.writeFile(file, bytes);
+        await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: "file", Body: fs.createReadStream(file) }));
+        const got = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: "file" }));
+        assert.ok((await bodyOf(got)).equals(bytes));
+        await fsp.rm(path.dirname(file), { recursive: true });
+    });
+
+    it("refuses a stream whose trailing checksum does not match, and stores nothing", async () => {
+        const bad = new S3Client({ endpoint: server.endpoint, region: REGION, credentials: CREDENTIALS, logger: quietLogger });
+        // Flip one payload byte inside the framed body; the trailer still carries the original CRC32.
+        corruptBody(bad, (body) =>
+            (body as Readable).pipe(
+                new Transform({
+                    transform(chunk: Buffer, _encoding, done) {
+                        const copy = Buffer.from(chunk);
+                        const at = copy.indexOf("payload");
+                        if (at >= 0) copy[at] = "P".charCodeAt(0);
+                        done(null, copy);
+                    },
+                }),
+            ),
+        );
+        const put = bad.send(new PutObjectCommand({ Bucket: BUCKET, Key: "corrupt", Body: Readable.from([Buffer.from("payload")]), ContentLength: 7 }));
+        await rejectsWith(put, "BadDigest", 400);
+        await rejectsWith(s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: "corrupt" })), "NotFound", 404);
+        bad.destroy();
+    });
+
+    it("refuses a body that does not match its signed x-amz-content-sha256", async () => {
+        const bad = client(server.endpoint);
+        corruptBody(bad, () => "hellp");
+        await rejectsWith(bad.send(new PutObjectCommand({ Bucket: BUCKET, Key: "corrupt", Body: "hello" })), "XAmzContentSHA256Mismatch", 400);
+        bad.destroy();
+    });
+
+    it("answers a missing key with NoSuchKey (404, an XML error document)", async () => {
+        const err = await rejectsWith(s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: "missing" })), "NoSuchKey", 404);
+        assert.match(err.message, /does not exist/);
+        const url = await getSignedUrl(s3, new GetObjectCommand({ Bucket: BUCKET, Key: "missing" }));
+        const res = await fetch(url);
+        assert.equal(res.status, 404);
+        assert.match(res.headers.get("content-type") ?? "", /xml/);
+        assert.match(await res.text(), /<Code>NoSuchKey<\/Code>/);
+    });
+
+    describe("presigned GET URLs", () => {
+        before(async () => {
+            await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: "shared/report.txt", Body: "the report" }));
+            await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: "shared/secret.txt", Body: "the secret" }));
+        });
+
+        async function expectRefused(url: string, code: string, message?: RegExp): Promise<void> {
+            const res = await fetch(url);
+            const text = await res.text();
+            assert.equal(res.status, 403, text);
+            assert.match(text, new RegExp(`<Code>${code}</Code>`));
+            if (message) assert.match(text, message);
+        }
+
+        it("a valid URL fetches the object with plain fetch", async () => {
+            const url = await getSignedUrl(s3, new GetObjectCommand({ Bucket: BUCKET, Key: "shared/report.txt" }), { expiresIn: 60 });
+            const res = await fetch(url);
+            assert.equal(res.status, 200);
+            assert.equal(await res.text(), "the report");
+        });
+
+        it("an expired URL is refused", async () => {
+            const url = await getSignedUrl(s3, new GetObjectCommand({ Bucket: BUCKET, Key: "shared/report.txt" }), {
+                expiresIn: 60,
+                signingDate: new Date(Date.now() - 120_000),
+            });
+            await expectRefused(url, "AccessDenied", /Request has expired/);
+        });
+
+        it("a tampered URL is refused (signature, query or path changed)", async () => {
+            const url = new URL(await getSignedUrl(s3, new GetObjectCommand({ Bucket: BUCKET, Key: "shared/report.txt" }), { expiresIn: 60 }));
+
+            const badSignature = new URL(url);
+            const signature = url.searchParams.get("X-Amz-Signature") ?? "";
+            badSignature.searchParams.set("X-Amz-Signature", (signature[0] === "a" ? "b" : "a") + signature.slice(1));
+            await expectRefused(badSignature.href, "SignatureDoesNotMatch");
+
+            const longer = new URL(url);
+            longer.searchParams.set("X-Amz-Expires", "604800");
+            await expectRefused(longer.href, "SignatureDoesNotMatch");
+
+            const extraParam = new URL(url);
+            extraParam.searchParams.set("response-content-type", "text/html");
+            await expectRefused(extraParam.href, "SignatureDoesNotMatch");
+        });
+
+        it("a URL for one key cannot read another key", async () => {
+            const url = new URL(await getSignedUrl(s3, new GetObjectCommand({ Bucket: BUCKET, Key: "shared/report.txt" }), { expiresIn: 60 }));
+            url.pathname = url.pathname.replace("report.txt", "secret.txt");
+            await expectRefused(url.href, "SignatureDoesNotMatch");
+        });
+    });
+
+    describe("header-signed requests", () => {
+        it("refuses a wrong secret key", async () => {
+            const wrong = client(server.endpoint, { ...CREDENTIALS, secretAccessKey: "not-the-secret" });
+            await rejectsWith(wrong.send(new GetObjectCommand({ Bucket: BUCKET, Key: "string" })), "SignatureDoesNotMatch", 403);
+            await rejectsWith(wrong.send(new PutObjectCommand({ Bucket: BUCKET, Key: "intruder", Body: "x" })), "SignatureDoesNotMatch", 403);
+            wrong.destroy();
+            await rejectsWith(s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: "intruder" })), "NotFound", 404);
+        });
+
+        it("refuses an unknown access key", async () => {
+            const stranger = client(server.endpoint, { accessKeyId: "SOMEONEELSE", secretAccessKey: CREDENTIALS.secretAccessKey });
+            await rejectsWith(stranger.send(new GetObjectCommand({ Bucket: BUCKET, Key: "string" })), "InvalidAccessKeyId", 403);
+            stranger.destroy();
+        });
+
+        it("refuses a signature scoped to another region", async () => {
+            const elsewhere = client(server.endpoint, CREDENTIALS, "eu-west-1");
+            await rejectsWith(elsewhere.send(new GetObjectCommand({ Bucket: BUCKET, Key: "string" })), "AuthorizationHeaderMalformed", 400);
+            elsewhere.destroy();
+        });
+
+        it("refuses anonymous requests", async () => {
+            const res = await fetch(`${server.endpoint}/${BUCKET}/string`);
+            assert.equal(res.status, 403);
+            assert.match(await res.text(), /<Code>AccessDenied<\/Code>/);
+        });
+    });
+});
+
+describe("local S3 persistence", () => {
+    it("keeps objects written with a dataDir across close() and a new emulator", async () => {
+        const dataDir = await fsp.mkdtemp(path.join(os.tmpdir(), "s3-data-"));
+        try {
+            const first = await createS3Emulator({ dataDir, ...CREDENTIALS, region: REGION });
+            await first.ensureBucket(BUCKET);
+            const firstServer = await serve(first);
+            const writer = client(firstServer.endpoint);
+            await writer.send(new PutObjectCommand({ Bucket: BUCKET, Key: "kept.json", Body: '{"kept":true}' }));
+            const streamed = crypto.randomBytes(20_000);
+            await writer.send(new PutObjectCommand({ Bucket: BUCKET, Key: "kept.bin", Body: Readable.from([streamed]), ContentLength: streamed.length }));
+            writer.destroy();
+            await firstServer.close();
+            await first.close();
+
+            const second = await createS3Emulator({ dataDir, ...CREDENTIALS, region: REGION });
+            const secondServer = await serve(second);
+            const reader = client(secondServer.endpoint);
+            assert.equal((await bodyOf(await reader.send(new GetObjectCommand({ Bucket: BUCKET, Key: "kept.json" })))).toString(), '{"kept":true}');
+            assert.ok((await bodyOf(await reader.send(new GetObjectCommand({ Bucket: BUCKET, Key: "kept.bin" })))).equals(streamed));
+            reader.destroy();
+            await secondServer.close();
+            await second.close();
+        } finally {
+            await fsp.rm(dataDir, { recursive: true, force: true });
+        }
+    });
+});

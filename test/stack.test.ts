@@ -1,0 +1,287 @@
+/** The resource graph the stack declares, evaluated under Pulumi's mocks. */
+import { strict as assert } from "assert";
+import validateAsl = require("asl-validator");
+import { AslDefinition, AslState, PUT_EVENTS_WAIT, taskStates } from "../components/eventDrivenStateMachine";
+import { EvaluatedStack } from "../local/evaluate";
+import { devStack, list, ofType, one, parentOf, stackWith, statementsOf } from "./support/stack";
+
+const T = {
+    bus: "choreography:events:Bus",
+    handler: "choreography:lambda:HandlerFunction",
+    machine: "choreography:stepfunctions:EventDrivenStateMachine",
+    finisher: "choreography:stepfunctions:TaskFinisher",
+    bucketComponent: "choreography:storage:ResultsBucket",
+    fn: "aws:lambda/function:Function",
+    sfn: "aws:sfn/stateMachine:StateMachine",
+    rule: "aws:cloudwatch/eventRule:EventRule",
+    target: "aws:cloudwatch/eventTarget:EventTarget",
+    permission: "aws:lambda/permission:Permission",
+    role: "aws:iam/role:Role",
+    rolePolicy: "aws:iam/rolePolicy:RolePolicy",
+    bucket: "aws:s3/bucket:Bucket",
+};
+const HANDLERS = ["getMultiple", "processSingle", "postProcessSingle", "sideEffect", "postProcessAll"];
+
+function definitionOf(stack: EvaluatedStack, name: string): AslDefinition {
+    return JSON.parse(String(one(stack, T.sfn, name).inputs.definition)) as AslDefinition;
+}
+
+/** The actions a role's inline policy allows, by resource. */
+function grants(stack: EvaluatedStack, roleName: string): Map<string, string[]> {
+    const byAction = new Map<string, string[]>();
+    for (const s of statementsOf(one(stack, T.rolePolicy, roleName).inputs.policy)) {
+        assert.equal(s.Effect, "Allow");
+        for (const action of list(s.Action)) byAction.set(action, [...(byAction.get(action) ?? []), ...list(s.Resource)]);
+    }
+    return byAction;
+}
+
+describe("stack: resource graph", () => {
+    let stack: EvaluatedStack;
+    before(async () => {
+        stack = await devStack();
+    });
+
+    it("declares each component once under the right parent", () => {
+        assert.equal(parentOf(one(stack, T.bus, "bus")), undefined);
+        assert.equal(parentOf(one(stack, T.bucketComponent, "results")), undefined);
+        assert.equal(parentOf(one(stack, T.machine, "workflow")), undefined);
+        assert.equal(parentOf(one(stack, T.finisher, "finisher")), undefined);
+        assert.equal(parentOf(one(stack, T.machine, "finisher")), `${T.finisher}::finisher`);
+        assert.deepEqual(ofType(stack, T.handler).map((h) => h.name).sort(), [...HANDLERS].sort());
+        for (const name of HANDLERS) {
+            assert.equal(parentOf(one(stack, T.handler, name)), `${T.bus}::bus`);
+            assert.equal(parentOf(one(stack, T.fn, name)), `${T.handler}::${name}`);
+            assert.equal(parentOf(one(stack, T.role, name)), `${T.handler}::${name}`);
+        }
+        assert.equal(parentOf(one(stack, T.sfn, "workflow")), `${T.machine}::workflow`);
+        assert.equal(parentOf(one(stack, T.sfn, "finisher")), `${T.machine}::finisher`);
+        for (const type of ["aws:s3/bucket:Bucket", "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", "aws:s3/bucketPolicy:BucketPolicy"]) {
+            assert.equal(parentOf(one(stack, type, "results")), `${T.bucketComponent}::results`);
+        }
+        assert.equal(ofType(stack, T.fn).length, 5);
+        assert.equal(ofType(stack, T.sfn).length, 2);
+        assert.equal(ofType(stack, T.bucket).length, 1);
+        assert.equal(ofType(stack, T.rule).length, 9);
+        assert.equal(ofType(stack, "aws:cloudwatch/eventBus:EventBus").length, 0, "the dev stack uses the default bus");
+    });
+
+    it("gives every rule the pattern of its subscription, always with source and detail-type", () => {
+        const patterns = Object.fromEntries(ofType(stack, T.rule).map((r) => [r.name, JSON.parse(String(r.inputs.eventPattern))]));
+        const own = (detailType: string) => ({ source: ["project"], "detail-type": [detailType] });
+        assert.deepEqual(patterns, {
+            getMultiple: own("getMultiple"),
+            processSingle: own("processSingle"),
+            postProcessSingle: own("processSinglePost"),
+            sideEffect: own("processSinglePost"),
+            postProcessAll: own("processAll"),
+            "workflow-start": own("start"),
+            "finisher-taskFinished": own("taskFinished"),
+            "finisher-taskFailed": own("taskFailed"),
+            "finisher-handlerFailed": {
+                source: ["lambda"],
+                "detail-type": ["Lambda Function Invocation Result - Failure"],
+                detail: {
+                    requestContext: {
+                        functionArn: HANDLERS.map((h) => ({ prefix: `arn:aws:lambda:us-east-1:000000000000:function:${h}:` })),
+                    },
+                },
+            },
+        });
+        for (const rule of ofType(stack, T.rule)) assert.equal(rule.inputs.eventBusName, "default");
+    });
+
+    it("targets handlers through a permission scoped to the rule, and machines through a role scoped to the machine", () => {
+        for (const name of HANDLERS) {
+            const target = one(stack, T.target, name);
+            assert.equal(target.inputs.arn, one(stack, T.fn, name).state.arn);
+            assert.equal(target.inputs.roleArn, undefined);
+            const permission = one(stack, T.permission, name);
+            assert.equal(permission.inputs.principal, "events.amazonaws.com");
+            assert.equal(permission.inputs.sourceArn, one(stack, T.rule, name).state.arn);
+            assert.equal(permission.inputs.function, name);
+        }
+        const machineTargets: Record<string, string> = {
+            "workflow-start": "workflow",
+            "finisher-taskFinished": "finisher",
+            "finisher-taskFailed": "finisher",
+            "finisher-handlerFailed": "finisher",
+        };
+        for (const [targetName, machine] of Object.entries(machineTargets)) {
+            const target = one(stack, T.target, targetName);
+            const machineArn = one(stack, T.sfn, machine).state.arn;
+            assert.equal(target.inputs.arn, machineArn);
+            const role = `${targetName}-target`;
+            assert.equal(target.inputs.roleArn, one(stack, T.role, role).state.arn);
+            assert.deepEqual([...grants(stack, role)], [["states:StartExecution", [machineArn]]]);
+        }
+    });
+
+    it("runs the workflow as STANDARD and the finisher as EXPRESS, both logged", () => {
+        assert.equal(one(stack, T.sfn, "workflow").inputs.type, "STANDARD");
+        assert.equal(one(stack, T.sfn, "finisher").inputs.type, "EXPRESS");
+        for (const name of ["workflow", "finisher"]) {
+            const logging = one(stack, T.sfn, name).inputs.loggingConfiguration as { logDestination: string; includeExecutionData: boolean };
+            assert.match(logging.logDestination, /^arn:aws:logs:.*:log-group:\/aws\/vendedlogs\/states\/.*:\*$/);
+        }
+    });
+
+    it("exports the bus, machines, bucket and the exact command that starts a run", () => {
+        assert.deepEqual(stack.outputs, {
+            busName: "default",
+            workflowArn: "arn:aws:states:us-east-1:000000000000:stateMachine:workflow",
+            finisherArn: "arn:aws:states:us-east-1:000000000000:stateMachine:finisher",
+            bucketName: "results",
+            startCommand: 'aws events put-events --entries Source=project,DetailType=start,EventBusName=default,Detail="{}"',
+        });
+    });
+
+    it("keeps the results bucket private, encrypted, TLS-only, with forceDestroy from config", async () => {
+        const access = one(stack, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "results").inputs;
+        for (const flag of ["blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"]) assert.equal(access[flag], true, flag);
+        const sse = one(stack, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", "results").inputs;
+        assert.deepEqual((sse.rules as Array<{ applyServerSideEncryptionByDefault: unknown }>)[0].applyServerSideEncryptionByDefault, { sseAlgorithm: "AES256" });
+        const policy = JSON.parse(String(one(stack, "aws:s3/bucketPolicy:BucketPolicy", "results").inputs.policy));
+        assert.deepEqual(policy.Statement[0].Condition, { Bool: { "aws:SecureTransport": "false" } });
+        assert.equal(policy.Statement[0].Effect, "Deny");
+        assert.equal(one(stack, T.bucket, "results").inputs.forceDestroy, true);
+        const kept = await stackWith({ "choreography:bucketForceDestroy": "false" });
+        assert.equal(one(kept, T.bucket, "results").inputs.forceDestroy, false);
+    });
+});
+
+describe("stack: config", () => {
+    it("takes the Map's MaxConcurrency from config", async () => {
+        assert.equal(definitionOf(await devStack(), "workflow").States.ProcessMultiple.MaxConcurrency, 2);
+        const wide = await stackWith({ "choreography:mapMaxConcurrency": "40" });
+        assert.equal(definitionOf(wide, "workflow").States.ProcessMultiple.MaxConcurrency, 40);
+    });
+
+    it("takes timeouts and heartbeat from config", async () => {
+        const stack = await stackWith({ "choreography:taskTimeoutSeconds": "42", "choreography:heartbeatSeconds": "7" });
+        const tasks = Object.fromEntries(taskStates(definitionOf(stack, "workflow")));
+        for (const name of ["GetMultiple", "ProcessSingle", "PostProcessAll"]) assert.equal(tasks[name].TimeoutSeconds, 42, name);
+        assert.equal(tasks.PostProcessAll.HeartbeatSeconds, 7);
+    });
+
+    it("creates its own bus when busName is not default, and every rule uses it", async () => {
+        const stack = await stackWith({ "choreography:busName": "orders" });
+        const bus = one(stack, "aws:cloudwatch/eventBus:EventBus", "bus");
+        assert.equal(bus.inputs.name, "orders");
+        assert.equal(parentOf(bus), `${T.bus}::bus`);
+        for (const rule of ofType(stack, T.rule)) assert.equal(rule.inputs.eventBusName, "orders");
+        assert.equal(stack.outputs.startCommand, 'aws events put-events --entries Source=project,DetailType=start,EventBusName=orders,Detail="{}"');
+        const handlerRole = grants(stack, "getMultiple");
+        assert.deepEqual(handlerRole.get("events:PutEvents"), ["arn:aws:events:us-east-1:000000000000:event-bus/orders"]);
+    });
+
+    it("refuses a presign expiry over 15 minutes, naming the setting", async () => {
+        await assert.rejects(stackWith({ "choreography:presignExpirySeconds": "901" }), (error: Error) => {
+            assert.match(error.message, /choreography:presignExpirySeconds must be an integer from 1 to 900 seconds \(15 minutes\), got "901"/);
+            return true;
+        });
+    });
+
+    it("refuses a Map concurrency that is not a positive integer, naming the setting", async () => {
+        await assert.rejects(stackWith({ "choreography:mapMaxConcurrency": "two" }), /choreography:mapMaxConcurrency must be an integer/);
+    });
+});
+
+describe("stack: state machine definitions", () => {
+    let stack: EvaluatedStack;
+    before(async () => {
+        stack = await devStack();
+    });
+
+    for (const name of ["workflow", "finisher"]) {
+        it(`${name} passes asl-validator`, () => {
+            const result = validateAsl(structuredClone(definitionOf(stack, name)));
+            assert.deepEqual(result.errors, []);
+            assert.equal(result.isValid, true);
+        });
+    }
+
+    it("passes the task token in every waiting task's event detail and bounds every wait", () => {
+        const waiting = taskStates(definitionOf(stack, "workflow")).filter(([, s]) => s.Resource === PUT_EVENTS_WAIT);
+        assert.deepEqual(waiting.map(([name]) => name), ["GetMultiple", "ProcessSingle", "PostProcessAll"]);
+        for (const [name, state] of waiting) {
+            const entries = (state.Parameters as { Entries: Array<{ Detail: Record<string, unknown>; EventBusName: string; Source: string }> }).Entries;
+            assert.equal(entries.length, 1);
+            assert.equal(entries[0].Detail["taskToken.$"], "$$.Task.Token", name);
+            assert.equal(entries[0].Detail.step, name);
+            assert.equal(entries[0].EventBusName, "default");
+            assert.equal(entries[0].Source, "project");
+            assert.equal(typeof state.TimeoutSeconds, "number", `${name} has TimeoutSeconds`);
+        }
+        const finisherTasks = taskStates(definitionOf(stack, "finisher"));
+        assert.ok(finisherTasks.every(([, s]) => !String(s.Resource).endsWith(".waitForTaskToken")), "EXPRESS cannot wait for tokens");
+    });
+
+    it("maps over the names, discarding per-person results", () => {
+        const map = definitionOf(stack, "workflow").States.ProcessMultiple as AslState;
+        assert.equal(map.Type, "Map");
+        assert.equal(map.ItemsPath, "$.getMultiple.names");
+        assert.equal(map.ResultPath, null);
+        assert.equal(definitionOf(stack, "workflow").States.GetMultiple.ResultPath, "$.getMultiple");
+    });
+});
+
+describe("stack: IAM", () => {
+    let stack: EvaluatedStack;
+    before(async () => {
+        stack = await devStack();
+    });
+
+    it("uses no wildcard action anywhere and attaches no managed policy", () => {
+        for (const policy of ofType(stack, T.rolePolicy)) {
+            for (const s of statementsOf(policy.inputs.policy)) {
+                for (const action of list(s.Action)) assert.ok(!action.includes("*"), `${policy.name}: ${action}`);
+            }
+        }
+        assert.equal(ofType(stack, "aws:iam/rolePolicyAttachment:RolePolicyAttachment").length, 0);
+        for (const role of ofType(stack, T.role)) assert.equal(role.inputs.managedPolicyArns, undefined);
+    });
+
+    it("gives each handler only its own actions, on its own resources", () => {
+        const bus = "arn:aws:events:us-east-1:000000000000:event-bus/default";
+        const objects = "arn:aws:s3:::results/*";
+        const logs = (name: string) => [`arn:aws:logs:us-east-1:000000000000:log-group:/choreography/dev/${name}:*`];
+        const expected: Record<string, Record<string, string[]>> = {
+            getMultiple: { "events:PutEvents": [bus] },
+            processSingle: { "s3:PutObject": [objects], "s3:GetObject": [objects], "events:PutEvents": [bus] },
+            postProcessSingle: { "s3:PutObject": [objects], "events:PutEvents": [bus] },
+            sideEffect: { "events:PutEvents": [bus] },
+            postProcessAll: {
+                "s3:GetObject": [objects],
+                "s3:PutObject": [objects],
+                "states:SendTaskHeartbeat": [one(stack, T.sfn, "workflow").state.arn as string],
+                "events:PutEvents": [bus],
+            },
+        };
+        for (const [name, own] of Object.entries(expected)) {
+            const actual = Object.fromEntries(grants(stack, name));
+            assert.deepEqual(actual, { "logs:CreateLogStream": logs(name), "logs:PutLogEvents": logs(name), ...own }, name);
+            assert.deepEqual(JSON.parse(String(one(stack, T.role, name).inputs.assumeRolePolicy)).Statement[0].Principal, { Service: "lambda.amazonaws.com" });
+        }
+    });
+
+    it("lets the finisher answer this stack's workflow only, and the workflow put events on its bus only", () => {
+        const workflowArn = one(stack, T.sfn, "workflow").state.arn;
+        const finisher = grants(stack, "finisher");
+        assert.deepEqual(finisher.get("states:SendTaskSuccess"), [workflowArn]);
+        assert.deepEqual(finisher.get("states:SendTaskFailure"), [workflowArn]);
+        assert.equal(finisher.get("events:PutEvents"), undefined, "the finisher emits no events");
+        const workflow = grants(stack, "workflow");
+        assert.deepEqual(workflow.get("events:PutEvents"), ["arn:aws:events:us-east-1:000000000000:event-bus/default"]);
+        assert.equal(workflow.get("states:SendTaskSuccess"), undefined);
+        assert.equal(workflow.get("lambda:InvokeFunction"), undefined, "the workflow never calls a Lambda");
+    });
+
+    it("sends each handler's failed invocations to the bus after two retries", () => {
+        for (const name of HANDLERS) {
+            const config = one(stack, "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig", name).inputs;
+            assert.equal(config.maximumRetryAttempts, 2);
+            assert.deepEqual(config.destinationConfig, { onFailure: { destination: "arn:aws:events:us-east-1:000000000000:event-bus/default" } });
+        }
+    });
+});
