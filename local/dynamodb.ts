@@ -33,10 +33,12 @@ export interface DeclaredTable {
     writeCapacity?: number;
     globalSecondaryIndexes?: DeclaredGlobalIndex[];
     localSecondaryIndexes?: DeclaredLocalIndex[];
-    /** Recorded but not enforced: dynalite never expires items. */
+    /** Accepted, not emulated: dynalite has no UpdateTimeToLive and never expires items. */
     ttl?: { attributeName?: string; enabled?: boolean };
+    /** Accepted, not emulated: dynalite has no DynamoDB Streams. */
     streamEnabled?: boolean;
     streamViewType?: string;
+    /** Accepted, not applied. */
     tags?: Record<string, string>;
 }
 
@@ -75,7 +77,6 @@ interface DynaliteOptions {
     deleteTableMs: number;
     updateTableMs: number;
 }
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const dynalite = require("dynalite") as (options: DynaliteOptions) => http.Server;
 
 // ---------------------------------------------------------------------------------------------------------------

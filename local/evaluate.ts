@@ -148,7 +148,9 @@ export async function evaluateStack(options: EvaluateOptions = {}): Promise<Eval
             const inputs = args.inputs as Record<string, unknown>;
             const state = { ...inputs, ...awsAttributes(args.type, args.name, inputs, region) };
             declared.set(`${args.type}::${args.name}`, { type: args.type, name: args.name, custom: args.custom ?? false, inputs, state });
-            return { id: `${args.name}-id`, state };
+            // AWS ids are the physical name for the resources the stack references by id (roles, buckets, buses).
+            const id = String(state.bucket ?? state.name ?? `${args.name}-id`);
+            return { id, state };
         },
         call: (args) => mockCall(args.token, region),
     });

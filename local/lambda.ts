@@ -58,7 +58,7 @@ export interface InvokeResult {
 }
 
 export interface LambdaServiceOptions {
-    /** Where archives are written, one folder per function; best outside any folder with a node_modules above it. */
+    /** Where archives are written, one folder per function (bare requires never look above an archive's folder). */
     workDir: string;
     /** AWS_REGION, AWS_ENDPOINT_URL, credentials ... given to every function. */
     baseEnvironment: Record<string, string>;

@@ -55,14 +55,17 @@ interface S3rverApp {
 }
 type S3rverConstructor = new (options: S3rverOptions) => S3rverApp;
 interface S3rverAccountModule {
-    DUMMY_ACCOUNT: { createKeyPair(accessKeyId: string, secretAccessKey: string): void };
+    DUMMY_ACCOUNT: {
+        createKeyPair(accessKeyId: string, secretAccessKey: string): void;
+        revokeAccessKey(accessKeyId: string): void;
+    };
 }
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const S3rver = require("s3rver") as S3rverConstructor;
-// s3rver looks the access key of every signed request up in this registry and refuses unknown ones.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
+// s3rver looks the access key of every signed request up in this registry and refuses unknown ones. It also
+// verifies SigV2 signatures with it, which we leave to it; its built-in S3RVER/S3RVER key must not work here.
 const s3rverAccounts = require("s3rver/lib/models/account") as S3rverAccountModule;
+s3rverAccounts.DUMMY_ACCOUNT.revokeAccessKey("S3RVER");
 
 // ---------------------------------------------------------------------------------------------------------------
 // The emulator
@@ -177,6 +180,7 @@ function verifySignature(req: http.IncomingMessage, opts: S3EmulatorOptions, now
     const [rawPath, rawQuery = ""] = (req.url ?? "/").split(/\?(.*)/s, 2);
     const query = parseQuery(rawQuery);
     const claim = readClaim(req, query);
+    if (claim.kind === "v2") return checkAccessKey(claim.accessKeyId, opts); // s3rver verifies the rest
     checkCredential(claim, opts);
     checkTime(claim, now);
     const canonicalRequest = [
@@ -199,14 +203,26 @@ function verifySignature(req: http.IncomingMessage, opts: S3EmulatorOptions, now
     }
 }
 
-function readClaim(req: http.IncomingMessage, query: [string, string][]): SignatureClaim {
+/**
+ * A legacy SigV2 signature: what AWS CLI v1's `aws s3 presign` produces for us-east-1. s3rver implements SigV2
+ * verification (signature and Expires) itself, so only the access key is ours to check.
+ */
+interface V2Claim {
+    kind: "v2";
+    accessKeyId: string;
+}
+
+function readClaim(req: http.IncomingMessage, query: [string, string][]): SignatureClaim | V2Claim {
     const authorization = req.headers.authorization;
     const presigned = query.some(([name]) => name === "X-Amz-Algorithm");
-    if (authorization !== undefined && presigned) {
-        throw new S3Error("InvalidArgument", "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter or the Authorization header should be specified", 400);
+    const presignedV2 = query.find(([name]) => name === "AWSAccessKeyId")?.[1];
+    if ([authorization !== undefined, presigned, presignedV2 !== undefined].filter(Boolean).length > 1) {
+        throw new S3Error("InvalidArgument", "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string parameter or the Authorization header should be specified", 400);
     }
+    if (authorization?.startsWith("AWS ")) return { kind: "v2", accessKeyId: authorization.slice(4).split(":")[0].trim() };
     if (authorization !== undefined) return readHeaderClaim(req, authorization);
     if (presigned) return readQueryClaim(query);
+    if (presignedV2 !== undefined) return { kind: "v2", accessKeyId: presignedV2 };
     // Real buckets are private unless a policy opens them; this stack declares none.
     throw new S3Error("AccessDenied", "Access Denied", 403);
 }
@@ -279,15 +295,19 @@ function checkCredential(claim: SignatureClaim, opts: S3EmulatorOptions): void {
         claim.kind === "header"
             ? new S3Error("AuthorizationHeaderMalformed", `The authorization header is malformed; ${why}`, 400, { Region: opts.region })
             : new S3Error("AuthorizationQueryParametersError", `Error parsing the X-Amz-Credential parameter; ${why}`, 400, { Region: opts.region });
-    if (claim.accessKeyId !== opts.accessKeyId) {
-        throw new S3Error("InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.", 403, {
-            AWSAccessKeyId: claim.accessKeyId,
-        });
-    }
+    checkAccessKey(claim.accessKeyId, opts);
     if (region !== opts.region) throw malformed(`the region '${region}' is wrong; expecting '${opts.region}'`);
     if (service !== "s3") throw malformed(`incorrect service '${service}'. This endpoint belongs to 's3'.`);
     if (date !== claim.amzDate.slice(0, 8)) throw malformed(`incorrect date '${date}'. This date is not the date of the request.`);
     if (!claim.signedHeaders.includes("host")) throw malformed("'Host' must be a 'SignedHeader' in the AWS Authorization.");
+}
+
+function checkAccessKey(accessKeyId: string, opts: S3EmulatorOptions): void {
+    if (accessKeyId !== opts.accessKeyId) {
+        throw new S3Error("InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.", 403, {
+            AWSAccessKeyId: accessKeyId,
+        });
+    }
 }
 
 function checkTime(claim: SignatureClaim, now: Date): void {

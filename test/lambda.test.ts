@@ -83,17 +83,17 @@ describe("LambdaService", () => {
                 "callback",
                 `exports.handler = (event, context, callback) => {
                     context.callbackWaitsForEmptyEventLoop = event.wait;
-                    setTimeout(() => {}, 300);
+                    setTimeout(() => {}, 500);
                     callback(null, { ok: true });
                  };`,
             ),
         );
         let started = Date.now();
         assert.deepEqual((await lambda.invoke("callback", { wait: true })).payload, { ok: true });
-        assert.ok(Date.now() - started >= 280, "waited for the pending timer");
+        assert.ok(Date.now() - started >= 480, "waited for the pending timer");
         started = Date.now();
         assert.deepEqual((await lambda.invoke("callback", { wait: false })).payload, { ok: true });
-        assert.ok(Date.now() - started < 250, "answered at once");
+        assert.ok(Date.now() - started < 400, "answered at once");
     });
 
     it("keeps functions' environments and module state apart, and reuses warm workers", async () => {
@@ -150,7 +150,7 @@ describe("LambdaService", () => {
         assert.equal(timedOut.functionError?.errorMessage, "Task timed out after 1.00 seconds");
         assert.match(timedOut.logs, /Status: timeout/);
         assert.equal(next.payload, "fast");
-        assert.ok(Date.now() - started < 1800);
+        assert.ok(Date.now() - started < 2500, "the spinning worker was stopped");
         assert.deepEqual(lambda.stats(), { invocations: 2, errors: 1, timeouts: 1 });
     });
 

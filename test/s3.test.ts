@@ -8,13 +8,17 @@ import * as os from "os";
 import * as path from "path";
 import { Readable, Transform } from "stream";
 import {
+    CompleteMultipartUploadCommand,
+    CreateMultipartUploadCommand,
     DeleteObjectCommand,
+    DeleteObjectsCommand,
     GetObjectCommand,
     HeadObjectCommand,
     ListObjectsV2Command,
     PutObjectCommand,
     S3Client,
     S3ServiceException,
+    UploadPartCommand,
 } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { createS3Emulator, S3Emulator } from "../local/s3";
@@ -111,6 +115,27 @@ describe("local S3 (s3rver behind our SigV4 and aws-chunked front)", () => {
 
         await s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: "docs/a b.txt" }));
         await rejectsWith(s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: "docs/a b.txt" })), "NotFound", 404);
+    });
+
+    it("deletes several objects at once (a POST with a checksummed XML body)", async () => {
+        await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: "batch/1", Body: "1" }));
+        await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: "batch/2", Body: "2" }));
+        const deleted = await s3.send(new DeleteObjectsCommand({ Bucket: BUCKET, Delete: { Objects: [{ Key: "batch/1" }, { Key: "batch/2" }] } }));
+        assert.deepEqual(deleted.Deleted?.map((d) => d.Key).sort(), ["batch/1", "batch/2"]);
+        const listed = await s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: "batch/" }));
+        assert.equal(listed.KeyCount, 0);
+    });
+
+    it("assembles a multipart upload whose part is an aws-chunked stream", async () => {
+        const bytes = crypto.randomBytes(50_000);
+        const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: BUCKET, Key: "multi" }));
+        const part = await s3.send(new UploadPartCommand({
+            Bucket: BUCKET, Key: "multi", UploadId, PartNumber: 1, Body: Readable.from([bytes]), ContentLength: bytes.length,
+        }));
+        await s3.send(new CompleteMultipartUploadCommand({
+            Bucket: BUCKET, Key: "multi", UploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag: part.ETag }] },
+        }));
+        assert.ok((await bodyOf(await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: "multi" })))).equals(bytes));
     });
 
     it("the SDK addresses buckets path-style on its own for an IP endpoint", async () => {
@@ -241,6 +266,38 @@ describe("local S3 (s3rver behind our SigV4 and aws-chunked front)", () => {
             const url = new URL(await getSignedUrl(s3, new GetObjectCommand({ Bucket: BUCKET, Key: "shared/report.txt" }), { expiresIn: 60 }));
             url.pathname = url.pathname.replace("report.txt", "secret.txt");
             await expectRefused(url.href, "SignatureDoesNotMatch");
+        });
+    });
+
+    describe("SigV2 presigned URLs (what AWS CLI v1's `aws s3 presign` makes for us-east-1)", () => {
+        function presignV2(key: string, expires: number, accessKeyId = CREDENTIALS.accessKeyId, secret = CREDENTIALS.secretAccessKey): URL {
+            const resource = `/${BUCKET}/${key.split("/").map(encodeURIComponent).join("/")}`;
+            const signature = crypto.createHmac("sha1", secret).update(`GET\n\n\n${expires}\n${resource}`).digest("base64");
+            const url = new URL(server.endpoint + resource);
+            url.search = new URLSearchParams({ AWSAccessKeyId: accessKeyId, Expires: String(expires), Signature: signature }).toString();
+            return url;
+        }
+        const inAMinute = () => Math.floor(Date.now() / 1000) + 60;
+
+        it("a valid one fetches the object; expired, tampered or foreign ones are refused", async () => {
+            await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: "v2/file.txt", Body: "signed the old way" }));
+            const valid = await fetch(presignV2("v2/file.txt", inAMinute()));
+            assert.equal(await valid.text(), "signed the old way");
+
+            const expired = await fetch(presignV2("v2/file.txt", Math.floor(Date.now() / 1000) - 1));
+            assert.equal(expired.status, 403);
+            assert.match(await expired.text(), /Request has expired/);
+
+            const otherKey = presignV2("v2/file.txt", inAMinute());
+            otherKey.pathname = otherKey.pathname.replace("file", "other");
+            const tampered = await fetch(otherKey);
+            assert.equal(tampered.status, 403);
+            assert.match(await tampered.text(), /<Code>SignatureDoesNotMatch<\/Code>/);
+
+            // s3rver's built-in S3RVER/S3RVER key must not open our buckets.
+            const builtIn = await fetch(presignV2("v2/file.txt", inAMinute(), "S3RVER", "S3RVER"));
+            assert.equal(builtIn.status, 403);
+            assert.match(await builtIn.text(), /<Code>InvalidAccessKeyId<\/Code>/);
         });
     });
 

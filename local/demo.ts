@@ -1,0 +1,65 @@
+/**
+ * `npm run demo`: the main job, offline. Starts the runtime, sends the seed's `start` event over HTTP as
+ * `aws events put-events` would, shows the execution's steps and Map items as they complete, and prints the
+ * report it left in S3. Exits non-zero when the run does not succeed.
+ */
+import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
+import { GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { DescribeExecutionCommand, SFNClient } from "@aws-sdk/client-sfn";
+import { parseArgs, start } from "./cli";
+import { LOCAL_CREDENTIALS } from "./runtime";
+
+async function main(): Promise<void> {
+    const options = parseArgs(process.argv.slice(2));
+    const countFlag = options.rest.indexOf("--count");
+    const detail = countFlag >= 0 ? JSON.stringify({ count: Number(options.rest[countFlag + 1]) }) : "{}";
+    const started = Date.now();
+    const runtime = await start({ ...options, port: options.port ?? 4566 });
+    const { outputs } = runtime.stack;
+    console.log(`evaluated index.ts under Pulumi mocks: ${runtime.stack.resources.length} resources, served locally (nothing deployed)`);
+    console.log(`ready ${runtime.url} (${Date.now() - started} ms)`);
+
+    const clientConfig = { endpoint: runtime.url, region: runtime.stack.region, credentials: LOCAL_CREDENTIALS };
+    const workflowArn = String(outputs.workflowArn);
+    let items = 0;
+    let executionArn: string | undefined;
+    const executionStarted = new Promise<string>((resolve) => {
+        runtime.stepFunctions.onProgress((p) => {
+            if (p.stateMachineArn !== workflowArn) return;
+            if (p.type === "ExecutionStarted") resolve(p.executionArn);
+            if (p.executionArn !== executionArn) return;
+            const at = `+${((Date.now() - started) / 1000).toFixed(2)}s`;
+            if (p.type === "MapIterationSucceeded") console.log(`${at}  ProcessMultiple item ${p.mapIndex} done (${++items} so far)`);
+            else if (p.type === "MapIterationFailed") console.log(`${at}  ProcessMultiple item ${p.mapIndex} FAILED`);
+            else if (/StateExited$/.test(p.type) && p.mapIndex === undefined) console.log(`${at}  ${p.stateName} done`);
+            else if (/^Execution(Succeeded|Failed|TimedOut|Aborted)$/.test(p.type)) console.log(`${at}  execution: ${p.type}`);
+        });
+    });
+
+    const entry = { Source: "project", DetailType: "start", EventBusName: "default", Detail: detail };
+    console.log(`put-events ${JSON.stringify(entry)}`);
+    const put = await new EventBridgeClient(clientConfig).send(new PutEventsCommand({ Entries: [entry] }));
+    if (put.FailedEntryCount) throw new Error(`put-events refused the start event: ${put.Entries?.[0]?.ErrorMessage}`);
+    executionArn = await executionStarted;
+    console.log(`execution ${executionArn}`);
+
+    await runtime.stepFunctions.waitForExecution(executionArn, 120_000);
+    const execution = await new SFNClient(clientConfig).send(new DescribeExecutionCommand({ executionArn }));
+    if (execution.status !== "SUCCEEDED") {
+        console.error(`the run ended ${execution.status}: ${execution.error ?? ""} ${execution.cause ?? ""}`);
+        await runtime.close();
+        process.exit(1);
+    }
+    const { reportKey } = JSON.parse(execution.output ?? "{}") as { reportKey: string };
+    const report = await new S3Client(clientConfig).send(new GetObjectCommand({ Bucket: String(outputs.bucketName), Key: reportKey }));
+    console.log(`report s3://${String(outputs.bucketName)}/${reportKey}:`);
+    console.log(JSON.stringify(JSON.parse(await report.Body!.transformToString()), null, 2));
+    console.log(`done in ${((Date.now() - started) / 1000).toFixed(2)} s`);
+    await runtime.close();
+    process.exit(0);
+}
+
+main().catch((error: Error) => {
+    console.error(`choreography demo: ${error.message}`);
+    process.exit(1);
+});

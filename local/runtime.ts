@@ -1,0 +1,356 @@
+/**
+ * The offline runtime: evaluates `index.ts` under Pulumi's mocks and runs every resource it declared on this
+ * machine, behind one AWS-compatible endpoint. Buckets and tables go to the S3 and DynamoDB emulators, rules
+ * and targets to EventBridge, state machines to Step Functions, functions (their packaged archives, never
+ * the TypeScript) to Lambda workers, and the roles' inline policies decide what a target may be handed.
+ */
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
+import { AwsError } from "./awsError";
+import { DeclaredTable, DynamoDbEmulator, createDynamoDbEmulator } from "./dynamodb";
+import { Endpoint, startEndpoint } from "./endpoint";
+import { DeclaredResource, EvaluatedStack, PROJECT_ROOT, evaluateStack } from "./evaluate";
+import { EventBridgeService, RuleSpec, TargetSpec } from "./eventBridge";
+import { RolePolicies } from "./iam";
+import { AsyncInvocationRecord, LambdaService } from "./lambda";
+import { S3Emulator, createS3Emulator } from "./s3";
+import { StepFunctionsService } from "./stepFunctions";
+
+/** The credentials every local client and handler signs with; the S3 emulator verifies them. */
+export const LOCAL_CREDENTIALS = { accessKeyId: "choreographylocal", secretAccessKey: "choreography-local-secret" } as const;
+
+export interface RuntimeOptions {
+    host?: string;
+    /** 4566 by default; 0 picks a free port (tests). */
+    port?: number;
+    /** Keep objects, tables and finished executions here across restarts; in memory when absent. */
+    dataDir?: string;
+    /** Stack config over Pulumi.<stack>.yaml. */
+    config?: Record<string, string>;
+    stack?: string;
+    /** One line per event worth telling (resources served, delivery failures, handler logs when verbose). */
+    log?: (line: string) => void;
+    /** Print every handler log line through `log`. */
+    verbose?: boolean;
+    /** Waits between a failed asynchronous invocation's attempts (AWS: about 1 and 2 minutes). */
+    retryDelaysMs?: number[];
+    /** Warm workers per function. */
+    maxWorkersPerFunction?: number;
+}
+
+export interface Runtime {
+    url: string;
+    stack: EvaluatedStack;
+    eventBridge: EventBridgeService;
+    stepFunctions: StepFunctionsService;
+    lambda: LambdaService;
+    s3: S3Emulator;
+    dynamodb: DynamoDbEmulator;
+    /** One line per resource served, as `npm start` prints them. */
+    served: string[];
+    /** Resolves when no event, invocation or retry is in flight. */
+    idle(): Promise<void>;
+    close(): Promise<void>;
+}
+
+type Inputs = Record<string, unknown>;
+const str = (value: unknown): string => (typeof value === "string" ? value : String(value ?? ""));
+
+/** Archive path -> content, from the Pulumi archive the mocks recorded (string and file assets, file archives). */
+async function archiveFiles(archive: pulumi.asset.Archive, prefix = ""): Promise<Record<string, string | Uint8Array>> {
+    const files: Record<string, string | Uint8Array> = {};
+    const assets = (archive as pulumi.asset.AssetArchive).assets ? await (archive as pulumi.asset.AssetArchive).assets : undefined;
+    if (assets) {
+        for (const [name, entry] of Object.entries(assets)) {
+            const asset = entry as pulumi.asset.Asset & pulumi.asset.Archive;
+            const text = (asset as pulumi.asset.StringAsset).text ? await (asset as pulumi.asset.StringAsset).text : undefined;
+            const filePath = (asset as pulumi.asset.FileAsset).path ? await (asset as pulumi.asset.FileAsset).path : undefined;
+            if (text !== undefined) files[prefix + name] = text;
+            else if ((asset as pulumi.asset.AssetArchive).assets) Object.assign(files, await archiveFiles(asset, `${prefix}${name}/`));
+            else if (filePath && fs.statSync(filePath).isDirectory()) Object.assign(files, readTree(filePath, `${prefix}${name}/`));
+            else if (filePath) files[prefix + name] = fs.readFileSync(filePath);
+        }
+        return files;
+    }
+    const dir = (archive as pulumi.asset.FileArchive).path ? await (archive as pulumi.asset.FileArchive).path : undefined;
+    if (dir) return readTree(dir, prefix);
+    throw new Error("unsupported archive: only asset archives, file archives and string/file assets are served locally");
+}
+
+function readTree(dir: string, prefix: string): Record<string, Uint8Array> {
+    const files: Record<string, Uint8Array> = {};
+    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+        const full = path.join(dir, entry.name);
+        if (entry.isDirectory()) Object.assign(files, readTree(full, `${prefix}${entry.name}/`));
+        else if (entry.isFile()) files[prefix + entry.name] = fs.readFileSync(full);
+    }
+    return files;
+}
+
+/** The resources of the evaluated stack, indexed the ways the runtime looks them up. */
+class Declared {
+    constructor(public readonly stack: EvaluatedStack) {}
+    of(type: string): DeclaredResource[] {
+        return this.stack.resources.filter((r) => r.type === type);
+    }
+    /** Finds the resource of `type` a reference (name, id or ARN, as another resource's input holds it) points at. */
+    find(type: string, reference: unknown): DeclaredResource | undefined {
+        const ref = str(reference);
+        return this.of(type).find((r) => r.state.arn === ref || r.state.name === ref || r.name === ref || `${r.state.name}-id` === ref);
+    }
+}
+
+export async function startRuntime(options: RuntimeOptions = {}): Promise<Runtime> {
+    const log = options.log ?? (() => undefined);
+    const stack = await evaluateStack({ config: options.config, stack: options.stack });
+    const declared = new Declared(stack);
+    const dataDir = options.dataDir ? path.resolve(options.dataDir) : undefined;
+    const sub = (name: string) => (dataDir ? path.join(dataDir, name) : undefined);
+    const policies = new RolePolicies();
+    for (const policy of declared.of("aws:iam/rolePolicy:RolePolicy")) {
+        const role = declared.find("aws:iam/role:Role", policy.inputs.role);
+        if (role) policies.add(str(role.state.arn), str(policy.inputs.policy));
+    }
+
+    const s3 = await createS3Emulator({ dataDir: sub("s3"), region: stack.region, ...LOCAL_CREDENTIALS });
+    const dynamodb = await createDynamoDbEmulator({ dataDir: sub("dynamodb") });
+    // Filled in below; the endpoint needs the services and the services need the endpoint's URL.
+    let eventBridge!: EventBridgeService;
+    let stepFunctions!: StepFunctionsService;
+    const endpoint: Endpoint = await startEndpoint(
+        {
+            json: [
+                {
+                    targetPrefix: "AWSEvents",
+                    contentType: "application/x-amz-json-1.1",
+                    operations: {
+                        PutEvents: (r) => eventBridge.putEvents(r),
+                        TestEventPattern: (r) => eventBridge.testEventPattern(r),
+                        ListRules: (r) => eventBridge.listRules(r),
+                        ListTargetsByRule: (r) => eventBridge.listTargetsByRule(r),
+                        ListEventBuses: (r) => eventBridge.listEventBuses(r),
+                    },
+                },
+                {
+                    targetPrefix: "AWSStepFunctions",
+                    contentType: "application/x-amz-json-1.0",
+                    operations: stepFunctionsOperations(() => stepFunctions),
+                },
+            ],
+            rawByTarget: { DynamoDB_20120810: dynamodb },
+            fallback: s3,
+            log,
+        },
+        options.host ?? "127.0.0.1",
+        options.port ?? 4566,
+    );
+
+    const lambda = new LambdaService({
+        workDir: fs.mkdtempSync(path.join(os.tmpdir(), "choreography-lambda-")),
+        baseEnvironment: {
+            AWS_REGION: stack.region,
+            AWS_DEFAULT_REGION: stack.region,
+            AWS_ENDPOINT_URL: endpoint.url,
+            AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
+            AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+        },
+        sdkResolveDir: PROJECT_ROOT,
+        retryDelaysMs: options.retryDelaysMs,
+        maxWorkersPerFunction: options.maxWorkersPerFunction,
+        log: options.verbose ? (fn, line) => log(`[${fn}] ${line}`) : undefined,
+    });
+
+    eventBridge = new EventBridgeService({
+        region: stack.region,
+        accountId: stack.accountId,
+        log,
+        dispatcher: {
+            deliver: async (target: TargetSpec, rule: RuleSpec, input: string) => {
+                if (target.arn.startsWith("arn:aws:states:")) {
+                    policies.require(target.roleArn, "states:StartExecution", target.arn, (m) => new AwsError("AccessDeniedException", m));
+                    await stepFunctions.startExecution({ stateMachineArn: target.arn, input });
+                } else if (target.arn.startsWith("arn:aws:lambda:")) {
+                    requireInvokePermission(declared, target.arn, rule.arn);
+                    await lambda.invokeAsync(target.arn, JSON.parse(input));
+                } else {
+                    throw new Error(`targets of this kind are not run locally: ${target.arn}`);
+                }
+            },
+        },
+    });
+
+    stepFunctions = new StepFunctionsService({
+        region: stack.region,
+        accountId: stack.accountId,
+        dataDir,
+        integrations: {
+            putEvents: async (entries) => eventBridge.putEvents({ Entries: entries }),
+            invokeFunction: async (name, payload) => {
+                const result = await lambda.invoke(name, payload);
+                if (result.functionError) {
+                    const error = new Error(result.functionError.errorMessage);
+                    error.name = result.functionError.errorType;
+                    throw error;
+                }
+                return result.payload;
+            },
+            dynamodb: (action, params) => dynamoDbCall(endpoint.url, action, params),
+        },
+    });
+
+    const served: string[] = [];
+    const serve = (line: string) => {
+        served.push(line);
+        log(line);
+    };
+    for (const bucket of declared.of("aws:s3/bucket:Bucket")) {
+        await s3.ensureBucket(str(bucket.state.bucket));
+        serve(`s3          bucket ${str(bucket.state.bucket)}`);
+    }
+    for (const table of declared.of("aws:dynamodb/table:Table")) {
+        await dynamodb.ensureTable({ ...(table.inputs as unknown as DeclaredTable), name: str(table.state.name) });
+        serve(`dynamodb    table ${str(table.state.name)}`);
+    }
+    for (const bus of declared.of("aws:cloudwatch/eventBus:EventBus")) {
+        eventBridge.addBus(str(bus.state.name));
+        serve(`events      bus ${str(bus.state.name)}`);
+    }
+    for (const machine of declared.of("aws:sfn/stateMachine:StateMachine")) {
+        stepFunctions.addStateMachine({
+            arn: str(machine.state.arn),
+            name: str(machine.state.name),
+            type: machine.inputs.type === "EXPRESS" ? "EXPRESS" : "STANDARD",
+            definition: str(machine.inputs.definition),
+            roleArn: str(machine.inputs.roleArn),
+        });
+        serve(`states      ${str(machine.inputs.type ?? "STANDARD").padEnd(8)} state machine ${str(machine.state.name)}`);
+    }
+    for (const fn of declared.of("aws:lambda/function:Function")) {
+        await addFunction(declared, lambda, eventBridge, fn);
+        serve(`lambda      function ${str(fn.state.name)} (${str(fn.inputs.runtime)}, ${str(fn.inputs.handler)})`);
+    }
+    for (const rule of declared.of("aws:cloudwatch/eventRule:EventRule")) {
+        const busName = eventBridge.busName(str(rule.inputs.eventBusName || "default"));
+        eventBridge.addRule({
+            name: str(rule.state.name),
+            arn: str(rule.state.arn),
+            busName,
+            eventPattern: str(rule.inputs.eventPattern),
+            state: rule.inputs.state === "DISABLED" ? "DISABLED" : "ENABLED",
+        });
+        serve(`events      rule ${str(rule.state.name)} on ${busName}: ${str(rule.inputs.eventPattern)}`);
+    }
+    for (const target of declared.of("aws:cloudwatch/eventTarget:EventTarget")) {
+        const busName = eventBridge.busName(str(target.inputs.eventBusName || "default"));
+        const transformer = target.inputs.inputTransformer as { inputPaths?: Record<string, string>; inputTemplate: string } | undefined;
+        eventBridge.addTarget(busName, str(target.inputs.rule), {
+            id: str(target.inputs.targetId ?? target.name),
+            arn: str(target.inputs.arn),
+            roleArn: target.inputs.roleArn === undefined ? undefined : str(target.inputs.roleArn),
+            input: target.inputs.input === undefined ? undefined : str(target.inputs.input),
+            inputPath: target.inputs.inputPath === undefined ? undefined : str(target.inputs.inputPath),
+            inputTransformer: transformer ? { inputPathsMap: transformer.inputPaths, inputTemplate: transformer.inputTemplate } : undefined,
+        });
+        serve(`events      target ${str(target.inputs.rule)} -> ${str(target.inputs.arn)}`);
+    }
+
+    return {
+        url: endpoint.url,
+        stack,
+        eventBridge,
+        stepFunctions,
+        lambda,
+        s3,
+        dynamodb,
+        served,
+        idle: async () => {
+            // Deliveries start invocations, and invocations put events: settle until both are quiet.
+            for (let i = 0; i < 100; i++) {
+                await eventBridge.idle();
+                await lambda.idle();
+                await new Promise((r) => setTimeout(r, 10));
+                if ((await Promise.race([eventBridge.idle().then(() => true), Promise.resolve(false)])) && (await Promise.race([lambda.idle().then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 0))]))) return;
+            }
+        },
+        close: async () => {
+            await endpoint.close();
+            await stepFunctions.close();
+            await lambda.close();
+            await s3.close();
+            await dynamodb.close();
+        },
+    };
+}
+
+/** EventBridge may invoke a function only where a permission says so, for that rule (as in AWS). */
+function requireInvokePermission(declared: Declared, functionArn: string, ruleArn: string): void {
+    const fn = declared.find("aws:lambda/function:Function", functionArn);
+    const granted = declared
+        .of("aws:lambda/permission:Permission")
+        .some(
+            (p) =>
+                declared.find("aws:lambda/function:Function", p.inputs.function) === fn &&
+                p.inputs.principal === "events.amazonaws.com" &&
+                (p.inputs.sourceArn === undefined || p.inputs.sourceArn === ruleArn),
+        );
+    if (!fn || !granted) throw new AwsError("AccessDeniedException", `no lambda permission lets events.amazonaws.com invoke ${functionArn} for ${ruleArn}`);
+}
+
+async function addFunction(declared: Declared, lambda: LambdaService, eventBridge: EventBridgeService, fn: DeclaredResource): Promise<void> {
+    const invokeConfig = declared.of("aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig").find((c) => declared.find("aws:lambda/function:Function", c.inputs.functionName) === fn);
+    const destination = (invokeConfig?.inputs.destinationConfig as { onFailure?: { destination?: string } } | undefined)?.onFailure?.destination;
+    const environment = ((fn.inputs.environment as { variables?: Inputs } | undefined)?.variables ?? {}) as Inputs;
+    await lambda.addFunction({
+        name: str(fn.state.name),
+        arn: str(fn.state.arn),
+        handler: str(fn.inputs.handler),
+        timeoutSeconds: Number(fn.inputs.timeout ?? 3),
+        memorySizeMb: Number(fn.inputs.memorySize ?? 128),
+        environment: Object.fromEntries(Object.entries(environment).map(([k, v]) => [k, str(v)])),
+        files: await archiveFiles(fn.inputs.code as pulumi.asset.Archive),
+        maximumRetryAttempts: invokeConfig?.inputs.maximumRetryAttempts === undefined ? undefined : Number(invokeConfig.inputs.maximumRetryAttempts),
+        onFailure: destination?.startsWith("arn:aws:events:") ? (record) => sendToBus(eventBridge, destination, record) : undefined,
+    });
+}
+
+/** Lambda's on-failure destination on EventBridge: the record as detail, from source `lambda`. */
+async function sendToBus(eventBridge: EventBridgeService, busArn: string, record: AsyncInvocationRecord): Promise<void> {
+    const result = eventBridge.putEvents({
+        Entries: [{ EventBusName: busArn, Source: "lambda", DetailType: "Lambda Function Invocation Result - Failure", Detail: JSON.stringify(record) }],
+    });
+    if (result.FailedEntryCount) throw new Error(`destination ${busArn} refused the failure record: ${result.Entries[0].ErrorMessage}`);
+}
+
+/** The DynamoDB integrations call the emulator through the endpoint, as Step Functions calls DynamoDB. */
+async function dynamoDbCall(url: string, action: string, params: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const response = await fetch(url, {
+        method: "POST",
+        headers: { "content-type": "application/x-amz-json-1.0", "x-amz-target": `DynamoDB_20120810.${action}` },
+        body: JSON.stringify(params),
+    });
+    const body = (await response.json()) as Record<string, unknown>;
+    if (!response.ok) throw new AwsError(str(body.__type).split("#").pop() ?? "DynamoDBError", str(body.message ?? body.Message), response.status);
+    return body;
+}
+
+function stepFunctionsOperations(service: () => StepFunctionsService): Record<string, (r: Record<string, unknown>) => unknown> {
+    const ops = [
+        "ListStateMachines",
+        "StartExecution",
+        "DescribeExecution",
+        "ListExecutions",
+        "GetExecutionHistory",
+        "StopExecution",
+        "SendTaskSuccess",
+        "SendTaskFailure",
+        "SendTaskHeartbeat",
+    ] as const;
+    const methods: Record<string, (r: Record<string, unknown>) => unknown> = {};
+    for (const op of ops) {
+        const method = (op[0].toLowerCase() + op.slice(1)) as Uncapitalize<typeof op>;
+        methods[op] = (request) => (service()[method] as (r: Record<string, unknown>) => unknown).call(service(), request);
+    }
+    return methods;
+}

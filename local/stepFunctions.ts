@@ -1,0 +1,1374 @@
+/**
+ * An in-process AWS Step Functions service for the offline runtime. State machines run on the npm package
+ * `aws-local-stepfunctions`; this module supplies what that package leaves out: the AWS API (JSON 1.0 request and
+ * response shapes), task tokens with timeouts and heartbeats, the service integrations the stack uses, AWS-shaped
+ * execution history, and persistence of executions across restarts.
+ */
+import { randomBytes, randomUUID } from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { ExecutionAbortedError, ExecutionError, ExecutionTimeoutError, StateMachine, type RunOptions, type StateMachineDefinition } from "aws-local-stepfunctions";
+import { AwsError } from "./awsError";
+import {
+    HistoryRecorder,
+    LibraryEventConverter,
+    pageHistory,
+    paginate,
+    type EventDetails,
+    type EventOrigin,
+    type GetExecutionHistoryRequest,
+    type GetExecutionHistoryResponse,
+    type HistoryEvent,
+    type JsonObject,
+    type JsonValue,
+    type LibraryEvent,
+} from "./stepFunctionsHistory";
+
+export type { GetExecutionHistoryRequest, GetExecutionHistoryResponse, HistoryEvent, JsonObject, JsonValue } from "./stepFunctionsHistory";
+
+installPromiseWithResolvers();
+
+/** `aws-local-stepfunctions` calls `Promise.withResolvers` (Node 22+) in every Task state; Node 20 lacks it. */
+function installPromiseWithResolvers(): void {
+    if (typeof (Promise as { withResolvers?: unknown }).withResolvers === "function") return;
+    Object.defineProperty(Promise, "withResolvers", {
+        configurable: true,
+        writable: true,
+        value: function withResolvers<T>(this: PromiseConstructor) {
+            let resolve!: (value: T | PromiseLike<T>) => void;
+            let reject!: (reason?: unknown) => void;
+            const promise = new this<T>((res, rej) => {
+                resolve = res;
+                reject = rej;
+            });
+            return { promise, resolve, reject };
+        },
+    });
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Public types
+// ---------------------------------------------------------------------------------------------------------------
+
+export interface StateMachineSpec {
+    arn: string;
+    name: string;
+    type: "STANDARD" | "EXPRESS";
+    /** ASL JSON. */
+    definition: string;
+    roleArn: string;
+}
+
+export interface PutEventsEntry {
+    Source?: string;
+    DetailType?: string;
+    Detail?: string;
+    EventBusName?: string;
+    Resources?: string[];
+    Time?: string;
+}
+
+export interface PutEventsResult {
+    FailedEntryCount: number;
+    Entries: Array<{ EventId?: string; ErrorCode?: string; ErrorMessage?: string }>;
+}
+
+export interface TaskIntegrations {
+    /** events:putEvents service integration; returns the PutEvents response ({FailedEntryCount, Entries:[{EventId}|{ErrorCode,ErrorMessage}]}). */
+    putEvents(entries: PutEventsEntry[]): Promise<PutEventsResult>;
+    /** Synchronous Lambda invoke for `arn:aws:states:::lambda:invoke` and bare Lambda ARNs; resolves to the function's result, rejects with an Error whose name is the errorType. */
+    invokeFunction(functionName: string, payload: unknown): Promise<unknown>;
+    /** DynamoDB JSON API call for the optimized integrations (`arn:aws:states:::dynamodb:putItem|getItem|updateItem|deleteItem`), action given as "PutItem" etc.; rejects with AwsError. */
+    dynamodb(action: string, params: Record<string, unknown>): Promise<Record<string, unknown>>;
+}
+
+export interface ExecutionProgress {
+    executionArn: string;
+    stateMachineArn: string;
+    /** History event type, e.g. "TaskStateExited", "MapIterationSucceeded", "ExecutionSucceeded". */
+    type: string;
+    stateName?: string;
+    mapIndex?: number;
+}
+
+export interface StepFunctionsServiceOptions {
+    integrations: TaskIntegrations;
+    region: string;
+    accountId: string;
+    /** Where executions are persisted; in memory only when absent. */
+    dataDir?: string;
+}
+
+export type ExecutionStatus = "RUNNING" | "SUCCEEDED" | "FAILED" | "TIMED_OUT" | "ABORTED";
+const EXECUTION_STATUSES: readonly string[] = ["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PENDING_REDRIVE"];
+
+export interface ListStateMachinesRequest {
+    maxResults?: number;
+    nextToken?: string;
+}
+export interface StateMachineListItem {
+    stateMachineArn: string;
+    name: string;
+    type: "STANDARD" | "EXPRESS";
+    creationDate: number;
+}
+export interface ListStateMachinesResponse {
+    stateMachines: StateMachineListItem[];
+    nextToken?: string;
+}
+
+export interface StartExecutionRequest {
+    stateMachineArn?: string;
+    name?: string;
+    input?: string;
+    traceHeader?: string;
+}
+export interface StartExecutionResponse {
+    executionArn: string;
+    startDate: number;
+}
+
+export interface DescribeExecutionRequest {
+    executionArn?: string;
+    includedData?: "ALL_DATA" | "METADATA_ONLY";
+}
+export interface DescribeExecutionResponse {
+    executionArn: string;
+    stateMachineArn: string;
+    name: string;
+    status: ExecutionStatus;
+    startDate: number;
+    stopDate?: number;
+    input?: string;
+    inputDetails?: { included: boolean };
+    output?: string;
+    outputDetails?: { included: boolean };
+    error?: string;
+    cause?: string;
+    traceHeader?: string;
+}
+
+export interface ListExecutionsRequest {
+    stateMachineArn?: string;
+    statusFilter?: ExecutionStatus;
+    maxResults?: number;
+    nextToken?: string;
+}
+export interface ExecutionListItem {
+    executionArn: string;
+    stateMachineArn: string;
+    name: string;
+    status: ExecutionStatus;
+    startDate: number;
+    stopDate?: number;
+}
+export interface ListExecutionsResponse {
+    executions: ExecutionListItem[];
+    nextToken?: string;
+}
+
+export interface StopExecutionRequest {
+    executionArn?: string;
+    error?: string;
+    cause?: string;
+}
+export interface StopExecutionResponse {
+    stopDate: number;
+}
+
+export interface SendTaskSuccessRequest {
+    taskToken?: string;
+    output?: string;
+}
+export interface SendTaskFailureRequest {
+    taskToken?: string;
+    error?: string;
+    cause?: string;
+}
+export interface SendTaskHeartbeatRequest {
+    taskToken?: string;
+}
+export type EmptyResponse = Record<string, never>;
+
+// ---------------------------------------------------------------------------------------------------------------
+// Limits and names
+// ---------------------------------------------------------------------------------------------------------------
+
+/** AWS's payload limit for inputs, outputs and task results (bytes of UTF-8). */
+const MAX_PAYLOAD_BYTES = 262_144;
+/** The longest delay setTimeout honours (a larger one fires after 1 ms). */
+const MAX_TIMER_MS = 2_147_483_647;
+/** AWS's default Task timeout (99999999 s) exceeds what a timer can wait; clamp it. */
+const DEFAULT_TASK_TIMEOUT_MS = MAX_TIMER_MS;
+/**
+ * TimeoutSeconds handed to the library for every Task. The library otherwise applies its own 60 s default and races
+ * its own timer against ours; we enforce TimeoutSeconds/HeartbeatSeconds ourselves so the token is retired with it.
+ */
+const LIBRARY_TASK_TIMEOUT_SECONDS = Math.floor(MAX_TIMER_MS / 1000);
+/** Task tokens are base64url of 48 random bytes. */
+const TASK_TOKEN_PATTERN = /^[A-Za-z0-9_-]{64}$/;
+const ABORTED_ON_RESTART_CAUSE = "offline runtime stopped while the execution was running";
+/**
+ * Context keys carrying the real execution input and start time. The library overwrites `$$.Execution.Input` and
+ * `StartTime` in every run it starts, including each Map iteration and Parallel branch (which then see the item as
+ * "execution input"), so paths to them are rewritten to these keys.
+ */
+const CONTEXT_INPUT_KEY = "LocalRuntimeExecutionInput";
+const CONTEXT_START_TIME_KEY = "LocalRuntimeExecutionStartTime";
+
+const STATE_MACHINE_ARN = /^arn:aws[a-z-]*:states:[a-z0-9-]*:\d*:stateMachine:[^:\s]{1,80}$/;
+const EXECUTION_ARN = /^arn:aws[a-z-]*:states:[a-z0-9-]*:\d*:(execution:[^:\s]{1,80}:[^:\s]{1,80}|express:[^:\s]{1,80}:[^:\s]{1,80}:[^:\s]+)$/;
+
+// ---------------------------------------------------------------------------------------------------------------
+// Definitions: what we hand to the library
+// ---------------------------------------------------------------------------------------------------------------
+
+type LibraryHandlers = NonNullable<NonNullable<RunOptions["overrides"]>["taskResourceLocalHandlers"]>;
+type LibraryJson = Parameters<LibraryHandlers[string]>[0];
+
+type Integration =
+    | { kind: "putEvents"; waitForToken: boolean }
+    | { kind: "lambdaInvoke"; waitForToken: boolean }
+    | { kind: "lambdaArn" }
+    | { kind: "dynamodb"; action: "PutItem" | "GetItem" | "UpdateItem" | "DeleteItem" }
+    | { kind: "sfn"; action: "sendTaskSuccess" | "sendTaskFailure" | "sendTaskHeartbeat" }
+    | { kind: "unsupported" };
+
+/** How history names a resource: `resourceType` "events", `resource` "putEvents.waitForTaskToken". */
+interface ResourceLabel {
+    resourceType: string;
+    resource: string;
+}
+
+interface TaskStateInfo {
+    name: string;
+    resource: string;
+    integration: Integration;
+    label: ResourceLabel;
+    timeoutSeconds?: number;
+    heartbeatSeconds?: number;
+    /** Parameters members produced by `States.JsonToString(<path>)`, which we stringify ourselves (see rewriteJsonToString). */
+    jsonStringPaths: Array<Array<string | number>>;
+}
+
+interface PreparedMachine {
+    spec: StateMachineSpec;
+    creationDate: number;
+    library: StateMachine;
+    tasks: Map<string, TaskStateInfo>;
+    states: Map<string, JsonObject>;
+}
+
+/** Keys of the wrapper the library evaluates in place of a Task's Parameters. */
+const WRAPPED_PARAMETERS = "parameters";
+const WRAPPED_TIMEOUT = "timeoutSeconds";
+const WRAPPED_HEARTBEAT = "heartbeatSeconds";
+
+function isObject(value: unknown): value is JsonObject {
+    return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function positiveNumber(value: unknown): number | undefined {
+    return typeof value === "number" && value > 0 ? value : undefined;
+}
+
+function parseIntegration(resource: string): Integration {
+    const states = /^arn:aws[a-z-]*:states:::(.+)$/.exec(resource);
+    if (!states) return /^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[^:]+(:[^:]+)?$/.test(resource) ? { kind: "lambdaArn" } : { kind: "unsupported" };
+    const target = states[1];
+    if (target === "events:putEvents" || target === "events:putEvents.waitForTaskToken") return { kind: "putEvents", waitForToken: target.endsWith(".waitForTaskToken") };
+    if (target === "lambda:invoke" || target === "lambda:invoke.waitForTaskToken") return { kind: "lambdaInvoke", waitForToken: target.endsWith(".waitForTaskToken") };
+    const dynamo = /^dynamodb:(putItem|getItem|updateItem|deleteItem)$/.exec(target);
+    if (dynamo) return { kind: "dynamodb", action: capitalize(dynamo[1]) as "PutItem" | "GetItem" | "UpdateItem" | "DeleteItem" };
+    const sfn = /^aws-sdk:sfn:(sendTaskSuccess|sendTaskFailure|sendTaskHeartbeat)$/.exec(target);
+    if (sfn) return { kind: "sfn", action: sfn[1] as "sendTaskSuccess" | "sendTaskFailure" | "sendTaskHeartbeat" };
+    return { kind: "unsupported" };
+}
+
+function resourceLabel(resource: string): ResourceLabel {
+    const states = /^arn:aws[a-z-]*:states:::(.+):([^:]+)$/.exec(resource);
+    if (states) return { resourceType: states[1], resource: states[2] };
+    const service = /^arn:aws[a-z-]*:([^:]+):/.exec(resource);
+    return { resourceType: service ? service[1] : "unknown", resource };
+}
+
+function capitalize(text: string): string {
+    return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
+function waitsForToken(task: TaskStateInfo): boolean {
+    const integration = task.integration;
+    return (integration.kind === "putEvents" || integration.kind === "lambdaInvoke") && integration.waitForToken;
+}
+
+/** Collects Task states while copying a definition into the form the library runs. */
+class DefinitionPreparer {
+    readonly tasks = new Map<string, TaskStateInfo>();
+    readonly states = new Map<string, JsonObject>();
+
+    constructor(private readonly machineName: string) {}
+
+    /** A `{StartAt, States}` block (top level, Map ItemProcessor/Iterator, Parallel branch). */
+    block(block: JsonObject): JsonObject {
+        if (!isObject(block.States)) return block;
+        const states: JsonObject = {};
+        for (const [name, state] of Object.entries(block.States)) states[name] = isObject(state) ? this.state(name, state) : state;
+        return { ...block, States: states };
+    }
+
+    private state(name: string, state: JsonObject): JsonObject {
+        if (!this.states.has(name)) this.states.set(name, state);
+        const copy: JsonObject = { ...state };
+        if (state.Type === "Task") return this.task(name, copy);
+        for (const key of ["ItemProcessor", "Iterator"]) {
+            const processor = state[key];
+            if (state.Type === "Map" && isObject(processor)) copy[key] = this.block(processor);
+        }
+        if (state.Type === "Parallel" && Array.isArray(state.Branches)) copy.Branches = state.Branches.map((branch) => (isObject(branch) ? this.block(branch) : branch));
+        return copy;
+    }
+
+    private task(name: string, copy: JsonObject): JsonObject {
+        if (this.tasks.has(name)) {
+            throw new Error(
+                `State machine ${this.machineName}: more than one Task state is named "${name}". The offline runtime routes Task states by name, so Task names must be unique across the whole definition, including Map and Parallel branches.`,
+            );
+        }
+        const resource = typeof copy.Resource === "string" ? copy.Resource : "";
+        const info: TaskStateInfo = {
+            name,
+            resource,
+            integration: parseIntegration(resource),
+            label: resourceLabel(resource),
+            timeoutSeconds: positiveNumber(copy.TimeoutSeconds),
+            heartbeatSeconds: positiveNumber(copy.HeartbeatSeconds),
+            jsonStringPaths: [],
+        };
+        this.tasks.set(name, info);
+        copy.Parameters = this.wrapParameters(copy, info);
+        copy.TimeoutSeconds = LIBRARY_TASK_TIMEOUT_SECONDS;
+        delete copy.TimeoutSecondsPath;
+        delete copy.HeartbeatSeconds;
+        delete copy.HeartbeatSecondsPath;
+        for (const key of ["Retry", "Catch"]) if (Array.isArray(copy[key])) copy[key] = withHeartbeatTimeoutAlias(copy[key]);
+        return copy;
+    }
+
+    /**
+     * The library evaluates Parameters and hands only the result to our handler. Wrapping them lets the same
+     * evaluation also resolve TimeoutSecondsPath/HeartbeatSecondsPath against the state's input.
+     */
+    private wrapParameters(state: JsonObject, info: TaskStateInfo): JsonObject {
+        const wrapper: JsonObject = {};
+        if ("Parameters" in state) wrapper[WRAPPED_PARAMETERS] = rewriteJsonToString(state.Parameters, [], info.jsonStringPaths);
+        else wrapper[`${WRAPPED_PARAMETERS}.$`] = "$";
+        if (typeof state.TimeoutSecondsPath === "string") wrapper[`${WRAPPED_TIMEOUT}.$`] = state.TimeoutSecondsPath;
+        if (typeof state.HeartbeatSecondsPath === "string") wrapper[`${WRAPPED_HEARTBEAT}.$`] = state.HeartbeatSecondsPath;
+        return wrapper;
+    }
+}
+
+/**
+ * AWS lets `States.Timeout` in Retry/Catch match heartbeat timeouts too; the library compares names exactly, so
+ * `States.HeartbeatTimeout` is added next to it.
+ */
+function withHeartbeatTimeoutAlias(rules: JsonValue[]): JsonValue[] {
+    return rules.map((rule) => {
+        if (!isObject(rule) || !Array.isArray(rule.ErrorEquals)) return rule;
+        const names = rule.ErrorEquals;
+        if (!names.includes("States.Timeout") || names.includes("States.HeartbeatTimeout")) return rule;
+        return { ...rule, ErrorEquals: [...names, "States.HeartbeatTimeout"] };
+    });
+}
+
+/**
+ * The library strips every backslash from intrinsic-function results, which corrupts `States.JsonToString` output
+ * whenever a string contains a quote, backslash or newline. In Task Parameters, `"k.$": "States.JsonToString($.p)"`
+ * becomes `"k.$": "$.p"` and the handler stringifies member `k` itself.
+ */
+function rewriteJsonToString(template: JsonValue, at: Array<string | number>, found: Array<Array<string | number>>): JsonValue {
+    if (Array.isArray(template)) return template.map((item, index) => rewriteJsonToString(item, [...at, index], found));
+    if (!isObject(template)) return template;
+    const out: JsonObject = {};
+    for (const [key, value] of Object.entries(template)) {
+        const call = typeof value === "string" && key.endsWith(".$") ? /^States\.JsonToString\(\s*(\$[^,()']*?)\s*\)$/.exec(value) : null;
+        if (call) {
+            out[key] = call[1];
+            found.push([...at, key.slice(0, -2)]);
+        } else {
+            const memberName = key.endsWith(".$") ? key.slice(0, -2) : key;
+            out[key] = rewriteJsonToString(value, [...at, memberName], found);
+        }
+    }
+    return out;
+}
+
+/** Points `$$.Execution.Input`/`StartTime` at the keys the library leaves alone (see CONTEXT_INPUT_KEY). */
+function rewriteContextPaths(value: JsonValue): JsonValue {
+    if (Array.isArray(value)) return value.map(rewriteContextPaths);
+    if (isObject(value)) return Object.fromEntries(Object.entries(value).map(([key, member]) => [key, rewriteContextPaths(member)]));
+    if (typeof value !== "string" || !(value.startsWith("$$") || value.startsWith("States."))) return value;
+    return value
+        .replace(/\$\$\.Execution\.Input(?![\w])/g, `$$$$.Execution.${CONTEXT_INPUT_KEY}`)
+        .replace(/\$\$\.Execution\.StartTime(?![\w])/g, `$$$$.Execution.${CONTEXT_START_TIME_KEY}`);
+}
+
+function prepareMachine(spec: StateMachineSpec): PreparedMachine {
+    let definition: unknown;
+    try {
+        definition = JSON.parse(spec.definition);
+    } catch (err) {
+        throw new Error(`State machine ${spec.name}: definition is not valid JSON: ${(err as Error).message}`);
+    }
+    if (!isObject(definition)) throw new Error(`State machine ${spec.name}: definition must be a JSON object`);
+    // Validates with asl-validator (throws with the list of problems); the prepared copy below is not re-validated.
+    new StateMachine(definition as unknown as StateMachineDefinition);
+    const preparer = new DefinitionPreparer(spec.name);
+    const prepared = rewriteContextPaths(preparer.block(definition));
+    const library = new StateMachine(prepared as unknown as StateMachineDefinition, { validationOptions: { noValidate: true } });
+    return { spec, creationDate: Date.now(), library, tasks: preparer.tasks, states: preparer.states };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Errors raised inside executions
+// ---------------------------------------------------------------------------------------------------------------
+
+/** The library reports `error.name` as the state's Error and `error.message` as its Cause. */
+class TaskStateError extends Error {
+    constructor(error: string, cause: string) {
+        super(cause);
+        this.name = error;
+    }
+}
+
+/**
+ * The library exempts only instances of its own, unexported StatesTimeoutError from the `States.TaskFailed` wildcard
+ * (as AWS does). To raise timeouts it treats the same way, we obtain that class once by letting a 1 ms Task time out.
+ */
+let timeoutErrorFactory: Promise<() => Error> | undefined;
+
+function libraryTimeoutError(name: string, cause: string): Promise<Error> {
+    timeoutErrorFactory ??= captureTimeoutErrorFactory();
+    return timeoutErrorFactory.then((create) => {
+        const error = create();
+        error.name = name;
+        error.message = cause;
+        return error;
+    });
+}
+
+async function captureTimeoutErrorFactory(): Promise<() => Error> {
+    const fallback = () => new TaskStateError("States.Timeout", "States.Timeout");
+    const probe = new StateMachine(
+        { StartAt: "Probe", States: { Probe: { Type: "Task", Resource: "arn:aws:lambda:us-east-1:000000000000:function:probe", TimeoutSeconds: 0.001, End: true } } },
+        { validationOptions: { noValidate: true } },
+    );
+    const never = new Promise<LibraryJson>(() => undefined);
+    try {
+        await probe.run(null, { overrides: { taskResourceLocalHandlers: { Probe: () => never } } }).result;
+    } catch (err) {
+        const cause: unknown = err instanceof ExecutionError ? err.cause : undefined;
+        if (cause instanceof Error && cause.name === "States.Timeout") {
+            const ctor = cause.constructor;
+            return () => {
+                const created: unknown = Reflect.construct(ctor, []);
+                return created instanceof Error ? created : fallback();
+            };
+        }
+    }
+    return fallback;
+}
+
+/** Step Functions' naming of errors from service integrations: `Service.NameException`. */
+function serviceErrorName(service: string, code: string): string {
+    return `${service}.${code.endsWith("Exception") ? code : `${code}Exception`}`;
+}
+
+function errorMessage(err: unknown): string {
+    return err instanceof Error ? err.message : String(err);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Executions
+// ---------------------------------------------------------------------------------------------------------------
+
+interface Deferred<T> {
+    promise: Promise<T>;
+    resolve(value: T): void;
+    reject(reason: unknown): void;
+}
+
+function deferred<T>(): Deferred<T> {
+    let resolve!: (value: T) => void;
+    let reject!: (reason: unknown) => void;
+    const promise = new Promise<T>((res, rej) => {
+        resolve = res;
+        reject = rej;
+    });
+    return { promise, resolve, reject };
+}
+
+function nextMacrotask(): Promise<void> {
+    return new Promise((resolve) => setImmediate(resolve));
+}
+
+/** What DescribeExecution reports; this is what gets persisted (times in epoch milliseconds). */
+interface ExecutionData {
+    executionArn: string;
+    stateMachineArn: string;
+    stateMachineType: "STANDARD" | "EXPRESS";
+    roleArn: string;
+    name: string;
+    status: ExecutionStatus;
+    startDate: number;
+    stopDate?: number;
+    input: string;
+    output?: string;
+    error?: string;
+    cause?: string;
+    traceHeader?: string;
+}
+
+/** Present while this process runs the execution. */
+interface ExecutionRuntime {
+    abort(): void;
+    pendingTasks: Set<PendingTask>;
+    converter: LibraryEventConverter;
+    stopDetails: { error?: string; cause?: string };
+    /** Resolved once the execution is finished and recorded (or the service closed). */
+    finished: Deferred<void>;
+    /** The whole run, including draining the event log. */
+    done?: Promise<void>;
+}
+
+interface ExecutionState {
+    data: ExecutionData;
+    history: HistoryRecorder;
+    runtime?: ExecutionRuntime;
+}
+
+type TokenOutcome = { ok: true; output: JsonValue } | { ok: false; error: string; cause: string };
+
+/** One attempt of a Task state. */
+interface PendingTask {
+    execution: ExecutionState;
+    task: TaskStateInfo;
+    token?: string;
+    heartbeatSeconds?: number;
+    result: Deferred<JsonValue>;
+    timeoutTimer?: NodeJS.Timeout;
+    heartbeatTimer?: NodeJS.Timeout;
+    /** For callback tasks: the integration call returned, so a token outcome may complete the task. */
+    submitted: boolean;
+    /** A SendTaskSuccess/Failure that arrived before the integration call returned. */
+    earlyOutcome?: TokenOutcome;
+    settled: boolean;
+}
+
+type TaskPhase = "Scheduled" | "Started" | "StartFailed" | "Submitted" | "Succeeded" | "Failed" | "TimedOut";
+
+// ---------------------------------------------------------------------------------------------------------------
+// Request validation helpers
+// ---------------------------------------------------------------------------------------------------------------
+
+function requiredString(value: unknown, member: string): string {
+    if (typeof value !== "string" || value.length === 0) {
+        throw new AwsError("ValidationException", `1 validation error detected: Value at '${member}' failed to satisfy constraint: Member must not be null`);
+    }
+    return value;
+}
+
+function optionalString(value: unknown, member: string, maxLength: number): string | undefined {
+    if (value === undefined || value === null) return undefined;
+    if (typeof value !== "string") throw new AwsError("ValidationException", `Value at '${member}' must be a string`);
+    if (value.length > maxLength) {
+        throw new AwsError("ValidationException", `1 validation error detected: Value at '${member}' failed to satisfy constraint: Member must have length less than or equal to ${maxLength}`);
+    }
+    return value;
+}
+
+function checkPayloadSize(text: string, member: string): void {
+    if (Buffer.byteLength(text, "utf8") > MAX_PAYLOAD_BYTES) {
+        throw new AwsError("ValidationException", `1 validation error detected: Value at '${member}' failed to satisfy constraint: Member must have length less than or equal to ${MAX_PAYLOAD_BYTES}`);
+    }
+}
+
+function requireStateMachineArn(value: unknown): string {
+    const arn = requiredString(value, "stateMachineArn");
+    if (!STATE_MACHINE_ARN.test(arn)) throw new AwsError("InvalidArn", `Invalid Arn: 'Resource type not valid in this context: ${arn}'`);
+    return arn;
+}
+
+function requireExecutionArn(value: unknown): string {
+    const arn = requiredString(value, "executionArn");
+    if (!EXECUTION_ARN.test(arn)) throw new AwsError("InvalidArn", `Invalid Arn: 'Resource type not valid in this context: ${arn}'`);
+    return arn;
+}
+
+/** AWS's rules for execution names: 1–80 characters, none of whitespace, brackets, wildcards, punctuation or control characters. */
+function checkExecutionName(name: string): void {
+    const forbidden = /[\s<>{}[\]?*"#%\\^|~`$&,;:/\u0000-\u001f\u007f-\u009f]/;
+    if (name.length < 1 || name.length > 80 || forbidden.test(name)) throw new AwsError("InvalidName", `Invalid Name: '${name}'`);
+}
+
+function toEpochSeconds(ms: number): number {
+    return ms / 1000;
+}
+
+function toJsonValue(value: unknown): JsonValue {
+    if (value === undefined) return null;
+    return JSON.parse(JSON.stringify(value)) as JsonValue;
+}
+
+function replacePlaceholder(value: JsonValue, placeholder: string, replacement: string): JsonValue {
+    if (typeof value === "string") return value.split(placeholder).join(replacement);
+    if (Array.isArray(value)) return value.map((item) => replacePlaceholder(item, placeholder, replacement));
+    if (isObject(value)) return Object.fromEntries(Object.entries(value).map(([key, member]) => [key, replacePlaceholder(member, placeholder, replacement)]));
+    return value;
+}
+
+/** Replaces the members at `paths` by their JSON text (see rewriteJsonToString). */
+function stringifyAt(value: JsonValue, paths: Array<Array<string | number>>): JsonValue {
+    let result = value;
+    for (const memberPath of paths) result = stringifyMember(result, memberPath);
+    return result;
+}
+
+function stringifyMember(value: JsonValue, memberPath: Array<string | number>): JsonValue {
+    if (memberPath.length === 0) return JSON.stringify(value);
+    const [head, ...rest] = memberPath;
+    if (Array.isArray(value) && typeof head === "number" && head < value.length) {
+        return value.map((item, index) => (index === head ? stringifyMember(item, rest) : item));
+    }
+    if (isObject(value) && typeof head === "string" && head in value) return { ...value, [head]: stringifyMember(value[head], rest) };
+    return value;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The service
+// ---------------------------------------------------------------------------------------------------------------
+
+export class StepFunctionsService {
+    private readonly integrations: TaskIntegrations;
+    private readonly region: string;
+    private readonly accountId: string;
+    private readonly executionsDir?: string;
+    private readonly machines = new Map<string, PreparedMachine>();
+    private readonly executions = new Map<string, ExecutionState>();
+    private readonly listeners = new Set<(progress: ExecutionProgress) => void>();
+    /** Outstanding task tokens. */
+    private readonly tokens = new Map<string, PendingTask>();
+    /** Tokens that can no longer be used, and why (AWS answers TaskTimedOut for timed-out ones). */
+    private readonly retiredTokens = new Map<string, "completed" | "timedOut">();
+    /** Stands in for `$$.Task.Token` until the handler knows the real token (the library has no such context). */
+    private readonly tokenPlaceholder = `LocalRuntimeTaskToken${randomBytes(12).toString("hex")}`;
+    private closed = false;
+
+    constructor(opts: StepFunctionsServiceOptions) {
+        this.integrations = opts.integrations;
+        this.region = opts.region;
+        this.accountId = opts.accountId;
+        if (opts.dataDir) {
+            this.executionsDir = path.join(opts.dataDir, "stepfunctions", "executions");
+            this.loadExecutions();
+        }
+        timeoutErrorFactory ??= captureTimeoutErrorFactory();
+    }
+
+    /** Registers a state machine; throws if the definition is invalid or two Task states share a name. */
+    addStateMachine(spec: StateMachineSpec): void {
+        if (!STATE_MACHINE_ARN.test(spec.arn)) throw new Error(`State machine ${spec.name}: '${spec.arn}' is not a state machine ARN`);
+        this.machines.set(spec.arn, prepareMachine(spec));
+    }
+
+    /** Calls `listener` for every history event of every execution; returns the unsubscribe function. */
+    onProgress(listener: (progress: ExecutionProgress) => void): () => void {
+        this.listeners.add(listener);
+        return () => this.listeners.delete(listener);
+    }
+
+    // ----- API: state machines and executions ------------------------------------------------------------------
+
+    async listStateMachines(request: ListStateMachinesRequest = {}): Promise<ListStateMachinesResponse> {
+        const items: StateMachineListItem[] = [...this.machines.values()].map((machine) => ({
+            stateMachineArn: machine.spec.arn,
+            name: machine.spec.name,
+            type: machine.spec.type,
+            creationDate: toEpochSeconds(machine.creationDate),
+        }));
+        const page = paginate(items, "stateMachines", request.maxResults, request.nextToken);
+        return page.nextToken ? { stateMachines: page.items, nextToken: page.nextToken } : { stateMachines: page.items };
+    }
+
+    async startExecution(request: StartExecutionRequest): Promise<StartExecutionResponse> {
+        this.assertOpen();
+        const machine = this.requireMachine(request.stateMachineArn);
+        const name = optionalString(request.name, "name", 80) ?? randomUUID();
+        checkExecutionName(name);
+        const inputText = optionalString(request.input, "input", Number.MAX_SAFE_INTEGER) ?? "{}";
+        checkPayloadSize(inputText, "input");
+        const input = parseExecutionInput(inputText);
+        const traceHeader = optionalString(request.traceHeader, "traceHeader", 256);
+        const existing = this.findReusableExecution(machine, name, inputText);
+        if (existing) return { executionArn: existing.data.executionArn, startDate: toEpochSeconds(existing.data.startDate) };
+        const execution = this.createExecution(machine, name, inputText, traceHeader);
+        this.run(execution, machine, input);
+        return { executionArn: execution.data.executionArn, startDate: toEpochSeconds(execution.data.startDate) };
+    }
+
+    async describeExecution(request: DescribeExecutionRequest): Promise<DescribeExecutionResponse> {
+        const execution = this.requireExecution(request.executionArn);
+        return describe(execution.data, request.includedData !== "METADATA_ONLY");
+    }
+
+    async listExecutions(request: ListExecutionsRequest): Promise<ListExecutionsResponse> {
+        const machine = this.requireMachine(request.stateMachineArn);
+        const filter = request.statusFilter;
+        if (filter !== undefined && !EXECUTION_STATUSES.includes(filter)) {
+            throw new AwsError("ValidationException", `Value '${filter}' at 'statusFilter' failed to satisfy constraint: Member must satisfy enum value set: [${EXECUTION_STATUSES.join(", ")}]`);
+        }
+        const items = [...this.executions.values()]
+            .map((execution) => execution.data)
+            .filter((data) => data.stateMachineArn === machine.spec.arn && (filter === undefined || data.status === filter))
+            .sort((a, b) => b.startDate - a.startDate)
+            .map(listItem);
+        const page = paginate(items, `executions:${machine.spec.arn}:${filter ?? ""}`, request.maxResults, request.nextToken);
+        return page.nextToken ? { executions: page.items, nextToken: page.nextToken } : { executions: page.items };
+    }
+
+    async getExecutionHistory(request: GetExecutionHistoryRequest): Promise<GetExecutionHistoryResponse> {
+        const execution = this.requireExecution(request.executionArn);
+        return pageHistory(execution.data.executionArn, execution.history.events, request);
+    }
+
+    async stopExecution(request: StopExecutionRequest): Promise<StopExecutionResponse> {
+        const execution = this.requireExecution(request.executionArn);
+        const error = optionalString(request.error, "error", 256);
+        const cause = optionalString(request.cause, "cause", 32_768);
+        const runtime = execution.runtime;
+        // Stopping a finished execution changes nothing; AWS answers with the original stop date.
+        if (execution.data.status !== "RUNNING" || !runtime) return { stopDate: toEpochSeconds(execution.data.stopDate ?? Date.now()) };
+        execution.data.status = "ABORTED";
+        execution.data.stopDate = Date.now();
+        execution.data.error = error;
+        execution.data.cause = cause;
+        runtime.stopDetails = { error, cause };
+        runtime.abort();
+        this.abandonPendingTasks(execution, "The execution was stopped.");
+        await runtime.finished.promise;
+        return { stopDate: toEpochSeconds(execution.data.stopDate) };
+    }
+
+    /** Resolves when the execution is no longer RUNNING (for tests and the demo). */
+    async waitForExecution(executionArn: string, timeoutMs = 30_000): Promise<DescribeExecutionResponse> {
+        const execution = this.requireExecution(executionArn);
+        const runtime = execution.runtime;
+        if (execution.data.status === "RUNNING" && runtime) {
+            let timer: NodeJS.Timeout | undefined;
+            const timedOut = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), timeoutMs)));
+            const outcome = await Promise.race([runtime.finished.promise, timedOut]);
+            clearTimeout(timer);
+            if (outcome === "timeout") throw new Error(`Execution ${executionArn} is still RUNNING after ${timeoutMs} ms`);
+        }
+        if (execution.data.status === "RUNNING") throw new Error(`Execution ${executionArn} is still RUNNING: the service was closed`);
+        return describe(execution.data, true);
+    }
+
+    /** Stops timers and runs; running executions stay RUNNING on disk for the next start to mark ABORTED. */
+    async close(): Promise<void> {
+        if (this.closed) return;
+        this.closed = true;
+        const running = [...this.executions.values()].filter((execution) => execution.runtime && execution.data.status === "RUNNING");
+        for (const execution of running) {
+            execution.runtime?.abort();
+            this.abandonPendingTasks(execution, "The offline runtime was closed.");
+            execution.runtime?.finished.resolve();
+        }
+        await Promise.allSettled(running.map((execution) => execution.runtime?.done));
+    }
+
+    // ----- API: task tokens ------------------------------------------------------------------------------------
+
+    async sendTaskSuccess(request: SendTaskSuccessRequest): Promise<EmptyResponse> {
+        const token = requiredString(request.taskToken, "taskToken");
+        const outputText = requiredString(request.output, "output");
+        checkPayloadSize(outputText, "output");
+        const pending = this.requireToken(token);
+        let output: JsonValue;
+        try {
+            output = JSON.parse(outputText) as JsonValue;
+        } catch {
+            throw new AwsError("InvalidOutput", "Invalid State Machine Output: the output is not valid JSON");
+        }
+        this.completeFromToken(pending, { ok: true, output });
+        return {};
+    }
+
+    async sendTaskFailure(request: SendTaskFailureRequest): Promise<EmptyResponse> {
+        const token = requiredString(request.taskToken, "taskToken");
+        const error = optionalString(request.error, "error", 256) ?? "";
+        const cause = optionalString(request.cause, "cause", 32_768) ?? "";
+        const pending = this.requireToken(token);
+        this.completeFromToken(pending, { ok: false, error, cause });
+        return {};
+    }
+
+    async sendTaskHeartbeat(request: SendTaskHeartbeatRequest): Promise<EmptyResponse> {
+        const pending = this.requireToken(requiredString(request.taskToken, "taskToken"));
+        this.armHeartbeat(pending);
+        return {};
+    }
+
+    // ----- lookups ---------------------------------------------------------------------------------------------
+
+    private assertOpen(): void {
+        if (this.closed) throw new AwsError("ServiceUnavailable", "The offline Step Functions service is closed", 503);
+    }
+
+    private requireMachine(arnValue: unknown): PreparedMachine {
+        const arn = requireStateMachineArn(arnValue);
+        const machine = this.machines.get(arn);
+        if (!machine) throw new AwsError("StateMachineDoesNotExist", `State Machine Does Not Exist: '${arn}'`);
+        return machine;
+    }
+
+    private requireExecution(arnValue: unknown): ExecutionState {
+        const arn = requireExecutionArn(arnValue);
+        const execution = this.executions.get(arn);
+        if (!execution) throw new AwsError("ExecutionDoesNotExist", `Execution Does Not Exist: '${arn}'`);
+        return execution;
+    }
+
+    /** The outstanding task behind a token, or the error AWS gives for it. */
+    private requireToken(token: string): PendingTask {
+        const pending = this.tokens.get(token);
+        if (pending) return pending;
+        const retired = this.retiredTokens.get(token);
+        if (retired === "timedOut") throw new AwsError("TaskTimedOut", "Task Timed Out: the task for this token has timed out");
+        if (retired === undefined && !TASK_TOKEN_PATTERN.test(token)) throw new AwsError("InvalidToken", "Invalid Token: the task token is malformed");
+        throw new AwsError("TaskDoesNotExist", "Task Does Not Exist: the task for this token does not exist or has already completed");
+    }
+
+    /** AWS: same name and input as a running STANDARD execution returns it; otherwise a reused name is an error. */
+    private findReusableExecution(machine: PreparedMachine, name: string, inputText: string): ExecutionState | undefined {
+        if (machine.spec.type !== "STANDARD") return undefined;
+        const existing = this.executions.get(this.executionArn(machine, name));
+        if (!existing) return undefined;
+        if (existing.data.status === "RUNNING" && existing.data.input === inputText) return existing;
+        throw new AwsError("ExecutionAlreadyExists", `Execution Already Exists: '${existing.data.executionArn}'`);
+    }
+
+    private executionArn(machine: PreparedMachine, name: string): string {
+        const prefix = `arn:aws:states:${this.region}:${this.accountId}`;
+        if (machine.spec.type === "EXPRESS") return `${prefix}:express:${machine.spec.name}:${name}:${randomUUID()}`;
+        return `${prefix}:execution:${machine.spec.name}:${name}`;
+    }
+
+    // ----- running -------------------------------------------------------------------------------------------
+
+    private createExecution(machine: PreparedMachine, name: string, input: string, traceHeader: string | undefined): ExecutionState {
+        const data: ExecutionData = {
+            executionArn: this.executionArn(machine, name),
+            stateMachineArn: machine.spec.arn,
+            stateMachineType: machine.spec.type,
+            roleArn: machine.spec.roleArn,
+            name,
+            status: "RUNNING",
+            startDate: Date.now(),
+            input,
+            traceHeader,
+        };
+        const execution: ExecutionState = { data, history: new HistoryRecorder() };
+        this.executions.set(data.executionArn, execution);
+        return execution;
+    }
+
+    private run(execution: ExecutionState, machine: PreparedMachine, input: JsonValue): void {
+        const handlers: LibraryHandlers = {};
+        for (const task of machine.tasks.values()) handlers[task.name] = (wrapped) => this.runTask(execution, task, wrapped) as Promise<LibraryJson>;
+        const started = this.runOptions(execution, machine, handlers);
+        const runtime: ExecutionRuntime = {
+            abort: () => undefined,
+            pendingTasks: new Set(),
+            converter: new LibraryEventConverter({
+                roleArn: machine.spec.roleArn,
+                input: execution.data.input,
+                stopDetails: () => runtime.stopDetails,
+                findState: (name) => machine.states.get(name),
+            }),
+            stopDetails: {},
+            finished: deferred<void>(),
+        };
+        execution.runtime = runtime;
+        this.persist(execution);
+        const run = machine.library.run(input as LibraryJson, started);
+        runtime.abort = run.abort;
+        runtime.done = this.follow(execution, run.result, run.eventLogs);
+    }
+
+    private runOptions(execution: ExecutionState, machine: PreparedMachine, handlers: LibraryHandlers): RunOptions {
+        const { data } = execution;
+        const startTime = new Date(data.startDate).toISOString();
+        const input = JSON.parse(data.input) as LibraryJson;
+        return {
+            overrides: { taskResourceLocalHandlers: handlers },
+            context: {
+                Execution: { Id: data.executionArn, Name: data.name, RoleArn: machine.spec.roleArn, StartTime: startTime, Input: input, [CONTEXT_INPUT_KEY]: input, [CONTEXT_START_TIME_KEY]: startTime, RedriveCount: 0 },
+                StateMachine: { Id: machine.spec.arn, Name: machine.spec.name },
+                Task: { Token: this.tokenPlaceholder },
+            },
+        };
+    }
+
+    /** Records the event log as it comes, then the outcome once both the run and its log are done. */
+    private async follow(execution: ExecutionState, result: Promise<LibraryJson>, events: AsyncGenerator<LibraryEvent>): Promise<void> {
+        const recording = this.recordLibraryEvents(execution, events);
+        const outcome = await result.then(
+            (output) => ({ ok: true as const, output }),
+            (error: unknown) => ({ ok: false as const, error }),
+        );
+        await recording;
+        if (outcome.ok) this.finish(execution, { status: "SUCCEEDED", output: JSON.stringify(outcome.output ?? null) });
+        else this.finish(execution, failureOf(outcome.error));
+    }
+
+    private async recordLibraryEvents(execution: ExecutionState, events: AsyncGenerator<LibraryEvent>): Promise<void> {
+        for await (const event of events) {
+            const runtime = execution.runtime;
+            if (this.closed || !runtime || execution.history.isClosed()) continue;
+            for (const converted of runtime.converter.convert(event)) this.record(execution, converted.type, converted.details, converted.origin, converted.timestampMs);
+        }
+    }
+
+    private finish(execution: ExecutionState, outcome: Pick<ExecutionData, "status" | "output" | "error" | "cause">): void {
+        const runtime = execution.runtime;
+        if (this.closed || !runtime) return;
+        this.abandonPendingTasks(execution, "The execution has ended.");
+        if (execution.data.status === "RUNNING") {
+            Object.assign(execution.data, outcome);
+            execution.data.stopDate = Date.now();
+        }
+        this.ensureClosingEvent(execution);
+        this.persist(execution);
+        runtime.finished.resolve();
+    }
+
+    /** The library always logs a closing event; this covers the cases where its log ended early. */
+    private ensureClosingEvent(execution: ExecutionState): void {
+        if (execution.history.isClosed()) return;
+        const { status, output, error, cause } = execution.data;
+        const closing: Record<Exclude<ExecutionStatus, "RUNNING">, [string, EventDetails]> = {
+            SUCCEEDED: ["ExecutionSucceeded", { output, outputDetails: { truncated: false } }],
+            FAILED: ["ExecutionFailed", { error, cause }],
+            TIMED_OUT: ["ExecutionTimedOut", { error, cause }],
+            ABORTED: ["ExecutionAborted", { error, cause }],
+        };
+        if (status === "RUNNING") return;
+        const [type, details] = closing[status];
+        this.record(execution, type, details);
+    }
+
+    private record(execution: ExecutionState, type: string, details?: EventDetails, origin: EventOrigin = {}, timestampMs?: number): void {
+        execution.history.append({ type, details, timestampMs });
+        const progress: ExecutionProgress = { executionArn: execution.data.executionArn, stateMachineArn: execution.data.stateMachineArn, type, ...origin };
+        for (const listener of this.listeners) {
+            try {
+                listener(progress);
+            } catch (err) {
+                console.warn(`stepfunctions: progress listener failed: ${errorMessage(err)}`);
+            }
+        }
+    }
+
+    // ----- tasks ---------------------------------------------------------------------------------------------
+
+    /** The handler the library calls for a Task state; resolves to the task's result or rejects with its error. */
+    private async runTask(execution: ExecutionState, task: TaskStateInfo, wrapped: LibraryJson): Promise<JsonValue> {
+        // The library calls this right after logging StateEntered, but its log is read asynchronously: yielding one
+        // macrotask lets TaskStateEntered reach the history before TaskScheduled.
+        await nextMacrotask();
+        if (!this.isRunning(execution)) throw new TaskStateError("States.Runtime", "The execution is no longer running.");
+        const request = this.taskRequest(task, wrapped as JsonValue);
+        const pending: PendingTask = { execution, task, result: deferred<JsonValue>(), submitted: false, settled: false, heartbeatSeconds: request.heartbeatSeconds };
+        if (waitsForToken(task)) pending.token = this.issueToken(pending);
+        const parameters = pending.token ? replacePlaceholder(request.parameters, this.tokenPlaceholder, pending.token) : request.parameters;
+        this.recordScheduled(pending, parameters, request.timeoutSeconds);
+        if (task.integration.kind === "unsupported") {
+            this.failTask(pending, "StartFailed", "LocalRuntime.UnsupportedResource", `The offline runtime does not support the Task resource '${task.resource}' (state '${task.name}').`);
+            return pending.result.promise;
+        }
+        execution.runtime?.pendingTasks.add(pending);
+        this.recordTask(pending, "Started");
+        this.armTimeout(pending, request.timeoutSeconds);
+        this.armHeartbeat(pending);
+        this.callIntegration(pending, parameters).then(
+            (response) => this.integrationReturned(pending, response),
+            (err: unknown) => this.integrationFailed(pending, err),
+        );
+        return pending.result.promise;
+    }
+
+    /** Unwraps what the library evaluated (see DefinitionPreparer.wrapParameters). */
+    private taskRequest(task: TaskStateInfo, wrapped: JsonValue): { parameters: JsonValue; timeoutSeconds?: number; heartbeatSeconds?: number } {
+        const members = isObject(wrapped) ? wrapped : {};
+        const parameters = stringifyAt(members[WRAPPED_PARAMETERS] ?? null, task.jsonStringPaths);
+        const timeoutSeconds = WRAPPED_TIMEOUT in members ? pathSeconds(members[WRAPPED_TIMEOUT], "TimeoutSecondsPath", task) : task.timeoutSeconds;
+        const heartbeatSeconds = WRAPPED_HEARTBEAT in members ? pathSeconds(members[WRAPPED_HEARTBEAT], "HeartbeatSecondsPath", task) : task.heartbeatSeconds;
+        return { parameters, timeoutSeconds, heartbeatSeconds };
+    }
+
+    private issueToken(pending: PendingTask): string {
+        const token = randomBytes(48).toString("base64url");
+        this.tokens.set(token, pending);
+        return token;
+    }
+
+    private isRunning(execution: ExecutionState): boolean {
+        return !this.closed && execution.data.status === "RUNNING";
+    }
+
+    private armTimeout(pending: PendingTask, timeoutSeconds: number | undefined): void {
+        const delay = timeoutSeconds === undefined ? DEFAULT_TASK_TIMEOUT_MS : Math.min(timeoutSeconds * 1000, MAX_TIMER_MS);
+        pending.timeoutTimer = setTimeout(() => this.failTask(pending, "TimedOut", "States.Timeout", `The task did not complete within ${timeoutSeconds ?? delay / 1000} seconds.`), delay);
+        // The library keeps its own (longer) timer referenced while the task runs, so ours need not hold the process.
+        pending.timeoutTimer.unref();
+    }
+
+    /** (Re)starts the heartbeat clock of a callback task; SendTaskHeartbeat calls this. */
+    private armHeartbeat(pending: PendingTask): void {
+        if (pending.heartbeatSeconds === undefined || !pending.token || pending.settled) return;
+        clearTimeout(pending.heartbeatTimer);
+        const seconds = pending.heartbeatSeconds;
+        pending.heartbeatTimer = setTimeout(() => this.failTask(pending, "TimedOut", "States.HeartbeatTimeout", `No heartbeat was received within ${seconds} seconds.`), Math.min(seconds * 1000, MAX_TIMER_MS));
+        pending.heartbeatTimer.unref();
+    }
+
+    private integrationReturned(pending: PendingTask, response: JsonValue): void {
+        if (pending.settled) return;
+        if (!pending.token) {
+            this.succeedTask(pending, response);
+            return;
+        }
+        this.recordTask(pending, "Submitted", { output: JSON.stringify(response), outputDetails: { truncated: false } });
+        pending.submitted = true;
+        if (pending.earlyOutcome) this.applyTokenOutcome(pending, pending.earlyOutcome);
+    }
+
+    private integrationFailed(pending: PendingTask, err: unknown): void {
+        if (pending.settled) return;
+        const error = err instanceof TaskStateError ? err : new TaskStateError("States.TaskFailed", errorMessage(err));
+        this.failTask(pending, "Failed", error.name, error.message);
+    }
+
+    /** Token outcomes are final at once (the token is single-use) but applied after the call that sent it returned. */
+    private completeFromToken(pending: PendingTask, outcome: TokenOutcome): void {
+        this.retireToken(pending, "completed");
+        if (pending.submitted) this.applyTokenOutcome(pending, outcome);
+        else pending.earlyOutcome = outcome;
+    }
+
+    private applyTokenOutcome(pending: PendingTask, outcome: TokenOutcome): void {
+        if (outcome.ok) this.succeedTask(pending, outcome.output);
+        else this.failTask(pending, "Failed", outcome.error, outcome.cause);
+    }
+
+    private succeedTask(pending: PendingTask, output: JsonValue): void {
+        if (!this.settle(pending, "completed")) return;
+        this.recordTask(pending, "Succeeded", { output: JSON.stringify(output), outputDetails: { truncated: false } });
+        pending.result.resolve(output);
+    }
+
+    private failTask(pending: PendingTask, phase: "StartFailed" | "Failed" | "TimedOut", error: string, cause: string): void {
+        if (!this.settle(pending, phase === "TimedOut" ? "timedOut" : "completed")) return;
+        this.recordTask(pending, phase, { error: error || undefined, cause: cause || undefined });
+        if (phase === "TimedOut") libraryTimeoutError(error, cause).then(pending.result.reject);
+        else pending.result.reject(new TaskStateError(error, cause));
+    }
+
+    /** Marks the attempt finished once; false if it already was. */
+    private settle(pending: PendingTask, tokenFate: "completed" | "timedOut"): boolean {
+        if (pending.settled) return false;
+        pending.settled = true;
+        clearTimeout(pending.timeoutTimer);
+        clearTimeout(pending.heartbeatTimer);
+        pending.execution.runtime?.pendingTasks.delete(pending);
+        this.retireToken(pending, tokenFate);
+        return true;
+    }
+
+    private retireToken(pending: PendingTask, fate: "completed" | "timedOut"): void {
+        if (!pending.token || !this.tokens.has(pending.token)) return;
+        this.tokens.delete(pending.token);
+        this.retiredTokens.set(pending.token, fate);
+    }
+
+    /** Ends the execution's outstanding tasks without recording them, so the library's own timers are released. */
+    private abandonPendingTasks(execution: ExecutionState, reason: string): void {
+        const runtime = execution.runtime;
+        if (!runtime) return;
+        for (const pending of [...runtime.pendingTasks]) {
+            this.settle(pending, "completed");
+            pending.result.reject(new TaskStateError("States.Runtime", reason));
+        }
+    }
+
+    private recordScheduled(pending: PendingTask, parameters: JsonValue, timeoutSeconds: number | undefined): void {
+        if (pending.task.integration.kind === "lambdaArn") {
+            this.recordTask(pending, "Scheduled", { resource: pending.task.resource, input: JSON.stringify(parameters), inputDetails: { truncated: false }, timeoutInSeconds: timeoutSeconds });
+            return;
+        }
+        this.recordTask(pending, "Scheduled", {
+            region: this.region,
+            parameters: JSON.stringify(parameters),
+            timeoutInSeconds: timeoutSeconds,
+            heartbeatInSeconds: pending.token ? pending.heartbeatSeconds : undefined,
+        });
+    }
+
+    /** Records a Task* event (LambdaFunction* for bare Lambda ARNs, as AWS does). */
+    private recordTask(pending: PendingTask, phase: TaskPhase, details: EventDetails = {}): void {
+        if (!this.isRunning(pending.execution)) return;
+        const origin = { stateName: pending.task.name };
+        if (pending.task.integration.kind === "lambdaArn") {
+            if (phase === "Submitted") return;
+            this.record(pending.execution, `LambdaFunction${phase}`, phase === "Started" ? undefined : details, origin);
+            return;
+        }
+        this.record(pending.execution, `Task${phase}`, { ...pending.task.label, ...details }, origin);
+    }
+
+    // ----- integrations ----------------------------------------------------------------------------------------
+
+    private callIntegration(pending: PendingTask, parameters: JsonValue): Promise<JsonValue> {
+        const integration = pending.task.integration;
+        switch (integration.kind) {
+            case "putEvents":
+                return this.callPutEvents(pending.execution, parameters);
+            case "lambdaInvoke":
+                return this.callLambdaInvoke(parameters);
+            case "lambdaArn":
+                return this.invokeLambda(pending.task.resource, parameters);
+            case "dynamodb":
+                return this.callDynamoDb(integration.action, parameters);
+            case "sfn":
+                return this.callSfn(integration.action, parameters);
+            case "unsupported":
+                return Promise.reject(new TaskStateError("LocalRuntime.UnsupportedResource", pending.task.resource));
+        }
+    }
+
+    /** events:putEvents: AWS appends the execution and state machine ARNs to Resources, and fails on any failed entry. */
+    private async callPutEvents(execution: ExecutionState, parameters: JsonValue): Promise<JsonValue> {
+        const entries = isObject(parameters) && Array.isArray(parameters.Entries) ? parameters.Entries : undefined;
+        if (!entries) throw new TaskStateError("EventBridge.ValidationException", "putEvents Parameters must contain an Entries array.");
+        const request = entries.map((entry) => toPutEventsEntry(entry, [execution.data.executionArn, execution.data.stateMachineArn]));
+        let response: PutEventsResult;
+        try {
+            response = await this.integrations.putEvents(request);
+        } catch (err) {
+            throw err instanceof AwsError ? new TaskStateError(serviceErrorName("EventBridge", err.code), err.message) : err;
+        }
+        if (response.FailedEntryCount > 0) throw new TaskStateError("EventBridge.FailedEntry", describeFailedEntries(response));
+        return toJsonValue(response);
+    }
+
+    private async callLambdaInvoke(parameters: JsonValue): Promise<JsonValue> {
+        const functionName = isObject(parameters) ? parameters.FunctionName : undefined;
+        if (typeof functionName !== "string") throw new TaskStateError("Lambda.InvalidParameterValueException", "lambda:invoke Parameters must contain FunctionName.");
+        const payload = isObject(parameters) ? parameters.Payload ?? null : null;
+        if (isObject(parameters) && parameters.InvocationType === "Event") {
+            // Asynchronous invocation: AWS answers 202 at once and the function's outcome is not the task's.
+            this.integrations.invokeFunction(functionName, payload).catch((err: unknown) => console.warn(`stepfunctions: async invoke of ${functionName} failed: ${errorMessage(err)}`));
+            return { Payload: "", StatusCode: 202 };
+        }
+        const result = await this.invokeLambda(functionName, payload);
+        return { ExecutedVersion: "$LATEST", Payload: result, SdkHttpMetadata: { HttpStatusCode: 200 }, SdkResponseMetadata: { RequestId: randomUUID() }, StatusCode: 200 };
+    }
+
+    /** A function error surfaces with the errorType as Error and Lambda's error JSON as Cause, as in AWS. */
+    private async invokeLambda(functionName: string, payload: JsonValue): Promise<JsonValue> {
+        try {
+            return toJsonValue(await this.integrations.invokeFunction(functionName, payload));
+        } catch (err) {
+            if (err instanceof AwsError) throw new TaskStateError(serviceErrorName("Lambda", err.code), err.message);
+            const error = err instanceof Error ? err : new Error(String(err));
+            const trace = error.stack ? error.stack.split("\n").slice(1).map((line) => line.trim()) : [];
+            throw new TaskStateError(error.name, JSON.stringify({ errorType: error.name, errorMessage: error.message, trace }));
+        }
+    }
+
+    private async callDynamoDb(action: string, parameters: JsonValue): Promise<JsonValue> {
+        if (!isObject(parameters)) throw new TaskStateError("DynamoDB.ValidationException", `dynamodb:${action} Parameters must be an object.`);
+        try {
+            return toJsonValue(await this.integrations.dynamodb(action, parameters));
+        } catch (err) {
+            throw new TaskStateError(err instanceof AwsError ? serviceErrorName("DynamoDB", err.code) : "DynamoDB.AmazonDynamoDBException", errorMessage(err));
+        }
+    }
+
+    /** aws-sdk:sfn:sendTask*: PascalCase parameters; errors named `Sfn.<Code>Exception` like every SDK integration. */
+    private async callSfn(action: "sendTaskSuccess" | "sendTaskFailure" | "sendTaskHeartbeat", parameters: JsonValue): Promise<JsonValue> {
+        const members = isObject(parameters) ? parameters : {};
+        const text = (value: JsonValue | undefined) => (value === undefined || typeof value === "string" ? value : JSON.stringify(value));
+        try {
+            if (action === "sendTaskSuccess") return await this.sendTaskSuccess({ taskToken: text(members.TaskToken), output: text(members.Output) });
+            if (action === "sendTaskFailure") return await this.sendTaskFailure({ taskToken: text(members.TaskToken), error: text(members.Error), cause: text(members.Cause) });
+            return await this.sendTaskHeartbeat({ taskToken: text(members.TaskToken) });
+        } catch (err) {
+            if (err instanceof AwsError) throw new TaskStateError(serviceErrorName("Sfn", err.code), err.message);
+            throw err;
+        }
+    }
+
+    // ----- persistence ---------------------------------------------------------------------------------------
+
+    private fileFor(executionArn: string): string | undefined {
+        return this.executionsDir ? path.join(this.executionsDir, `${executionArn.replace(/[^A-Za-z0-9._-]/g, "_")}.json`) : undefined;
+    }
+
+    /** Written synchronously (tmp file + rename) so a crash never leaves half a file and writes never reorder. */
+    private persist(execution: ExecutionState): void {
+        const file = this.fileFor(execution.data.executionArn);
+        if (!file || !this.executionsDir) return;
+        const stored: StoredExecution = { version: 1, stateMachineType: execution.data.stateMachineType, roleArn: execution.data.roleArn, description: describe(execution.data, true), history: execution.history.events };
+        try {
+            fs.mkdirSync(this.executionsDir, { recursive: true });
+            const temporary = `${file}.${process.pid}.tmp`;
+            fs.writeFileSync(temporary, JSON.stringify(stored, null, 2));
+            fs.renameSync(temporary, file);
+        } catch (err) {
+            console.warn(`stepfunctions: could not save ${execution.data.executionArn}: ${errorMessage(err)}`);
+        }
+    }
+
+    private loadExecutions(): void {
+        const dir = this.executionsDir;
+        if (!dir || !fs.existsSync(dir)) return;
+        for (const file of fs.readdirSync(dir).filter((name) => name.endsWith(".json"))) {
+            const execution = readStoredExecution(path.join(dir, file));
+            if (!execution) continue;
+            this.executions.set(execution.data.executionArn, execution);
+            if (execution.data.status === "RUNNING") this.abortInterrupted(execution);
+        }
+    }
+
+    /** An execution that was running when the previous process stopped cannot resume; say so instead of losing it. */
+    private abortInterrupted(execution: ExecutionState): void {
+        execution.data.status = "ABORTED";
+        execution.data.stopDate = Date.now();
+        execution.data.cause = ABORTED_ON_RESTART_CAUSE;
+        execution.history.append({ type: "ExecutionAborted", details: { cause: ABORTED_ON_RESTART_CAUSE } });
+        this.persist(execution);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Helpers used by the service
+// ---------------------------------------------------------------------------------------------------------------
+
+interface StoredExecution {
+    version: 1;
+    stateMachineType: "STANDARD" | "EXPRESS";
+    roleArn: string;
+    description: DescribeExecutionResponse;
+    history: HistoryEvent[];
+}
+
+function readStoredExecution(file: string): ExecutionState | undefined {
+    try {
+        const stored = JSON.parse(fs.readFileSync(file, "utf8")) as StoredExecution;
+        const description = stored.description;
+        if (stored.version !== 1 || typeof description?.executionArn !== "string" || !Array.isArray(stored.history)) throw new Error("unrecognised content");
+        const data: ExecutionData = {
+            executionArn: description.executionArn,
+            stateMachineArn: description.stateMachineArn,
+            stateMachineType: stored.stateMachineType,
+            roleArn: stored.roleArn,
+            name: description.name,
+            status: description.status,
+            startDate: description.startDate * 1000,
+            stopDate: description.stopDate === undefined ? undefined : description.stopDate * 1000,
+            input: description.input ?? "{}",
+            output: description.output,
+            error: description.error,
+            cause: description.cause,
+            traceHeader: description.traceHeader,
+        };
+        return { data, history: new HistoryRecorder(stored.history) };
+    } catch (err) {
+        console.warn(`stepfunctions: ignoring unreadable execution file ${file}: ${errorMessage(err)}`);
+        return undefined;
+    }
+}
+
+function parseExecutionInput(text: string): JsonValue {
+    try {
+        return JSON.parse(text) as JsonValue;
+    } catch {
+        throw new AwsError("InvalidExecutionInput", `Invalid State Machine Execution Input: '${text.slice(0, 100)}'`);
+    }
+}
+
+/** A TimeoutSecondsPath/HeartbeatSecondsPath value must be a positive integer, as in AWS. */
+function pathSeconds(value: JsonValue, field: string, task: TaskStateInfo): number {
+    if (typeof value === "number" && Number.isInteger(value) && value > 0) return value;
+    throw new TaskStateError("States.Runtime", `${field} of state '${task.name}' resolved to ${JSON.stringify(value)}, not a positive integer.`);
+}
+
+function failureOf(error: unknown): Pick<ExecutionData, "status" | "error" | "cause"> {
+    if (error instanceof ExecutionAbortedError) return { status: "ABORTED" };
+    if (error instanceof ExecutionTimeoutError) return { status: "TIMED_OUT", error: "States.Timeout", cause: "The execution ran longer than the state machine's TimeoutSeconds." };
+    const cause: unknown = error instanceof ExecutionError ? error.cause : error;
+    if (cause instanceof Error) return { status: "FAILED", error: cause.name || undefined, cause: cause.message || undefined };
+    return { status: "FAILED", error: "States.Runtime", cause: String(cause) };
+}
+
+function describe(data: ExecutionData, includeData: boolean): DescribeExecutionResponse {
+    const response: DescribeExecutionResponse = {
+        executionArn: data.executionArn,
+        stateMachineArn: data.stateMachineArn,
+        name: data.name,
+        status: data.status,
+        startDate: toEpochSeconds(data.startDate),
+    };
+    if (data.stopDate !== undefined) response.stopDate = toEpochSeconds(data.stopDate);
+    if (includeData) {
+        response.input = data.input;
+        response.inputDetails = { included: true };
+        if (data.output !== undefined) {
+            response.output = data.output;
+            response.outputDetails = { included: true };
+        }
+    }
+    if (data.error !== undefined) response.error = data.error;
+    if (data.cause !== undefined) response.cause = data.cause;
+    if (data.traceHeader !== undefined) response.traceHeader = data.traceHeader;
+    return response;
+}
+
+function listItem(data: ExecutionData): ExecutionListItem {
+    const item: ExecutionListItem = { executionArn: data.executionArn, stateMachineArn: data.stateMachineArn, name: data.name, status: data.status, startDate: toEpochSeconds(data.startDate) };
+    if (data.stopDate !== undefined) item.stopDate = toEpochSeconds(data.stopDate);
+    return item;
+}
+
+/** An ASL putEvents entry (Detail may be an object) as the EventBridge API takes it. */
+function toPutEventsEntry(raw: JsonValue, appendedResources: string[]): PutEventsEntry {
+    const entry = isObject(raw) ? raw : {};
+    const text = (value: JsonValue | undefined) => (typeof value === "string" ? value : undefined);
+    const resources = Array.isArray(entry.Resources) ? entry.Resources.filter((item): item is string => typeof item === "string") : [];
+    const result: PutEventsEntry = { Resources: [...resources, ...appendedResources] };
+    if (text(entry.Source) !== undefined) result.Source = text(entry.Source);
+    if (text(entry.DetailType) !== undefined) result.DetailType = text(entry.DetailType);
+    if (entry.Detail !== undefined) result.Detail = typeof entry.Detail === "string" ? entry.Detail : JSON.stringify(entry.Detail);
+    if (text(entry.EventBusName) !== undefined) result.EventBusName = text(entry.EventBusName);
+    if (text(entry.Time) !== undefined) result.Time = text(entry.Time);
+    return result;
+}
+
+function describeFailedEntries(response: PutEventsResult): string {
+    const failures = response.Entries.map((entry, index) => ({ index, entry }))
+        .filter(({ entry }) => entry.ErrorCode !== undefined)
+        .map(({ index, entry }) => `entry ${index}: ${entry.ErrorCode}${entry.ErrorMessage ? ` (${entry.ErrorMessage})` : ""}`);
+    return `PutEvents reported ${response.FailedEntryCount} failed entr${response.FailedEntryCount === 1 ? "y" : "ies"}: ${failures.join("; ") || "no details"}`;
+}
