@@ -169,7 +169,11 @@ export const busName = bus.name;
 export const workflowArn = workflow.arn;
 export const finisherArn = finisher.arn;
 export const bucketName = results.name;
-/** Starts a run on this stack, as a user types it. */
+/**
+ * Starts a run on this stack, as a user types it in a POSIX shell. The entry is single-quoted so the CLI's
+ * shorthand parser sees `Detail="{}"` and reads a string: unquoted, both AWS CLI v1 and v2 read `{}` as a map
+ * and refuse the entry before sending it ("Invalid type for parameter Entries[0].Detail").
+ */
 export const startCommand = bus.name.apply(
-    (name) => `aws events put-events --entries Source=${settings.eventSource},DetailType=${DetailType.start},EventBusName=${name},Detail="{}"`,
+    (name) => `aws events put-events --entries 'Source=${settings.eventSource},DetailType=${DetailType.start},EventBusName=${name},Detail="{}"'`,
 );

@@ -30,6 +30,8 @@ export interface RuntimeOptions {
     /** Stack config over Pulumi.<stack>.yaml. */
     config?: Record<string, string>;
     stack?: string;
+    /** An evaluation already made (tests share one); evaluated afresh when absent. */
+    evaluated?: EvaluatedStack;
     /** One line per event worth telling (resources served, delivery failures, handler logs when verbose). */
     log?: (line: string) => void;
     /** Print every handler log line through `log`. */
@@ -104,7 +106,7 @@ class Declared {
 
 export async function startRuntime(options: RuntimeOptions = {}): Promise<Runtime> {
     const log = options.log ?? (() => undefined);
-    const stack = await evaluateStack({ config: options.config, stack: options.stack });
+    const stack = options.evaluated ?? (await evaluateStack({ config: options.config, stack: options.stack }));
     const declared = new Declared(stack);
     const dataDir = options.dataDir ? path.resolve(options.dataDir) : undefined;
     const sub = (name: string) => (dataDir ? path.join(dataDir, name) : undefined);

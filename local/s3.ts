@@ -183,14 +183,7 @@ function verifySignature(req: http.IncomingMessage, opts: S3EmulatorOptions, now
     if (claim.kind === "v2") return checkAccessKey(claim.accessKeyId, opts); // s3rver verifies the rest
     checkCredential(claim, opts);
     checkTime(claim, now);
-    const canonicalRequest = [
-        req.method ?? "GET",
-        canonicalUri(rawPath),
-        canonicalQuery(claim.kind === "query" ? query.filter(([name]) => name !== "X-Amz-Signature") : query),
-        claim.signedHeaders.map((name) => `${name}:${canonicalHeaderValue(req, name)}\n`).join(""),
-        claim.signedHeaders.join(";"),
-        claim.payloadHash,
-    ].join("\n");
+    const canonicalRequest = canonicalRequestOf(req, claim, rawPath, query);
     const stringToSign = [ALGORITHM, claim.amzDate, claim.scope.join("/"), sha256Hex(canonicalRequest)].join("\n");
     const expected = signingKeyHmac(opts.secretAccessKey, claim.scope, stringToSign).toString("hex");
     if (!sameText(expected, claim.signature)) {
@@ -201,6 +194,17 @@ function verifySignature(req: http.IncomingMessage, opts: S3EmulatorOptions, now
             { AWSAccessKeyId: claim.accessKeyId, StringToSign: stringToSign, CanonicalRequest: canonicalRequest },
         );
     }
+}
+
+function canonicalRequestOf(req: http.IncomingMessage, claim: SignatureClaim, rawPath: string, query: [string, string][]): string {
+    return [
+        req.method ?? "GET",
+        canonicalUri(rawPath),
+        canonicalQuery(claim.kind === "query" ? query.filter(([name]) => name !== "X-Amz-Signature") : query),
+        claim.signedHeaders.map((name) => `${name}:${canonicalHeaderValue(req, name)}\n`).join(""),
+        claim.signedHeaders.join(";"),
+        claim.payloadHash,
+    ].join("\n");
 }
 
 /**

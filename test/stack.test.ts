@@ -132,7 +132,7 @@ describe("stack: resource graph", () => {
             workflowArn: "arn:aws:states:us-east-1:000000000000:stateMachine:workflow",
             finisherArn: "arn:aws:states:us-east-1:000000000000:stateMachine:finisher",
             bucketName: "results",
-            startCommand: 'aws events put-events --entries Source=project,DetailType=start,EventBusName=default,Detail="{}"',
+            startCommand: `aws events put-events --entries 'Source=project,DetailType=start,EventBusName=default,Detail="{}"'`,
         });
     });
 
@@ -170,7 +170,7 @@ describe("stack: config", () => {
         assert.equal(bus.inputs.name, "orders");
         assert.equal(parentOf(bus), `${T.bus}::bus`);
         for (const rule of ofType(stack, T.rule)) assert.equal(rule.inputs.eventBusName, "orders");
-        assert.equal(stack.outputs.startCommand, 'aws events put-events --entries Source=project,DetailType=start,EventBusName=orders,Detail="{}"');
+        assert.equal(stack.outputs.startCommand, `aws events put-events --entries 'Source=project,DetailType=start,EventBusName=orders,Detail="{}"'`);
         const handlerRole = grants(stack, "getMultiple");
         assert.deepEqual(handlerRole.get("events:PutEvents"), ["arn:aws:events:us-east-1:000000000000:event-bus/orders"]);
     });
