@@ -238,6 +238,11 @@ export class EventBridgeService {
         if (--this.inFlight === 0) for (const resolve of this.drained.splice(0)) resolve();
     }
 
+    /** Deliveries to targets not yet settled. */
+    public get pending(): number {
+        return this.inFlight;
+    }
+
     /** Resolves when every matched event has been handed to its targets. */
     public idle(): Promise<void> {
         return this.inFlight === 0 ? Promise.resolve() : new Promise((resolve) => this.drained.push(resolve));

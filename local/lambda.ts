@@ -499,6 +499,11 @@ export class LambdaService {
     }
 
     /** Resolves when no invocation is running or queued, and no asynchronous retry is waiting. */
+    /** Invocations (queued retries included) not yet settled. */
+    get pending(): number {
+        return this.inFlight;
+    }
+
     idle(): Promise<void> {
         if (this.inFlight === 0) return Promise.resolve();
         return new Promise((resolve) => this.idleWaiters.push(resolve));

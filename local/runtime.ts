@@ -14,7 +14,7 @@ import { Endpoint, startEndpoint } from "./endpoint";
 import { DeclaredResource, EvaluatedStack, PROJECT_ROOT, evaluateStack } from "./evaluate";
 import { EventBridgeService, RuleSpec, TargetSpec } from "./eventBridge";
 import { RolePolicies } from "./iam";
-import { AsyncInvocationRecord, LambdaService } from "./lambda";
+import { AsyncInvocationRecord, FunctionSpec, LambdaService } from "./lambda";
 import { S3Emulator, createS3Emulator } from "./s3";
 import { StepFunctionsService } from "./stepFunctions";
 
@@ -52,6 +52,8 @@ export interface Runtime {
     dynamodb: DynamoDbEmulator;
     /** One line per resource served, as `npm start` prints them. */
     served: string[];
+    /** Each function as served, by name: tests swap a handler's archive with `lambda.addFunction({...spec, files})`. */
+    functions: Map<string, FunctionSpec>;
     /** Resolves when no event, invocation or retry is in flight. */
     idle(): Promise<void>;
     close(): Promise<void>;
@@ -229,8 +231,11 @@ export async function startRuntime(options: RuntimeOptions = {}): Promise<Runtim
         });
         serve(`states      ${str(machine.inputs.type ?? "STANDARD").padEnd(8)} state machine ${str(machine.state.name)}`);
     }
+    const functions = new Map<string, FunctionSpec>();
     for (const fn of declared.of("aws:lambda/function:Function")) {
-        await addFunction(declared, lambda, eventBridge, fn);
+        const spec = await functionSpec(declared, eventBridge, fn);
+        await lambda.addFunction(spec);
+        functions.set(spec.name, spec);
         serve(`lambda      function ${str(fn.state.name)} (${str(fn.inputs.runtime)}, ${str(fn.inputs.handler)})`);
     }
     for (const rule of declared.of("aws:cloudwatch/eventRule:EventRule")) {
@@ -267,14 +272,14 @@ export async function startRuntime(options: RuntimeOptions = {}): Promise<Runtim
         s3,
         dynamodb,
         served,
+        functions,
         idle: async () => {
-            // Deliveries start invocations, and invocations put events: settle until both are quiet.
-            for (let i = 0; i < 100; i++) {
+            // Deliveries start invocations and invocations put events: settle until one pass finds both quiet.
+            do {
                 await eventBridge.idle();
                 await lambda.idle();
-                await new Promise((r) => setTimeout(r, 10));
-                if ((await Promise.race([eventBridge.idle().then(() => true), Promise.resolve(false)])) && (await Promise.race([lambda.idle().then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 0))]))) return;
-            }
+                await new Promise((resolve) => setImmediate(resolve));
+            } while (eventBridge.pending > 0 || lambda.pending > 0);
         },
         close: async () => {
             await endpoint.close();
@@ -300,11 +305,11 @@ function requireInvokePermission(declared: Declared, functionArn: string, ruleAr
     if (!fn || !granted) throw new AwsError("AccessDeniedException", `no lambda permission lets events.amazonaws.com invoke ${functionArn} for ${ruleArn}`);
 }
 
-async function addFunction(declared: Declared, lambda: LambdaService, eventBridge: EventBridgeService, fn: DeclaredResource): Promise<void> {
+async function functionSpec(declared: Declared, eventBridge: EventBridgeService, fn: DeclaredResource): Promise<FunctionSpec> {
     const invokeConfig = declared.of("aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig").find((c) => declared.find("aws:lambda/function:Function", c.inputs.functionName) === fn);
     const destination = (invokeConfig?.inputs.destinationConfig as { onFailure?: { destination?: string } } | undefined)?.onFailure?.destination;
     const environment = ((fn.inputs.environment as { variables?: Inputs } | undefined)?.variables ?? {}) as Inputs;
-    await lambda.addFunction({
+    return {
         name: str(fn.state.name),
         arn: str(fn.state.arn),
         handler: str(fn.inputs.handler),
@@ -314,7 +319,7 @@ async function addFunction(declared: Declared, lambda: LambdaService, eventBridg
         files: await archiveFiles(fn.inputs.code as pulumi.asset.Archive),
         maximumRetryAttempts: invokeConfig?.inputs.maximumRetryAttempts === undefined ? undefined : Number(invokeConfig.inputs.maximumRetryAttempts),
         onFailure: destination?.startsWith("arn:aws:events:") ? (record) => sendToBus(eventBridge, destination, record) : undefined,
-    });
+    };
 }
 
 /** Lambda's on-failure destination on EventBridge: the record as detail, from source `lambda`. */

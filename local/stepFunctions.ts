@@ -207,6 +207,8 @@ const DEFAULT_TASK_TIMEOUT_MS = MAX_TIMER_MS;
 const LIBRARY_TASK_TIMEOUT_SECONDS = Math.floor(MAX_TIMER_MS / 1000);
 /** Task tokens are base64url of 48 random bytes. */
 const TASK_TOKEN_PATTERN = /^[A-Za-z0-9_-]{64}$/;
+/** How long history may grow before a running execution is saved again. */
+const PERSIST_DELAY_MS = 500;
 const ABORTED_ON_RESTART_CAUSE = "offline runtime stopped while the execution was running";
 /**
  * Context keys carrying the real execution input and start time. The library overwrites `$$.Execution.Input` and
@@ -539,6 +541,8 @@ interface ExecutionRuntime {
     finished: Deferred<void>;
     /** The whole run, including draining the event log. */
     done?: Promise<void>;
+    /** A pending save of the history while the execution runs (see schedulePersist). */
+    persistTimer?: NodeJS.Timeout;
 }
 
 interface ExecutionState {
@@ -727,7 +731,9 @@ export class StepFunctionsService {
         if (filter !== undefined && !EXECUTION_STATUSES.includes(filter)) {
             throw new AwsError("ValidationException", `Value '${filter}' at 'statusFilter' failed to satisfy constraint: Member must satisfy enum value set: [${EXECUTION_STATUSES.join(", ")}]`);
         }
+        // Newest first; reversing insertion order first keeps executions started in the same millisecond ordered.
         const items = [...this.executions.values()]
+            .reverse()
             .map((execution) => execution.data)
             .filter((data) => data.stateMachineArn === machine.spec.arn && (filter === undefined || data.status === filter))
             .sort((a, b) => b.startDate - a.startDate)
@@ -774,12 +780,14 @@ export class StepFunctionsService {
         return describe(execution.data, true);
     }
 
-    /** Stops timers and runs; running executions stay RUNNING on disk for the next start to mark ABORTED. */
+    /** Stops timers and runs; running executions are saved as RUNNING, for the next start to mark ABORTED. */
     async close(): Promise<void> {
         if (this.closed) return;
         this.closed = true;
         const running = [...this.executions.values()].filter((execution) => execution.runtime && execution.data.status === "RUNNING");
         for (const execution of running) {
+            clearTimeout(execution.runtime?.persistTimer);
+            this.persist(execution);
             execution.runtime?.abort();
             this.abandonPendingTasks(execution, "The offline runtime was closed.");
             execution.runtime?.finished.resolve();
@@ -949,6 +957,7 @@ export class StepFunctionsService {
             execution.data.stopDate = Date.now();
         }
         this.ensureClosingEvent(execution);
+        clearTimeout(runtime.persistTimer);
         this.persist(execution);
         runtime.finished.resolve();
     }
@@ -970,6 +979,7 @@ export class StepFunctionsService {
 
     private record(execution: ExecutionState, type: string, details?: EventDetails, origin: EventOrigin = {}, timestampMs?: number): void {
         execution.history.append({ type, details, timestampMs });
+        this.schedulePersist(execution);
         const progress: ExecutionProgress = { executionArn: execution.data.executionArn, stateMachineArn: execution.data.stateMachineArn, type, ...origin };
         for (const listener of this.listeners) {
             try {
@@ -1239,6 +1249,20 @@ export class StepFunctionsService {
         } catch (err) {
             console.warn(`stepfunctions: could not save ${execution.data.executionArn}: ${errorMessage(err)}`);
         }
+    }
+
+    /**
+     * Saves a running execution's history a moment after it grows, so a crash loses little of it; batching keeps
+     * a busy Map from rewriting the file for every event.
+     */
+    private schedulePersist(execution: ExecutionState): void {
+        const runtime = execution.runtime;
+        if (!this.executionsDir || !runtime || runtime.persistTimer || execution.data.status !== "RUNNING") return;
+        runtime.persistTimer = setTimeout(() => {
+            runtime.persistTimer = undefined;
+            if (!this.closed && execution.data.status === "RUNNING") this.persist(execution);
+        }, PERSIST_DELAY_MS);
+        runtime.persistTimer.unref();
     }
 
     private loadExecutions(): void {
