@@ -20,7 +20,7 @@ import { postProcessAllFactory } from "./handlers/postProcessAll";
 import { postProcessSingleFactory } from "./handlers/postProcessSingle";
 import { processSingleFactory } from "./handlers/processSingle";
 import { sideEffectFactory } from "./handlers/sideEffect";
-import { InvalidInputError, parsePresignExpirySeconds } from "./handlers/validation";
+import { invalidInput, parsePresignExpirySeconds } from "./handlers/validation";
 
 const config = new pulumi.Config("choreography");
 
@@ -29,7 +29,7 @@ function integerSetting(key: string, defaultValue: number, min: number, max: num
     const raw = config.get(key);
     const value = raw === undefined ? defaultValue : Number(raw);
     if (!Number.isInteger(value) || value < min || value > max) {
-        throw new InvalidInputError(`choreography:${key} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+        throw invalidInput(`choreography:${key} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
     }
     return value;
 }

@@ -6,7 +6,7 @@ import { ProcessAllDetail } from "./events";
 import { CookieProfile } from "./postProcessSingle";
 import { bucketFromEnv, getJson, personKey, putJson, reportKey } from "./storage";
 import { createHandlerContext, finishTask, withTaskFailure } from "./task";
-import { InvalidInputError } from "./validation";
+import { invalidInput } from "./validation";
 
 export interface CookieReport {
     names: string[];
@@ -38,7 +38,7 @@ export function summarize(names: string[], profiles: CookieProfile[]): CookieRep
 }
 
 export async function postProcessAll(deps: PostProcessAllDeps, task: ProcessAllDetail): Promise<PostProcessAllResult> {
-    if (!Array.isArray(task.names)) throw new InvalidInputError("processAll detail.names must be an array of names");
+    if (!Array.isArray(task.names)) throw invalidInput("processAll detail.names must be an array of names");
     const profiles: CookieProfile[] = [];
     for (let i = 0; i < task.names.length; i += READ_BATCH) {
         await deps.heartbeat();

@@ -4,7 +4,7 @@
  */
 import { GetObjectCommand, NoSuchKey, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
-import { InvalidInputError, requireKeySegment } from "./validation";
+import { invalidInput, requireKeySegment } from "./validation";
 
 export type PersonFileKind = "basic" | "cookies";
 
@@ -35,7 +35,7 @@ export async function getJson<T>(s3: S3Client, bucket: string, key: string): Pro
         return JSON.parse(await response.Body!.transformToString()) as T;
     } catch (error) {
         if (error instanceof NoSuchKey || (error as { name?: string }).name === "NoSuchKey") {
-            throw new InvalidInputError(`object s3://${bucket}/${key} does not exist`);
+            throw invalidInput(`object s3://${bucket}/${key} does not exist`);
         }
         throw error;
     }
@@ -60,11 +60,11 @@ export async function fetchJson<T>(url: string, what: string): Promise<T> {
     const response = await fetch(url);
     const body = await response.text();
     if (!response.ok) {
-        throw new InvalidInputError(`${what}: the presigned URL was refused: ${s3ErrorSummary(response.status, body)}`);
+        throw invalidInput(`${what}: the presigned URL was refused: ${s3ErrorSummary(response.status, body)}`);
     }
     try {
         return JSON.parse(body) as T;
     } catch {
-        throw new InvalidInputError(`${what}: the object behind the presigned URL is not JSON`);
+        throw invalidInput(`${what}: the object behind the presigned URL is not JSON`);
     }
 }

@@ -5,7 +5,7 @@
 import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
 import { Logger } from "@aws-lambda-powertools/logger";
 import { DetailType, EventTarget, TaskDetail, TaskFailedDetail, TaskFinishedDetail, eventTargetFromEnv, putTaskEvent } from "./events";
-import { InvalidInputError } from "./validation";
+import { isInvalidInput } from "./validation";
 
 export interface HandlerContext {
     events: EventBridgeClient;
@@ -47,7 +47,7 @@ export async function withTaskFailure<D extends Partial<TaskDetail>>(
     try {
         await work(task);
     } catch (error) {
-        if (!(error instanceof InvalidInputError)) throw error;
+        if (!isInvalidInput(error)) throw error;
         const failed: TaskFailedDetail = {
             taskToken: task.taskToken,
             step: task.step,

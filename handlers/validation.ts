@@ -1,14 +1,23 @@
 /**
  * Checks on what arrives from outside: event details from the bus and settings from stack config. Each
- * failure is an InvalidInputError whose message names the field, so the execution's cause says what to fix.
+ * failure is an `InvalidInput` error whose message names the field, so the execution's cause says what to fix.
  */
 
-/** A problem with the input itself: retrying cannot help, so the handler fails its task at once. */
-export class InvalidInputError extends Error {
-    constructor(message: string) {
-        super(message);
-        this.name = "InvalidInput";
-    }
+/** The error name of a problem with the input itself: retrying cannot help, so the handler fails its task at once. */
+export const INVALID_INPUT = "InvalidInput";
+
+/**
+ * A factory rather than a subclass of Error: Pulumi serializes classes as ES5 constructor functions, and an
+ * ES5 `Error.call(this, message)` leaves the instance without its message.
+ */
+export function invalidInput(message: string): Error {
+    const error = new Error(message);
+    error.name = INVALID_INPUT;
+    return error;
+}
+
+export function isInvalidInput(error: unknown): error is Error {
+    return error instanceof Error && error.name === INVALID_INPUT;
 }
 
 /** A run may ask for at most this many names: 1,000 Map items keep a run well inside the 25,000-event history. */
@@ -20,7 +29,8 @@ export const MAX_PRESIGN_EXPIRY_SECONDS = 900;
 /** Names become S3 key segments; 256 characters keeps keys well under S3's 1,024-byte limit. */
 export const MAX_NAME_LENGTH = 256;
 
-function describe(value: unknown): string {
+/** Named so no test framework global (mocha's `describe`) shadows it when Pulumi serializes a closure. */
+function describeValue(value: unknown): string {
     if (typeof value === "string") return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value);
     if (Array.isArray(value)) return "an array";
     if (value === null) return "null";
@@ -37,17 +47,17 @@ export function parseStartDetail(detail: unknown): { count?: number } {
         try {
             value = JSON.parse(value);
         } catch {
-            throw new InvalidInputError(`start: detail must be a JSON object, got text that is not JSON: ${describe(detail)}`);
+            throw invalidInput(`start: detail must be a JSON object, got text that is not JSON: ${describeValue(detail)}`);
         }
     }
     if (value === undefined || value === null) return {};
     if (typeof value !== "object" || Array.isArray(value)) {
-        throw new InvalidInputError(`start: detail must be a JSON object, got ${describe(value)}`);
+        throw invalidInput(`start: detail must be a JSON object, got ${describeValue(value)}`);
     }
     const { count } = value as { count?: unknown };
     if (count === undefined) return {};
     if (typeof count !== "number" || !Number.isInteger(count) || count < 0 || count > MAX_NAMES) {
-        throw new InvalidInputError(`start: detail.count must be an integer from 0 to ${MAX_NAMES}, got ${describe(count)}`);
+        throw invalidInput(`start: detail.count must be an integer from 0 to ${MAX_NAMES}, got ${describeValue(count)}`);
     }
     return { count };
 }
@@ -55,13 +65,13 @@ export function parseStartDetail(detail: unknown): { count?: number } {
 /** A name or execution name used as a key segment: never empty, never a path, never a way out of the prefix. */
 export function requireKeySegment(field: string, value: unknown): string {
     if (typeof value !== "string" || value.length === 0) {
-        throw new InvalidInputError(`${field} is required and must be a non-empty string, got ${describe(value)}`);
+        throw invalidInput(`${field} is required and must be a non-empty string, got ${describeValue(value)}`);
     }
     if (value.length > MAX_NAME_LENGTH) {
-        throw new InvalidInputError(`${field} must be at most ${MAX_NAME_LENGTH} characters, got ${value.length}`);
+        throw invalidInput(`${field} must be at most ${MAX_NAME_LENGTH} characters, got ${value.length}`);
     }
     if (value.includes("/") || value.includes("\\") || value.includes("..")) {
-        throw new InvalidInputError(`${field} must not contain "/", "\\" or "..", got ${describe(value)}`);
+        throw invalidInput(`${field} must not contain "/", "\\" or "..", got ${describeValue(value)}`);
     }
     return value;
 }
@@ -69,7 +79,7 @@ export function requireKeySegment(field: string, value: unknown): string {
 /** Requires a non-empty string field of an event detail. */
 export function requireString(field: string, value: unknown): string {
     if (typeof value !== "string" || value.length === 0) {
-        throw new InvalidInputError(`${field} is required and must be a non-empty string, got ${describe(value)}`);
+        throw invalidInput(`${field} is required and must be a non-empty string, got ${describeValue(value)}`);
     }
     return value;
 }
@@ -78,8 +88,8 @@ export function requireString(field: string, value: unknown): string {
 export function parsePresignExpirySeconds(field: string, value: unknown): number {
     const seconds = typeof value === "string" && value.trim() !== "" ? Number(value) : value;
     if (typeof seconds !== "number" || !Number.isInteger(seconds) || seconds < 1 || seconds > MAX_PRESIGN_EXPIRY_SECONDS) {
-        throw new InvalidInputError(
-            `${field} must be an integer from 1 to ${MAX_PRESIGN_EXPIRY_SECONDS} seconds (15 minutes), got ${describe(value)}`,
+        throw invalidInput(
+            `${field} must be an integer from 1 to ${MAX_PRESIGN_EXPIRY_SECONDS} seconds (15 minutes), got ${describeValue(value)}`,
         );
     }
     return seconds;

@@ -2,6 +2,7 @@
 import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
 import { GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { DescribeExecutionCommand, DescribeExecutionCommandOutput, ListExecutionsCommand, SFNClient } from "@aws-sdk/client-sfn";
+import { waitForEvent } from "../../components/eventDrivenStateMachine";
 import { BusEvent } from "../../local/eventBridge";
 import { LOCAL_CREDENTIALS, Runtime, RuntimeOptions, startRuntime } from "../../local/runtime";
 import { devStack } from "./stack";
@@ -79,4 +80,41 @@ export async function readJson<T>(runtime: TestRuntime, key: string): Promise<T>
 
 export function executionName(executionArn: string): string {
     return executionArn.slice(executionArn.lastIndexOf(":") + 1);
+}
+
+/**
+ * A real task token: a one-step STANDARD machine added to the runtime emits `detailType` and waits, and the
+ * token is read off the bus. Handlers invoked with it answer a real waiting task.
+ */
+export async function waitingTask(
+    runtime: TestRuntime,
+    step: string,
+    timeoutSeconds = 30,
+): Promise<{ taskToken: string; executionArn: string; executionName: string }> {
+    const name = `waiting-${step}-${Math.random().toString(36).slice(2, 8)}`;
+    const arn = `arn:aws:states:${runtime.stack.region}:${runtime.stack.accountId}:stateMachine:${name}`;
+    const detailType = `test-${name}`;
+    runtime.stepFunctions.addStateMachine({
+        arn,
+        name,
+        type: "STANDARD",
+        roleArn: `arn:aws:iam::${runtime.stack.accountId}:role/test`,
+        definition: JSON.stringify({
+            StartAt: step,
+            States: {
+                [step]: {
+                    ...waitForEvent({ step, busName: "default", source: "test", detailType, detail: {}, timeoutSeconds }),
+                    End: true,
+                },
+            },
+        }),
+    });
+    const { executionArn } = await runtime.stepFunctions.startExecution({ stateMachineArn: arn, input: "{}" });
+    const deadline = Date.now() + 5000;
+    for (;;) {
+        const event = runtime.events.find((e) => e["detail-type"] === detailType);
+        if (event) return { taskToken: String(event.detail.taskToken), executionArn, executionName: executionName(executionArn) };
+        if (Date.now() > deadline) throw new Error(`no ${detailType} event`);
+        await new Promise((r) => setTimeout(r, 10));
+    }
 }

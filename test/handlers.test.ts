@@ -1,0 +1,115 @@
+/**
+ * The handlers as Pulumi packaged them: each Function's archive (from the mocked inputs of the evaluated
+ * stack) runs in the offline runtime's Lambda workers against the local S3 and bus, answering real tokens.
+ */
+import { strict as assert } from "assert";
+import { PutEventsCommand } from "@aws-sdk/client-eventbridge";
+import { PutObjectCommand } from "@aws-sdk/client-s3";
+import { ENTRY_FILE } from "../components/closureArchive";
+import { parseStartDetail } from "../handlers/validation";
+import { devStack, one } from "./support/stack";
+import { TestRuntime, finished, readJson, startTestRuntime, waitingTask } from "./support/runtime";
+
+describe("handlers: serialized code against local S3 and the bus", function () {
+    this.timeout(60_000);
+    let runtime: TestRuntime;
+    let bucket: string;
+    before(async () => {
+        runtime = await startTestRuntime();
+        bucket = String(runtime.stack.outputs.bucketName);
+    });
+    after(async () => runtime?.close());
+
+    it("serves the __index.js Pulumi produced for each Function, not the TypeScript", async () => {
+        const stack = await devStack();
+        for (const name of ["getMultiple", "processSingle", "postProcessSingle", "sideEffect", "postProcessAll"]) {
+            const code = one(stack, "aws:lambda/function:Function", name).inputs.code as { assets: Promise<Record<string, { text: Promise<string> }>> };
+            const text = await (await code.assets)[ENTRY_FILE].text;
+            assert.equal(runtime.functions.get(name)?.files[ENTRY_FILE], text, name);
+            assert.match(text, /exports\.handler|handler:/);
+        }
+    });
+
+    it("processSingle writes the basic profile and emits a presigned URL that fetches it", async () => {
+        const task = await waitingTask(runtime, "ProcessSingle");
+        const detail = { taskToken: task.taskToken, step: "ProcessSingle", executionId: task.executionArn, executionName: task.executionName, name: "Ada Lovelace" };
+        const result = await runtime.lambda.invoke("processSingle", { "detail-type": "processSingle", source: "project", detail });
+        assert.equal(result.functionError, undefined, JSON.stringify(result.functionError));
+        const stored = await readJson<{ name: string; company: string; city: string }>(runtime, `${task.executionName}/basic-Ada Lovelace.json`);
+        assert.equal(stored.name, "Ada Lovelace");
+        assert.ok(stored.company && stored.city);
+        const post = runtime.events.find((e) => e["detail-type"] === "processSinglePost" && e.detail.executionName === task.executionName);
+        assert.ok(post, "processSinglePost was emitted");
+        const url = String(post.detail.url);
+        assert.match(url, /X-Amz-Signature=/);
+        assert.match(url, /X-Amz-Expires=300/, "expiry from Pulumi.dev.yaml");
+        assert.deepEqual(await (await fetch(url)).json(), stored);
+        // postProcessSingle answers the real token with the cookies file it wrote.
+        const execution = await finished(runtime, task.executionArn);
+        assert.equal(execution.status, "SUCCEEDED");
+        const answer = JSON.parse(execution.output!) as { step: string; result: { name: string; key: string } };
+        assert.deepEqual(answer.result, { name: "Ada Lovelace", key: `${task.executionName}/cookies-Ada Lovelace.json` });
+    });
+
+    it("postProcessAll sums every person's cookies into the report and finishes the task with the total", async () => {
+        const task = await waitingTask(runtime, "PostProcessAll");
+        const people = { Ann: 3, Bob: 0, "Cé Dü": 39 };
+        for (const [name, cookies] of Object.entries(people)) {
+            await runtime.clients.s3.send(
+                new PutObjectCommand({ Bucket: bucket, Key: `${task.executionName}/cookies-${name}.json`, Body: JSON.stringify({ name, company: "c", city: "x", numberOfCookiesConsumed: cookies }) }),
+            );
+        }
+        const detail = { taskToken: task.taskToken, step: "PostProcessAll", executionId: task.executionArn, executionName: task.executionName, names: Object.keys(people) };
+        const result = await runtime.lambda.invoke("postProcessAll", { "detail-type": "processAll", source: "project", detail });
+        assert.equal(result.functionError, undefined, JSON.stringify(result.functionError));
+        assert.deepEqual(await readJson(runtime, `${task.executionName}/0-cookies.json`), { names: Object.keys(people), numberOfPeople: 3, totalCookiesConsumed: 42 });
+        const execution = await finished(runtime, task.executionArn);
+        assert.equal(execution.status, "SUCCEEDED");
+        assert.deepEqual(JSON.parse(execution.output!).result, { totalCookiesConsumed: 42, reportKey: `${task.executionName}/0-cookies.json` });
+    });
+
+    it("processSingle with no name fails its task with a cause naming the field", async () => {
+        const task = await waitingTask(runtime, "ProcessSingle");
+        const detail = { taskToken: task.taskToken, step: "ProcessSingle", executionId: task.executionArn, executionName: task.executionName };
+        const result = await runtime.lambda.invoke("processSingle", { "detail-type": "processSingle", source: "project", detail });
+        assert.equal(result.functionError, undefined, "bad input fails the task, not the invocation (no pointless retries)");
+        const execution = await finished(runtime, task.executionArn);
+        assert.equal(execution.status, "FAILED");
+        assert.equal(execution.error, "InvalidInput");
+        assert.equal(execution.cause, "ProcessSingle: processSingle detail.name is required and must be a non-empty string, got undefined");
+    });
+
+    it("getMultiple fails its task when the start detail is text that is not JSON, naming the detail", async () => {
+        const task = await waitingTask(runtime, "GetMultiple");
+        const detail = { taskToken: task.taskToken, step: "GetMultiple", executionId: task.executionArn, executionName: task.executionName, input: "{count: 3" };
+        await runtime.lambda.invoke("getMultiple", { "detail-type": "getMultiple", source: "project", detail });
+        const execution = await finished(runtime, task.executionArn);
+        assert.equal(execution.status, "FAILED");
+        assert.match(execution.cause!, /^GetMultiple: start: detail must be a JSON object, got text that is not JSON/);
+    });
+
+    it("refuses a start event whose Detail is not JSON at PutEvents, per entry, naming Detail", async () => {
+        const response = await runtime.clients.events.send(
+            new PutEventsCommand({
+                Entries: [
+                    { Source: "project", DetailType: "start", EventBusName: "default", Detail: "{count: 3" },
+                    { Source: "project", DetailType: "nothing-listens", EventBusName: "default", Detail: "{}" },
+                ],
+            }),
+        );
+        assert.equal(response.FailedEntryCount, 1);
+        assert.equal(response.Entries![0].ErrorCode, "MalformedDetail");
+        assert.match(response.Entries![0].ErrorMessage!, /Detail is malformed/);
+        assert.ok(response.Entries![1].EventId, "the valid entry in the same call is accepted, not lost");
+    });
+
+    it("parses the start detail's count strictly", () => {
+        assert.deepEqual(parseStartDetail({ count: 3 }), { count: 3 });
+        assert.deepEqual(parseStartDetail({}), {});
+        assert.deepEqual(parseStartDetail('{"count":0}'), { count: 0 });
+        for (const bad of [-1, 1.5, "5", 1001, null]) {
+            assert.throws(() => parseStartDetail({ count: bad }), /start: detail\.count must be an integer from 0 to 1000/);
+        }
+        assert.throws(() => parseStartDetail([1]), /start: detail must be a JSON object, got an array/);
+    });
+});
