@@ -423,8 +423,9 @@ function prepareMachine(spec: StateMachineSpec): PreparedMachine {
         throw new Error(`State machine ${spec.name}: definition is not valid JSON: ${(err as Error).message}`);
     }
     if (!isObject(definition)) throw new Error(`State machine ${spec.name}: definition must be a JSON object`);
-    // Validates with asl-validator (throws with the list of problems); the prepared copy below is not re-validated.
-    new StateMachine(definition as unknown as StateMachineDefinition);
+    // Validates with asl-validator (throws with the list of problems). It annotates the object it checks, hence a
+    // separate parse; the prepared copy below is not validated again.
+    new StateMachine(JSON.parse(spec.definition) as StateMachineDefinition);
     const preparer = new DefinitionPreparer(spec.name);
     const prepared = rewriteContextPaths(preparer.block(definition));
     const library = new StateMachine(prepared as unknown as StateMachineDefinition, { validationOptions: { noValidate: true } });
@@ -893,8 +894,8 @@ export class StepFunctionsService {
 
     private run(execution: ExecutionState, machine: PreparedMachine, input: JsonValue): void {
         const handlers: LibraryHandlers = {};
-        for (const task of machine.tasks.values()) handlers[task.name] = (wrapped) => this.runTask(execution, task, wrapped) as Promise<LibraryJson>;
-        const started = this.runOptions(execution, machine, handlers);
+        for (const task of machine.tasks.values()) handlers[task.name] = (wrapped) => this.runTask(execution, task, wrapped);
+        const options = this.runOptions(execution, machine, handlers, input);
         const runtime: ExecutionRuntime = {
             abort: () => undefined,
             pendingTasks: new Set(),
@@ -909,15 +910,18 @@ export class StepFunctionsService {
         };
         execution.runtime = runtime;
         this.persist(execution);
-        const run = machine.library.run(input as LibraryJson, started);
-        runtime.abort = run.abort;
-        runtime.done = this.follow(execution, run.result, run.eventLogs);
+        try {
+            const run = machine.library.run(input, options);
+            runtime.abort = run.abort;
+            runtime.done = this.follow(execution, run.result, run.eventLogs);
+        } catch (err) {
+            this.finish(execution, { status: "FAILED", error: "States.Runtime", cause: errorMessage(err) });
+        }
     }
 
-    private runOptions(execution: ExecutionState, machine: PreparedMachine, handlers: LibraryHandlers): RunOptions {
+    private runOptions(execution: ExecutionState, machine: PreparedMachine, handlers: LibraryHandlers, input: JsonValue): RunOptions {
         const { data } = execution;
         const startTime = new Date(data.startDate).toISOString();
-        const input = JSON.parse(data.input) as LibraryJson;
         return {
             overrides: { taskResourceLocalHandlers: handlers },
             context: {
@@ -930,7 +934,8 @@ export class StepFunctionsService {
 
     /** Records the event log as it comes, then the outcome once both the run and its log are done. */
     private async follow(execution: ExecutionState, result: Promise<LibraryJson>, events: AsyncGenerator<LibraryEvent>): Promise<void> {
-        const recording = this.recordLibraryEvents(execution, events);
+        // A failure to record must not leave the execution RUNNING forever; the outcome is still recorded below.
+        const recording = this.recordLibraryEvents(execution, events).catch((err: unknown) => console.warn(`stepfunctions: history of ${execution.data.executionArn} is incomplete: ${errorMessage(err)}`));
         const outcome = await result.then(
             (output) => ({ ok: true as const, output }),
             (error: unknown) => ({ ok: false as const, error }),
@@ -998,7 +1003,7 @@ export class StepFunctionsService {
         // macrotask lets TaskStateEntered reach the history before TaskScheduled.
         await nextMacrotask();
         if (!this.isRunning(execution)) throw new TaskStateError("States.Runtime", "The execution is no longer running.");
-        const request = this.taskRequest(task, wrapped as JsonValue);
+        const request = this.taskRequest(task, wrapped);
         const pending: PendingTask = { execution, task, result: deferred<JsonValue>(), submitted: false, settled: false, heartbeatSeconds: request.heartbeatSeconds };
         if (waitsForToken(task)) pending.token = this.issueToken(pending);
         const parameters = pending.token ? replacePlaceholder(request.parameters, this.tokenPlaceholder, pending.token) : request.parameters;
