@@ -1,0 +1,50 @@
+/** The read-side APIs users debug with, over HTTP with the AWS SDK: what the runtime says it serves. */
+import { strict as assert } from "assert";
+import { ListEventBusesCommand, ListRulesCommand, ListTargetsByRuleCommand, TestEventPatternCommand } from "@aws-sdk/client-eventbridge";
+import { ListStateMachinesCommand } from "@aws-sdk/client-sfn";
+import { TestRuntime, startTestRuntime } from "./support/runtime";
+
+const event = (source: string, detailType: string, detail: object = {}) =>
+    JSON.stringify({ id: "1", account: "000000000000", source, time: "2026-01-01T00:00:00Z", region: "us-east-1", resources: [], "detail-type": detailType, detail });
+
+describe("apis: EventBridge and Step Functions listings over HTTP", function () {
+    this.timeout(60_000);
+    let runtime: TestRuntime;
+    before(async () => {
+        runtime = await startTestRuntime();
+    });
+    after(async () => runtime?.close());
+
+    it("TestEventPattern answers with AWS's matching, and InvalidEventPatternException for a bad pattern", async () => {
+        const { events } = runtime.clients;
+        const rule = JSON.stringify({ source: ["project"], "detail-type": ["start"], detail: { count: [{ numeric: [">", 10] }] } });
+        assert.equal((await events.send(new TestEventPatternCommand({ EventPattern: rule, Event: event("project", "start", { count: 11 }) }))).Result, true);
+        assert.equal((await events.send(new TestEventPatternCommand({ EventPattern: rule, Event: event("project", "start", { count: 10 }) }))).Result, false);
+        assert.equal((await events.send(new TestEventPatternCommand({ EventPattern: rule, Event: event("intruder", "start", { count: 11 }) }))).Result, false);
+        await assert.rejects(
+            events.send(new TestEventPatternCommand({ EventPattern: JSON.stringify({ source: "project" }), Event: event("project", "start") })),
+            (error: Error) => error.name === "InvalidEventPatternException" && /source/.test(error.message),
+        );
+    });
+
+    it("ListRules and ListTargetsByRule show what the stack declared on the default bus", async () => {
+        const { Rules = [] } = await runtime.clients.events.send(new ListRulesCommand({ EventBusName: "default" }));
+        assert.deepEqual(
+            Rules.map((r) => r.Name),
+            ["finisher-handlerFailed", "finisher-taskFailed", "finisher-taskFinished", "getMultiple", "postProcessAll", "postProcessSingle", "processSingle", "sideEffect", "workflow-start"],
+        );
+        assert.deepEqual(JSON.parse(Rules.find((r) => r.Name === "workflow-start")!.EventPattern!), { source: ["project"], "detail-type": ["start"] });
+        const { Targets = [] } = await runtime.clients.events.send(new ListTargetsByRuleCommand({ Rule: "workflow-start", EventBusName: "default" }));
+        assert.deepEqual(Targets.map((t) => t.Arn), [runtime.stack.outputs.workflowArn]);
+        const { EventBuses = [] } = await runtime.clients.events.send(new ListEventBusesCommand({}));
+        assert.deepEqual(EventBuses.map((b) => b.Name), ["default"]);
+    });
+
+    it("ListStateMachines shows the workflow and the finisher with their types", async () => {
+        const { stateMachines = [] } = await runtime.clients.sfn.send(new ListStateMachinesCommand({}));
+        const byName = Object.fromEntries(stateMachines.map((m) => [m.name, m]));
+        assert.equal(byName.workflow.type, "STANDARD");
+        assert.equal(byName.workflow.stateMachineArn, runtime.stack.outputs.workflowArn);
+        assert.equal(byName.finisher.type, "EXPRESS");
+    });
+});
