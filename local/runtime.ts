@@ -189,6 +189,8 @@ export async function startRuntime(options: RuntimeOptions = {}): Promise<Runtim
         region: stack.region,
         accountId: stack.accountId,
         dataDir,
+        // The machine's role must allow each call, as IAM would in AWS.
+        authorize: (roleArn, action, resource) => policies.require(roleArn, action, resource, (m) => new AwsError("AccessDeniedException", m)),
         integrations: {
             putEvents: async (entries) => eventBridge.putEvents({ Entries: entries }),
             invokeFunction: async (name, payload) => {

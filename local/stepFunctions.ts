@@ -97,6 +97,11 @@ export interface StepFunctionsServiceOptions {
     accountId: string;
     /** Where executions are persisted; in memory only when absent. */
     dataDir?: string;
+    /**
+     * Checks that the machine's role may call an integration (`events:PutEvents` on a bus, ...); throws an
+     * AwsError when IAM would refuse. Without it every call is allowed.
+     */
+    authorize?: (roleArn: string, action: string, resourceArn: string) => void;
 }
 
 export type ExecutionStatus = "RUNNING" | "SUCCEEDED" | "FAILED" | "TIMED_OUT" | "ABORTED";
@@ -655,6 +660,7 @@ function stringifyMember(value: JsonValue, memberPath: Array<string | number>): 
 
 export class StepFunctionsService {
     private readonly integrations: TaskIntegrations;
+    private readonly authorize?: (roleArn: string, action: string, resourceArn: string) => void;
     private readonly region: string;
     private readonly accountId: string;
     private readonly executionsDir?: string;
@@ -671,6 +677,7 @@ export class StepFunctionsService {
 
     constructor(opts: StepFunctionsServiceOptions) {
         this.integrations = opts.integrations;
+        this.authorize = opts.authorize;
         this.region = opts.region;
         this.accountId = opts.accountId;
         if (opts.dataDir) {
@@ -1154,7 +1161,46 @@ export class StepFunctionsService {
 
     // ----- integrations ----------------------------------------------------------------------------------------
 
+    /** The IAM action and resource each integration call needs, as AWS checks them against the machine's role. */
+    private requiredPermissions(pending: PendingTask, parameters: JsonValue): Array<{ service: string; action: string; resource: string }> {
+        const integration = pending.task.integration;
+        const members = isObject(parameters) ? parameters : {};
+        const arn = (service: string, kind: string, name: string) => (name.startsWith("arn:") ? name : `arn:aws:${service}:${this.region}:${this.accountId}:${kind}${name}`);
+        switch (integration.kind) {
+            case "putEvents":
+                return (Array.isArray(members.Entries) ? members.Entries : []).map((entry) => ({
+                    service: "EventBridge",
+                    action: "events:PutEvents",
+                    resource: arn("events", "event-bus/", isObject(entry) && typeof entry.EventBusName === "string" ? entry.EventBusName : "default"),
+                }));
+            case "lambdaInvoke":
+            case "lambdaArn": {
+                const name = integration.kind === "lambdaArn" ? pending.task.resource : String(members.FunctionName ?? "");
+                return [{ service: "Lambda", action: "lambda:InvokeFunction", resource: arn("lambda", "function:", name) }];
+            }
+            case "dynamodb":
+                return [{ service: "DynamoDB", action: `dynamodb:${integration.action}`, resource: arn("dynamodb", "table/", String(members.TableName ?? "")) }];
+            case "sfn": {
+                const target = typeof members.TaskToken === "string" ? this.tokens.get(members.TaskToken) : undefined;
+                const action = `states:${integration.action[0].toUpperCase()}${integration.action.slice(1)}`;
+                // A token that is not waiting has no machine to check against; the call itself then fails as AWS's does.
+                return target ? [{ service: "Sfn", action, resource: target.execution.data.stateMachineArn }] : [];
+            }
+            case "unsupported":
+                return [];
+        }
+    }
+
     private callIntegration(pending: PendingTask, parameters: JsonValue): Promise<JsonValue> {
+        if (this.authorize) {
+            for (const { service, action, resource } of this.requiredPermissions(pending, parameters)) {
+                try {
+                    this.authorize(pending.execution.data.roleArn, action, resource);
+                } catch (err) {
+                    return Promise.reject(new TaskStateError(`${service}.AccessDeniedException`, errorMessage(err)));
+                }
+            }
+        }
         const integration = pending.task.integration;
         switch (integration.kind) {
             case "putEvents":

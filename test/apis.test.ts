@@ -1,7 +1,8 @@
 /** The read-side APIs users debug with, over HTTP with the AWS SDK: what the runtime says it serves. */
 import { strict as assert } from "assert";
 import { ListEventBusesCommand, ListRulesCommand, ListTargetsByRuleCommand, TestEventPatternCommand } from "@aws-sdk/client-eventbridge";
-import { ListStateMachinesCommand } from "@aws-sdk/client-sfn";
+import { DescribeExecutionCommand, ListStateMachinesCommand, StartExecutionCommand } from "@aws-sdk/client-sfn";
+import { one } from "./support/stack";
 import { TestRuntime, startTestRuntime } from "./support/runtime";
 
 const event = (source: string, detailType: string, detail: object = {}) =>
@@ -46,5 +47,25 @@ describe("apis: EventBridge and Step Functions listings over HTTP", function () 
         assert.equal(byName.workflow.type, "STANDARD");
         assert.equal(byName.workflow.stateMachineArn, runtime.stack.outputs.workflowArn);
         assert.equal(byName.finisher.type, "EXPRESS");
+    });
+
+    it("refuses an integration call the machine's role does not allow, as IAM would", async () => {
+        const workflowRole = String(one(runtime.stack, "aws:iam/role:Role", "workflow").state.arn);
+        const arn = "arn:aws:states:us-east-1:000000000000:stateMachine:emits-elsewhere";
+        const definition = (bus: string) => ({
+            StartAt: "Emit",
+            States: { Emit: { Type: "Task", Resource: "arn:aws:states:::events:putEvents", Parameters: { Entries: [{ EventBusName: bus, Source: "project", DetailType: "x", Detail: {} }] }, End: true } },
+        });
+        const run = async (bus: string) => {
+            runtime.stepFunctions.addStateMachine({ arn, name: "emits-elsewhere", type: "STANDARD", roleArn: workflowRole, definition: JSON.stringify(definition(bus)) });
+            const { executionArn } = await runtime.clients.sfn.send(new StartExecutionCommand({ stateMachineArn: arn, input: "{}" }));
+            await runtime.stepFunctions.waitForExecution(executionArn!, 10_000);
+            return runtime.clients.sfn.send(new DescribeExecutionCommand({ executionArn }));
+        };
+        assert.equal((await run("default")).status, "SUCCEEDED", "the workflow's role may put events on its own bus");
+        const denied = await run("some-other-bus");
+        assert.equal(denied.status, "FAILED");
+        assert.equal(denied.error, "EventBridge.AccessDeniedException");
+        assert.match(denied.cause!, /not authorized to perform: events:PutEvents on resource: arn:aws:events:us-east-1:000000000000:event-bus\/some-other-bus/);
     });
 });
