@@ -7,6 +7,7 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { Bus, EventPattern } from "./bus";
 import { Statement, serviceRole } from "./iam";
+import { LOG_DELIVERY_ACTIONS } from "./logDelivery";
 
 /** Amazon States Language, loosely typed: the stack writes it, asl-validator checks it in the tests. */
 export type AslState = Record<string, unknown>;
@@ -88,17 +89,6 @@ export interface EventDrivenStateMachineArgs {
     logRetentionDays: number;
 }
 
-/** Writing execution logs goes through log deliveries, whose actions AWS does not scope to a resource. */
-const LOG_DELIVERY_ACTIONS = [
-    "logs:CreateLogDelivery",
-    "logs:GetLogDelivery",
-    "logs:UpdateLogDelivery",
-    "logs:DeleteLogDelivery",
-    "logs:ListLogDeliveries",
-    "logs:PutResourcePolicy",
-    "logs:DescribeResourcePolicies",
-    "logs:DescribeLogGroups",
-];
 
 export class EventDrivenStateMachine extends pulumi.ComponentResource {
     public readonly stateMachine: aws.sfn.StateMachine;
@@ -117,7 +107,7 @@ export class EventDrivenStateMachine extends pulumi.ComponentResource {
             parent,
         );
         const statements = pulumi.all([putsEvents, args.bus.arn, args.statements ?? []]).apply(([emits, busArn, own]) => {
-            const granted: Statement[] = [{ Effect: "Allow", Action: LOG_DELIVERY_ACTIONS, Resource: "*" }];
+            const granted: Statement[] = [{ Effect: "Allow", Action: [...LOG_DELIVERY_ACTIONS], Resource: "*" }];
             if (emits) granted.push({ Effect: "Allow", Action: ["events:PutEvents"], Resource: busArn });
             return [...granted, ...(own as Statement[])];
         });

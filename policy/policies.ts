@@ -7,6 +7,7 @@
  * `environment.variables.PRESIGN_EXPIRY_SECONDS`, `eventPattern`, `definition`, ...).
  */
 import * as aws from "@pulumi/aws";
+import { LOG_DELIVERY_ACTIONS } from "../components/logDelivery";
 import {
     Policies,
     ReportViolation,
@@ -219,17 +220,8 @@ export function isWildcardAction(action: string): boolean {
  * holds nothing else may use it. Keep this list short and explained; compared case-insensitively, as IAM does.
  */
 export const RESOURCELESS_ACTIONS: readonly string[] = [
-    // Step Functions writes execution logs through CloudWatch Logs log deliveries (the "vended logs"
-    // mechanism); AWS documents these actions with Resource "*" for a state machine's role
-    // (components/eventDrivenStateMachine.ts grants exactly these).
-    "logs:CreateLogDelivery",
-    "logs:GetLogDelivery",
-    "logs:UpdateLogDelivery",
-    "logs:DeleteLogDelivery",
-    "logs:ListLogDeliveries",
-    "logs:PutResourcePolicy",
-    "logs:DescribeResourcePolicies",
-    "logs:DescribeLogGroups",
+    // Step Functions' execution logs (components/logDelivery.ts says why these need "*").
+    ...LOG_DELIVERY_ACTIONS,
     // X-Ray tracing (a state machine or function with tracing on): segments go to the account, not a resource.
     "xray:PutTraceSegments",
     "xray:PutTelemetryRecords",
