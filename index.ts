@@ -112,7 +112,8 @@ const objects = pulumi.interpolate`${results.arn}/*`;
 const handlerDefaults = { logRetentionDays: settings.logRetentionDays, bundleAwsSdk: settings.bundleAwsSdk };
 const bucketEnv = { BUCKET: results.name };
 
-const handlers = [
+/** Handlers that answer a waiting task: their failed invocations fail that task through the TaskFinisher. */
+const taskHandlers = [
     bus.subscribe("getMultiple", {
         ...handlerDefaults,
         description: "Answers GetMultiple with the names of the run",
@@ -137,13 +138,6 @@ const handlers = [
         environment: bucketEnv,
         statements: [{ Effect: "Allow", Action: ["s3:PutObject"], Resource: objects }],
     }),
-    bus.subscribe("sideEffect", {
-        ...handlerDefaults,
-        description: "A side effect of each processed person, off the critical path",
-        detailTypes: [DetailType.processSinglePost],
-        callbackFactory: sideEffectFactory,
-        statements: [],
-    }),
     bus.subscribe("postProcessAll", {
         ...handlerDefaults,
         description: "Sums every person's cookies into the run's report",
@@ -158,10 +152,20 @@ const handlers = [
     }),
 ];
 
+// Off the critical path and answering no task: its failure record must never reach the TaskFinisher, since the
+// event it handles carries a person's task token.
+bus.subscribe("sideEffect", {
+    ...handlerDefaults,
+    description: "A side effect of each processed person, off the critical path",
+    detailTypes: [DetailType.processSinglePost],
+    callbackFactory: sideEffectFactory,
+    statements: [],
+});
+
 const finisher = new TaskFinisher("finisher", {
     bus,
     stateMachineArns: [workflow.arn],
-    handlerArns: handlers.map((h) => h.arn),
+    handlerArns: taskHandlers.map((h) => h.arn),
     logRetentionDays: settings.logRetentionDays,
 });
 

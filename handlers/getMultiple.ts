@@ -1,5 +1,5 @@
 /** `getMultiple`: answers the GetMultiple step with the names the run will process. */
-import { faker } from "@faker-js/faker";
+import { faker } from "@faker-js/faker/locale/en";
 import type { EventBridgeEvent } from "aws-lambda";
 import { GetMultipleDetail } from "./events";
 import { createHandlerContext, finishTask, withTaskFailure } from "./task";

@@ -1,6 +1,6 @@
 /** `postProcessSingle`: reads the profile through its URL, adds cookies, and finishes the person's task. */
 import { S3Client } from "@aws-sdk/client-s3";
-import { faker } from "@faker-js/faker";
+import { faker } from "@faker-js/faker/locale/en";
 import type { EventBridgeEvent } from "aws-lambda";
 import { ProcessSinglePostDetail } from "./events";
 import { Profile } from "./processSingle";

@@ -1,6 +1,6 @@
 /** `processSingle`: writes a person's basic profile and hands it on as a presigned URL. */
 import { S3Client } from "@aws-sdk/client-s3";
-import { faker } from "@faker-js/faker";
+import { faker } from "@faker-js/faker/locale/en";
 import type { EventBridgeEvent } from "aws-lambda";
 import { DetailType, ProcessSingleDetail, ProcessSinglePostDetail, putTaskEvent } from "./events";
 import { bucketFromEnv, personKey, presignGet, putJson } from "./storage";

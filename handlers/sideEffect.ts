@@ -1,14 +1,17 @@
 /**
  * `sideEffect`: a second subscriber to `processSinglePost`, off the state machine's critical path. It reads
- * the profile through the URL and announces `sideEffectDone`; it never answers a task, so its failure cannot
- * fail a run (Lambda retries it, then its failure record goes to the bus like any handler's).
+ * the profile through the URL and announces `sideEffectDone`; it never answers a task. Input at fault (a URL
+ * S3 refuses, a missing name) is logged and dropped: retrying cannot help, and the failure record Lambda would
+ * send after its retries carries the person's task token, so it could reach the TaskFinisher before
+ * postProcessSingle's own answer and fail ProcessSingle with the side effect's error. Any other error is
+ * thrown, and Lambda retries it.
  */
 import type { EventBridgeEvent } from "aws-lambda";
 import { DetailType, ProcessSinglePostDetail, SideEffectDoneDetail, putTaskEvent } from "./events";
 import { Profile } from "./processSingle";
 import { fetchJson } from "./storage";
 import { createHandlerContext } from "./task";
-import { requireString } from "./validation";
+import { isInvalidInput, requireString } from "./validation";
 
 export async function sideEffect(detail: ProcessSinglePostDetail): Promise<SideEffectDoneDetail> {
     const name = requireString("processSinglePost detail.name", detail.name);
@@ -19,7 +22,14 @@ export async function sideEffect(detail: ProcessSinglePostDetail): Promise<SideE
 export function sideEffectFactory() {
     const ctx = createHandlerContext("sideEffect");
     return async (event: EventBridgeEvent<"processSinglePost", ProcessSinglePostDetail>): Promise<void> => {
-        const done = await sideEffect(event.detail);
+        let done: SideEffectDoneDetail;
+        try {
+            done = await sideEffect(event.detail);
+        } catch (error) {
+            if (!isInvalidInput(error)) throw error;
+            ctx.logger.warn("side effect skipped: its input is at fault", { executionName: event.detail?.executionName, error: error.message });
+            return;
+        }
         await putTaskEvent(ctx.events, ctx.target, DetailType.sideEffectDone, done);
         ctx.logger.info("side effect done", { executionName: done.executionName, name: done.name });
     };

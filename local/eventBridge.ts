@@ -7,9 +7,21 @@ import { randomUUID } from "crypto";
 import { AwsError } from "./awsError";
 import { EventPattern, InvalidEventPatternError, matchesEventPattern, parseEventPattern } from "./eventPattern";
 
-/** AWS's limits on PutEvents: entries per call, and bytes per entry (and per request). */
+/**
+ * AWS's limits on PutEvents: entries per call, and bytes per call, the entries' sizes summed as AWS computes
+ * them (`entrySize`). A call over either limit is refused whole with a ValidationException; no entry of it is
+ * put on the bus.
+ */
 export const MAX_ENTRIES = 10;
 export const MAX_ENTRY_BYTES = 256 * 1024;
+
+/** An entry's size as EventBridge computes it: Time counts 14 bytes, then the UTF-8 bytes of Source, DetailType, Detail and each resource. */
+export function entrySize(entry: PutEventsRequestEntry): number {
+    if (!entry || typeof entry !== "object") return 0;
+    const bytes = (value: unknown) => (typeof value === "string" ? Buffer.byteLength(value) : 0);
+    const resources = Array.isArray(entry.Resources) ? entry.Resources : [];
+    return (entry.Time === undefined ? 0 : 14) + bytes(entry.Source) + bytes(entry.DetailType) + bytes(entry.Detail) + resources.reduce((n, r) => n + bytes(r), 0);
+}
 
 export interface PutEventsRequestEntry {
     Source?: string;
@@ -169,6 +181,9 @@ export class EventBridgeService {
                 `1 validation error detected: Value '[${entries.length} entries]' at 'entries' failed to satisfy constraint: Member must have length less than or equal to ${MAX_ENTRIES}`,
             );
         }
+        if (entries.reduce((n, entry) => n + entrySize(entry), 0) > MAX_ENTRY_BYTES) {
+            throw new AwsError("ValidationException", "Total size of the entries in the request is over the limit.");
+        }
         const results = entries.map((entry) => this.acceptEntry(entry));
         return { FailedEntryCount: results.filter((r) => r.ErrorCode).length, Entries: results };
     }
@@ -183,10 +198,6 @@ export class EventBridgeService {
         if (!entry.DetailType) return invalid("DetailType", "DetailType is a required argument.");
         if (entry.Detail === undefined || entry.Detail === "") return invalid("Detail", "Detail is a required argument.");
         if (entry.Source.startsWith("aws.")) return { ErrorCode: "NotAuthorizedForSourceException", ErrorMessage: "Not authorized for the source." };
-        const size = Buffer.byteLength(entry.Source) + Buffer.byteLength(entry.DetailType) + Buffer.byteLength(String(entry.Detail)) + (entry.Resources ?? []).reduce((n, r) => n + Buffer.byteLength(r), 0);
-        if (size > MAX_ENTRY_BYTES) {
-            return { ErrorCode: "InvalidArgument", ErrorMessage: `Parameter Entry is not valid. Reason: the entry is ${size} bytes; an entry may be at most ${MAX_ENTRY_BYTES} bytes (256 KB).` };
-        }
         let detail: unknown;
         try {
             detail = JSON.parse(String(entry.Detail));

@@ -581,9 +581,14 @@ type TaskPhase = "Scheduled" | "Started" | "StartFailed" | "Submitted" | "Succee
 // Request validation helpers
 // ---------------------------------------------------------------------------------------------------------------
 
+/** AWS's messages: "Value null at 'taskToken' ... must not be null", "Value '' at 'taskToken' ... length greater than or equal to 1". */
 function requiredString(value: unknown, member: string): string {
-    if (typeof value !== "string" || value.length === 0) {
-        throw new AwsError("ValidationException", `1 validation error detected: Value at '${member}' failed to satisfy constraint: Member must not be null`);
+    if (value === undefined || value === null) {
+        throw new AwsError("ValidationException", `1 validation error detected: Value null at '${member}' failed to satisfy constraint: Member must not be null`);
+    }
+    if (typeof value !== "string") throw new AwsError("SerializationException", `Value at '${member}' must be a string`);
+    if (value.length === 0) {
+        throw new AwsError("ValidationException", `1 validation error detected: Value '' at '${member}' failed to satisfy constraint: Member must have length greater than or equal to 1`);
     }
     return value;
 }

@@ -1,6 +1,8 @@
 /**
  * The handlers as Pulumi packaged them: each Function's archive (from the mocked inputs of the evaluated
- * stack) runs in the offline runtime's Lambda workers against the local S3 and bus, answering real tokens.
+ * stack) runs in the offline runtime's Lambda workers against the local S3 and bus, with real task tokens.
+ * Their answers are read off the bus: turning answers into task results is the TaskFinisher's job, tested
+ * end to end elsewhere (and its role may answer the stack's workflow only, not these test tasks).
  */
 import { strict as assert } from "assert";
 import { PutEventsCommand } from "@aws-sdk/client-eventbridge";
@@ -8,7 +10,16 @@ import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { ENTRY_FILE } from "../components/closureArchive";
 import { parseStartDetail } from "../handlers/validation";
 import { devStack, one } from "./support/stack";
-import { TestRuntime, finished, readJson, startTestRuntime, waitingTask } from "./support/runtime";
+import { BusEvent } from "../local/eventBridge";
+import { TestRuntime, readJson, startTestRuntime, waitingTask } from "./support/runtime";
+
+/** The answer (`taskFinished` or `taskFailed`) a handler put on the bus for a token. */
+async function answerFor(runtime: TestRuntime, taskToken: string): Promise<BusEvent> {
+    await runtime.idle();
+    const answers = runtime.events.filter((e) => ["taskFinished", "taskFailed"].includes(e["detail-type"]) && e.detail.taskToken === taskToken);
+    assert.equal(answers.length, 1, "exactly one answer per task");
+    return answers[0];
+}
 
 describe("handlers: serialized code against local S3 and the bus", function () {
     this.timeout(60_000);
@@ -44,11 +55,13 @@ describe("handlers: serialized code against local S3 and the bus", function () {
         assert.match(url, /X-Amz-Signature=/);
         assert.match(url, /X-Amz-Expires=300/, "expiry from Pulumi.dev.yaml");
         assert.deepEqual(await (await fetch(url)).json(), stored);
-        // postProcessSingle answers the real token with the cookies file it wrote.
-        const execution = await finished(runtime, task.executionArn);
-        assert.equal(execution.status, "SUCCEEDED");
-        const answer = JSON.parse(execution.output!) as { step: string; result: { name: string; key: string } };
-        assert.deepEqual(answer.result, { name: "Ada Lovelace", key: `${task.executionName}/cookies-Ada Lovelace.json` });
+        // postProcessSingle answers the token with the cookies file it wrote.
+        const answer = await answerFor(runtime, task.taskToken);
+        assert.equal(answer["detail-type"], "taskFinished");
+        assert.deepEqual(answer.detail.result, { name: "Ada Lovelace", key: `${task.executionName}/cookies-Ada Lovelace.json` });
+        const cookies = await readJson<{ name: string; numberOfCookiesConsumed: number }>(runtime, `${task.executionName}/cookies-Ada Lovelace.json`);
+        assert.equal(cookies.name, "Ada Lovelace");
+        assert.ok(Number.isInteger(cookies.numberOfCookiesConsumed));
     });
 
     it("postProcessAll sums every person's cookies into the report and finishes the task with the total", async () => {
@@ -63,9 +76,9 @@ describe("handlers: serialized code against local S3 and the bus", function () {
         const result = await runtime.lambda.invoke("postProcessAll", { "detail-type": "processAll", source: "project", detail });
         assert.equal(result.functionError, undefined, JSON.stringify(result.functionError));
         assert.deepEqual(await readJson(runtime, `${task.executionName}/0-cookies.json`), { names: Object.keys(people), numberOfPeople: 3, totalCookiesConsumed: 42 });
-        const execution = await finished(runtime, task.executionArn);
-        assert.equal(execution.status, "SUCCEEDED");
-        assert.deepEqual(JSON.parse(execution.output!).result, { totalCookiesConsumed: 42, reportKey: `${task.executionName}/0-cookies.json` });
+        const answer = await answerFor(runtime, task.taskToken);
+        assert.equal(answer["detail-type"], "taskFinished");
+        assert.deepEqual(answer.detail.result, { totalCookiesConsumed: 42, reportKey: `${task.executionName}/0-cookies.json` });
     });
 
     it("processSingle with no name fails its task with a cause naming the field", async () => {
@@ -73,19 +86,23 @@ describe("handlers: serialized code against local S3 and the bus", function () {
         const detail = { taskToken: task.taskToken, step: "ProcessSingle", executionId: task.executionArn, executionName: task.executionName };
         const result = await runtime.lambda.invoke("processSingle", { "detail-type": "processSingle", source: "project", detail });
         assert.equal(result.functionError, undefined, "bad input fails the task, not the invocation (no pointless retries)");
-        const execution = await finished(runtime, task.executionArn);
-        assert.equal(execution.status, "FAILED");
-        assert.equal(execution.error, "InvalidInput");
-        assert.equal(execution.cause, "ProcessSingle: processSingle detail.name is required and must be a non-empty string, got undefined");
+        const answer = await answerFor(runtime, task.taskToken);
+        assert.equal(answer["detail-type"], "taskFailed");
+        assert.deepEqual(answer.detail, {
+            taskToken: task.taskToken,
+            step: "ProcessSingle",
+            error: "InvalidInput",
+            cause: "ProcessSingle: processSingle detail.name is required and must be a non-empty string, got undefined",
+        });
     });
 
     it("getMultiple fails its task when the start detail is text that is not JSON, naming the detail", async () => {
         const task = await waitingTask(runtime, "GetMultiple");
         const detail = { taskToken: task.taskToken, step: "GetMultiple", executionId: task.executionArn, executionName: task.executionName, input: "{count: 3" };
         await runtime.lambda.invoke("getMultiple", { "detail-type": "getMultiple", source: "project", detail });
-        const execution = await finished(runtime, task.executionArn);
-        assert.equal(execution.status, "FAILED");
-        assert.match(execution.cause!, /^GetMultiple: start: detail must be a JSON object, got text that is not JSON/);
+        const answer = await answerFor(runtime, task.taskToken);
+        assert.equal(answer["detail-type"], "taskFailed");
+        assert.match(String(answer.detail.cause), /^GetMultiple: start: detail must be a JSON object, got text that is not JSON/);
     });
 
     it("refuses a start event whose Detail is not JSON at PutEvents, per entry, naming Detail", async () => {

@@ -98,7 +98,8 @@ export async function waitingTask(
         arn,
         name,
         type: "STANDARD",
-        roleArn: `arn:aws:iam::${runtime.stack.accountId}:role/test`,
+        // The workflow's role: it may put events on the default bus, which the local IAM check requires.
+        roleArn: String(runtime.stack.resources.find((r) => r.type === "aws:iam/role:Role" && r.name === "workflow")!.state.arn),
         definition: JSON.stringify({
             StartAt: step,
             States: {
