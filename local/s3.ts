@@ -11,6 +11,7 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as fsp from "fs/promises";
 import * as http from "http";
+import { isIP } from "net";
 import * as os from "os";
 import * as path from "path";
 import { Readable, Transform, TransformCallback } from "stream";
@@ -50,7 +51,7 @@ interface S3rverOptions {
 }
 interface S3rverApp {
     callback(): (req: http.IncomingMessage, res: http.ServerResponse) => void;
-    store: { putBucket(name: string): Promise<unknown> };
+    store: S3rverStore;
     logger: { close(): void };
 }
 type S3rverConstructor = new (options: S3rverOptions) => S3rverApp;
@@ -67,11 +68,55 @@ const S3rver = require("s3rver") as S3rverConstructor;
 const s3rverAccounts = require("s3rver/lib/models/account") as S3rverAccountModule;
 s3rverAccounts.DUMMY_ACCOUNT.revokeAccessKey("S3RVER");
 
+/** s3rver's model of an object: metadata as S3 reports it, content as a stream (or a Buffer for form uploads). */
+interface S3rverObject {
+    bucket: string;
+    key: string;
+    content: Readable | Buffer | null;
+    metadata: Record<string, string | number>;
+    range?: { start: number; end: number };
+}
+interface S3rverObjectConstructor {
+    new (bucket: string, key: string, content: Readable | Buffer | null, metadata: Readonly<Record<string, unknown>>): S3rverObject;
+    ALLOWED_METADATA: string[];
+}
+const S3rverObjectModel = require("s3rver/lib/models/object") as S3rverObjectConstructor;
+const { capitalizeHeader } = require("s3rver/lib/utils") as { capitalizeHeader(name: string): string };
+
+interface S3rverBucket {
+    name: string;
+    creationDate: Date;
+}
+type RangeOptions = { start?: number; end?: number } | undefined;
+
+/** The part of s3rver's FilesystemStore (lib/stores/filesystem.js) whose methods we wrap. */
+interface S3rverStore {
+    getResourcePath(bucket: string, key: string | undefined, resource: string): string;
+    getBucket(bucket: string): Promise<S3rverBucket | null>;
+    putBucket(bucket: string): Promise<S3rverBucket | null>;
+    deleteBucket(bucket: string): Promise<void>;
+    existsObject(bucket: string, key: string): Promise<boolean>;
+    getObject(bucket: string, key: string, options?: RangeOptions): Promise<S3rverObject | null>;
+    putObject(object: S3rverObject): Promise<{ size: number; md5: string }>;
+    copyObject(srcBucket: string, srcKey: string, destBucket: string, destKey: string, replacementMetadata?: unknown): Promise<unknown>;
+    deleteObject(bucket: string, key: string): Promise<void>;
+    getSubresource(bucket: string, key: string | undefined, resourceType: string): Promise<unknown>;
+    putSubresource(bucket: string, key: string | undefined, resource: { type: string }): Promise<void>;
+    deleteSubresource(bucket: string, key: string | undefined, resourceType: string): Promise<void>;
+    reset(): void;
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // The emulator
 
+/** Linux's shared-memory tmpfs: objects kept "in memory" live there when no dataDir is given. */
+const MEMORY_FS = "/dev/shm";
+
 export async function createS3Emulator(opts: S3EmulatorOptions): Promise<S3Emulator> {
-    const workDir = await fsp.mkdtemp(path.join(os.tmpdir(), "choreography-s3-"));
+    // Without a dataDir nothing outlives the emulator, so its files go to tmpfs where there is one: creating a small
+    // file there costs microseconds, on a VM's ext4 disk about a millisecond, and every PUT creates three.
+    const inMemory = opts.dataDir === undefined && (await isWritableDir(MEMORY_FS));
+    const workDir = await fsp.mkdtemp(path.join(inMemory ? MEMORY_FS : os.tmpdir(), "choreography-s3-"));
     const spoolDir = path.join(workDir, "spool");
     const dataDir = opts.dataDir ?? path.join(workDir, "objects");
     await fsp.mkdir(spoolDir);
@@ -79,11 +124,12 @@ export async function createS3Emulator(opts: S3EmulatorOptions): Promise<S3Emula
 
     s3rverAccounts.DUMMY_ACCOUNT.createKeyPair(opts.accessKeyId, opts.secretAccessKey);
     const app = new S3rver({ directory: dataDir, silent: true, vhostBuckets: false, configureBuckets: [] });
+    const shortcut = cacheStore(app.store, { writeSmallObjectsSync: inMemory });
     const forward = app.callback();
 
     return {
         handle(req, res) {
-            serve(req, res, opts, spoolDir, forward).catch((err: unknown) => sendError(req, res, err));
+            serve(req, res, opts, spoolDir, forward, shortcut).catch((err: unknown) => sendError(req, res, err));
         },
         async ensureBucket(name) {
             checkBucketName(name);
@@ -103,17 +149,99 @@ async function serve(
     opts: S3EmulatorOptions,
     spoolDir: string,
     forward: (req: http.IncomingMessage, res: http.ServerResponse) => void,
+    shortcut: Shortcut,
 ): Promise<void> {
     // A CORS preflight carries no signature by design; s3rver answers it from the bucket's CORS rules.
-    if (req.method !== "OPTIONS") verifySignature(req, opts, new Date());
+    if (req.method === "OPTIONS") return forward(req, res);
+    const plain = verifySignature(req, opts, new Date()) === "v4" ? plainObjectRequest(req) : undefined;
+    if (plain && !(await shortcut.bucketExists(plain.bucket))) plain.method = undefined;
+    if (plain?.method === "GET" || plain?.method === "HEAD") {
+        const cached = shortcut.cached(plain.bucket, plain.key);
+        if (cached) {
+            res.writeHead(200, cached.headers);
+            res.end(plain.method === "GET" ? cached.content : undefined);
+            return;
+        }
+    }
     if (!hasBody(req)) return forward(req, res);
     const spooled = await spoolBody(req, spoolDir);
-    const replay = new ReplayedRequest(req, spooled.headers, fs.createReadStream(spooled.file));
+    if (plain?.method === "PUT" && spooled.buffer !== undefined) {
+        // What s3rver's putObject controller does, without its middleware: the store writes and caches the object.
+        const { md5 } = await shortcut.put(new S3rverObjectModel(plain.bucket, plain.key, spooled.buffer, spooled.headers));
+        res.writeHead(200, { ETag: JSON.stringify(md5), "Content-Type": "text/plain; charset=utf-8", "Content-Length": 0 });
+        res.end();
+        return;
+    }
+    const { file } = spooled;
+    const replay = new ReplayedRequest(req, spooled.headers, file === undefined ? spooled.buffer : fs.createReadStream(file));
     res.on("close", () => {
         replay.destroy();
-        void fsp.rm(spooled.file, { force: true });
+        if (file !== undefined) void fsp.rm(file, { force: true });
     });
     forward(replay, res);
+}
+
+/**
+ * Query parameters a plain object GET, HEAD or PUT may carry: the SDK's operation marker and SigV4 presigning.
+ * Anything else (subresources, response-header overrides, presigned checksums) goes to s3rver.
+ */
+const PLAIN_QUERY = new Set([
+    "x-id",
+    "x-amz-checksum-mode",
+    "X-Amz-Algorithm",
+    "X-Amz-Content-Sha256",
+    "X-Amz-Credential",
+    "X-Amz-Date",
+    "X-Amz-Expires",
+    "X-Amz-Security-Token",
+    "X-Amz-Signature",
+    "X-Amz-SignedHeaders",
+]);
+/** The x-amz-* headers of a plain PUT: signing, checksums, framing and user metadata; others (ACLs, tagging, storage class, copies, redirects) go to s3rver. */
+const PLAIN_PUT_HEADER = /^x-amz-(date|content-sha256|decoded-content-length|trailer|sdk-checksum-algorithm|checksum-[a-z0-9]+|meta-.+|user-agent|security-token)$/;
+/** GET and HEAD headers that need s3rver: ranges and conditions. */
+const CONDITIONAL_HEADERS = ["range", "if-match", "if-none-match", "if-modified-since", "if-unmodified-since"];
+
+interface PlainObjectRequest {
+    /** Cleared when the request turns out to need s3rver after all. */
+    method: "GET" | "HEAD" | "PUT" | undefined;
+    bucket: string;
+    key: string;
+}
+
+/**
+ * A path-style GET, HEAD or PUT of one object that s3rver would answer with nothing but the object (or its ETag):
+ * no subresource, range, condition, CORS origin or special header. These are nearly all the requests handlers make,
+ * and they are answered here from the cache, without s3rver's middleware.
+ */
+function plainObjectRequest(req: http.IncomingMessage): PlainObjectRequest | undefined {
+    const method = req.method;
+    if (method !== "GET" && method !== "HEAD" && method !== "PUT") return undefined;
+    if (req.headers.origin !== undefined) return undefined;
+    const host = /^(\[[^\]]*\]|[^:]*)/.exec(req.headers.host ?? "")?.[1] ?? "";
+    // s3rver reads other host names as virtual-hosted buckets (<bucket>.s3.amazonaws.com).
+    if (host !== "localhost" && !isIP(host.replace(/^\[|\]$/g, ""))) return undefined;
+    const url = req.url ?? "/";
+    const at = url.indexOf("?");
+    const rawPath = at < 0 ? url : url.slice(0, at);
+    if (at >= 0 && parseQuery(url.slice(at + 1)).some(([name]) => !PLAIN_QUERY.has(name))) return undefined;
+    const slash = rawPath.indexOf("/", 1);
+    if (!rawPath.startsWith("/") || slash < 0 || rawPath.endsWith("/") || rawPath.includes("//")) return undefined;
+    if (method === "PUT") {
+        if (Object.keys(req.headers).some((name) => name.startsWith("x-amz-") && !PLAIN_PUT_HEADER.test(name))) return undefined;
+    } else if (CONDITIONAL_HEADERS.some((name) => req.headers[name] !== undefined)) {
+        return undefined;
+    }
+    return { method, bucket: uriDecode(rawPath.slice(1, slash)), key: uriDecode(rawPath.slice(slash + 1)) };
+}
+
+async function isWritableDir(dir: string): Promise<boolean> {
+    try {
+        await fsp.access(dir, fs.constants.W_OK);
+        return (await fsp.stat(dir)).isDirectory();
+    } catch {
+        return false;
+    }
 }
 
 function checkBucketName(name: string): void {
@@ -121,6 +249,257 @@ function checkBucketName(name: string): void {
     if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(name) || name.includes("..")) {
         throw new S3Error("InvalidBucketName", `The specified bucket is not valid: ${name}`, 400);
     }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// A memory in front of s3rver's store
+//
+// s3rver reads its files for every request: the bucket (a stat), its CORS and website configurations (two reads that
+// fail with ENOENT), then an object's metadata, MD5 and content. Each is a round trip through libuv's thread pool.
+// Buckets and configurations are cached here, and so are small objects as they are written, so a read right after a
+// write (the common case: a handler hands the next one a presigned URL) touches no file. Every change goes through
+// the store's own methods, which drop or refresh the cached copies; the files stay the truth for everything else
+// (listings, copies, multipart uploads) and for the next start when a dataDir keeps them.
+
+/** Objects up to this size are cached (and, in memory, written synchronously). */
+const CACHED_OBJECT_BYTES = 256 * 1024;
+const CACHE_BYTES = 32 * 1024 * 1024;
+const CACHE_ENTRIES = 20_000;
+
+interface CachedObject {
+    /** As FilesystemStore.getMetadata reports it. */
+    metadata: Record<string, string | number>;
+    content: Buffer;
+    /** The headers of s3rver's answer to a GET or HEAD of the object. */
+    headers: Record<string, string | number>;
+}
+
+/** What the request path needs of the cached store. */
+interface Shortcut {
+    cached(bucket: string, key: string): CachedObject | undefined;
+    bucketExists(bucket: string): Promise<boolean>;
+    put(object: S3rverObject): Promise<{ size: number; md5: string }>;
+}
+
+/** The headers s3rver's getObject controller sets: Accept-Ranges, then the metadata an S3Object shows. */
+function responseHeaders(metadata: Record<string, string | number>): Record<string, string | number> {
+    const headers: Record<string, string | number> = { "Accept-Ranges": "bytes" };
+    for (const [name, value] of Object.entries(new S3rverObjectModel("", "", null, metadata).metadata)) headers[capitalizeHeader(name)] = value;
+    return headers;
+}
+
+/** Least recently used objects go first once the cache holds too many bytes or entries. */
+class ObjectCache {
+    private readonly entries = new Map<string, CachedObject>();
+    private bytes = 0;
+
+    private static id(bucket: string, key: string): string {
+        return `${bucket}/${key}`;
+    }
+
+    get(bucket: string, key: string): CachedObject | undefined {
+        const id = ObjectCache.id(bucket, key);
+        const entry = this.entries.get(id);
+        if (entry) {
+            this.entries.delete(id);
+            this.entries.set(id, entry);
+        }
+        return entry;
+    }
+
+    set(bucket: string, key: string, entry: CachedObject): void {
+        this.delete(bucket, key);
+        this.entries.set(ObjectCache.id(bucket, key), entry);
+        this.bytes += entry.content.length;
+        for (const [id, oldest] of this.entries) {
+            if (this.bytes <= CACHE_BYTES && this.entries.size <= CACHE_ENTRIES) break;
+            this.entries.delete(id);
+            this.bytes -= oldest.content.length;
+        }
+    }
+
+    delete(bucket: string, key: string): void {
+        const id = ObjectCache.id(bucket, key);
+        const entry = this.entries.get(id);
+        if (!entry) return;
+        this.entries.delete(id);
+        this.bytes -= entry.content.length;
+    }
+
+    clear(): void {
+        this.entries.clear();
+        this.bytes = 0;
+    }
+}
+
+/** The metadata FilesystemStore.putMetadata keeps: the allowed headers, then the user's x-amz-meta-* ones. */
+function storedMetadata(metadata: Record<string, string | number>): Record<string, string | number> {
+    const stored: Record<string, string | number> = {};
+    for (const name of S3rverObjectModel.ALLOWED_METADATA) if (name in metadata) stored[name] = metadata[name];
+    for (const [name, value] of Object.entries(metadata)) if (name.startsWith("x-amz-meta-")) stored[name] = value;
+    return stored;
+}
+
+/**
+ * Wraps the store's methods in place (s3rver and its controllers hold this very object). With
+ * `writeSmallObjectsSync`, small bodies are written with synchronous calls: on tmpfs they take microseconds, less
+ * than handing each of them to the thread pool and back.
+ */
+function cacheStore(store: S3rverStore, options: { writeSmallObjectsSync: boolean }): Shortcut {
+    const original = {
+        getBucket: store.getBucket.bind(store),
+        putBucket: store.putBucket.bind(store),
+        deleteBucket: store.deleteBucket.bind(store),
+        existsObject: store.existsObject.bind(store),
+        getObject: store.getObject.bind(store),
+        putObject: store.putObject.bind(store),
+        copyObject: store.copyObject.bind(store),
+        deleteObject: store.deleteObject.bind(store),
+        getSubresource: store.getSubresource.bind(store),
+        putSubresource: store.putSubresource.bind(store),
+        deleteSubresource: store.deleteSubresource.bind(store),
+        reset: store.reset.bind(store),
+    };
+    const buckets = new Map<string, Promise<S3rverBucket | null>>();
+    const subresources = new Map<string, Promise<unknown>>();
+    const objects = new ObjectCache();
+    const subresourceId = (bucket: string, key: string | undefined, type: string) => `${bucket}\n${key ?? ""}\n${type}`;
+    const forgetBucket = (bucket: string) => {
+        buckets.delete(bucket);
+        subresources.clear();
+        objects.clear();
+    };
+
+    store.getBucket = (bucket) => {
+        let found = buckets.get(bucket);
+        if (!found) {
+            found = original.getBucket(bucket);
+            buckets.set(bucket, found);
+            found.catch(() => buckets.delete(bucket));
+        }
+        return found;
+    };
+    store.putBucket = async (bucket) => {
+        buckets.delete(bucket);
+        try {
+            return await original.putBucket(bucket);
+        } finally {
+            buckets.delete(bucket);
+        }
+    };
+    store.deleteBucket = async (bucket) => {
+        forgetBucket(bucket);
+        try {
+            await original.deleteBucket(bucket);
+        } finally {
+            forgetBucket(bucket);
+        }
+    };
+    store.reset = () => {
+        buckets.clear();
+        subresources.clear();
+        objects.clear();
+        original.reset();
+    };
+
+    store.getSubresource = (bucket, key, type) => {
+        const id = subresourceId(bucket, key, type);
+        let found = subresources.get(id);
+        if (!found) {
+            found = original.getSubresource(bucket, key, type);
+            subresources.set(id, found);
+            found.catch(() => subresources.delete(id));
+        }
+        return found;
+    };
+    store.putSubresource = async (bucket, key, resource) => {
+        const id = subresourceId(bucket, key, resource.type);
+        subresources.delete(id);
+        try {
+            await original.putSubresource(bucket, key, resource);
+        } finally {
+            subresources.delete(id);
+        }
+    };
+    store.deleteSubresource = async (bucket, key, type) => {
+        const id = subresourceId(bucket, key, type);
+        subresources.delete(id);
+        try {
+            await original.deleteSubresource(bucket, key, type);
+        } finally {
+            subresources.delete(id);
+        }
+    };
+
+    store.existsObject = async (bucket, key) => (objects.get(bucket, key) ? true : original.existsObject(bucket, key));
+    store.getObject = async (bucket, key, range) => {
+        const cached = objects.get(bucket, key);
+        return cached ? cachedObject(bucket, key, cached, range) : original.getObject(bucket, key, range);
+    };
+    store.putObject = async (object) => {
+        const { bucket, key } = object;
+        objects.delete(bucket, key);
+        const content = object.content instanceof ReplayedRequest ? object.content.buffered : object.content;
+        if (!Buffer.isBuffer(content) || content.length > CACHED_OBJECT_BYTES) {
+            try {
+                return await original.putObject(object);
+            } finally {
+                objects.delete(bucket, key);
+            }
+        }
+        const md5 = crypto.createHash("md5").update(content).digest("hex");
+        const metadata = storedMetadata(object.metadata);
+        const objectPath = store.getResourcePath(bucket, key, "object");
+        let modified: Date;
+        if (options.writeSmallObjectsSync) {
+            fs.mkdirSync(path.dirname(objectPath), { recursive: true });
+            fs.writeFileSync(objectPath, content);
+            fs.writeFileSync(`${objectPath}.md5`, md5);
+            fs.writeFileSync(store.getResourcePath(bucket, key, "metadata.json"), JSON.stringify(metadata, null, 2));
+            modified = fs.statSync(objectPath).mtime;
+        } else {
+            await original.putObject(new S3rverObjectModel(bucket, key, content, object.metadata));
+            modified = (await fsp.stat(objectPath)).mtime;
+        }
+        // What FilesystemStore.getMetadata would read back from the three files.
+        const readBack = { ...metadata, etag: JSON.stringify(md5), "last-modified": modified.toUTCString(), "content-length": content.length };
+        objects.set(bucket, key, { metadata: readBack, content, headers: responseHeaders(readBack) });
+        return { size: content.length, md5 };
+    };
+    store.copyObject = async (srcBucket, srcKey, destBucket, destKey, replacementMetadata) => {
+        objects.delete(destBucket, destKey);
+        try {
+            return await original.copyObject(srcBucket, srcKey, destBucket, destKey, replacementMetadata);
+        } finally {
+            objects.delete(destBucket, destKey);
+        }
+    };
+    store.deleteObject = async (bucket, key) => {
+        objects.delete(bucket, key);
+        try {
+            await original.deleteObject(bucket, key);
+        } finally {
+            objects.delete(bucket, key);
+        }
+    };
+
+    return {
+        cached: (bucket, key) => objects.get(bucket, key),
+        bucketExists: async (bucket) => (await store.getBucket(bucket)) !== null,
+        put: (object) => store.putObject(object),
+    };
+}
+
+/** FilesystemStore.getObject's answer, range handling included, from a cached copy. */
+function cachedObject(bucket: string, key: string, cached: CachedObject, options: RangeOptions): S3rverObject {
+    const lastByte = Math.max(0, cached.content.length - 1);
+    const range = { start: options?.start || 0, end: Math.min(options?.end || Infinity, lastByte) };
+    const ranged = options !== undefined && (options.start !== undefined || Boolean(options.end));
+    const satisfiable = range.start >= 0 && Math.min(range.end, lastByte) >= range.start;
+    const content = satisfiable ? Readable.from([cached.content.subarray(range.start, range.end + 1)], { objectMode: false }) : null;
+    const object = new S3rverObjectModel(bucket, key, content, cached.metadata);
+    if (ranged) object.range = range;
+    return object;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -176,11 +555,15 @@ interface SignatureClaim {
     expiresSeconds?: number;
 }
 
-function verifySignature(req: http.IncomingMessage, opts: S3EmulatorOptions, now: Date): void {
+/** Throws S3's error for a request that is not signed right; says which signature version it carries. */
+function verifySignature(req: http.IncomingMessage, opts: S3EmulatorOptions, now: Date): "v2" | "v4" {
     const [rawPath, rawQuery = ""] = (req.url ?? "/").split(/\?(.*)/s, 2);
     const query = parseQuery(rawQuery);
     const claim = readClaim(req, query);
-    if (claim.kind === "v2") return checkAccessKey(claim.accessKeyId, opts); // s3rver verifies the rest
+    if (claim.kind === "v2") {
+        checkAccessKey(claim.accessKeyId, opts); // s3rver verifies the rest
+        return "v2";
+    }
     checkCredential(claim, opts);
     checkTime(claim, now);
     const canonicalRequest = canonicalRequestOf(req, claim, rawPath, query);
@@ -194,6 +577,7 @@ function verifySignature(req: http.IncomingMessage, opts: S3EmulatorOptions, now
             { AWSAccessKeyId: claim.accessKeyId, StringToSign: stringToSign, CanonicalRequest: canonicalRequest },
         );
     }
+    return "v4";
 }
 
 function canonicalRequestOf(req: http.IncomingMessage, claim: SignatureClaim, rawPath: string, query: [string, string][]): string {
@@ -445,10 +829,62 @@ interface DeclaredDigest {
     error: () => S3Error;
 }
 
-interface SpooledBody {
-    file: string;
+/** Bodies declared this small are kept in memory; larger ones, or ones of unknown length, go to a spool file. */
+const MEMORY_SPOOL_BYTES = 1024 * 1024;
+
+type SpooledBody = ({ file: string; buffer?: undefined } | { file?: undefined; buffer: Buffer }) & {
     /** The headers s3rver should see: those of a plain (unframed) request of the decoded length. */
     headers: http.IncomingHttpHeaders;
+};
+
+/** The body's length as the request declares it (decoded, for aws-chunked framing), if it does. */
+function declaredLength(req: http.IncomingMessage): number | undefined {
+    const declared = isFramed(req) ? req.headers["x-amz-decoded-content-length"] : req.headers["content-length"];
+    const length = Number(declared);
+    return declared !== undefined && Number.isSafeInteger(length) && length >= 0 ? length : undefined;
+}
+
+/**
+ * Reads a small body into memory, decoding and metering it on the way. Plain events rather than `pipeline`, which
+ * costs more than the body itself at this size (it creates and aborts an AbortController, with a stack trace).
+ */
+function readIntoMemory(req: http.IncomingMessage, decoder: AwsChunkedDecoder | undefined, meter: DigestMeter): Promise<Buffer> {
+    return new Promise((resolve, reject) => {
+        const chunks: Buffer[] = [];
+        let failed = false;
+        const fail = (err: unknown) => {
+            if (failed) return;
+            failed = true;
+            req.resume(); // drain what is left, so the connection stays usable for the error response
+            reject(err);
+        };
+        const keep = (data: Buffer) => {
+            meter.update(data);
+            if (meter.length > MEMORY_SPOOL_BYTES) throw new S3Error("IncompleteBody", "The request body is longer than declared", 400);
+            chunks.push(data);
+        };
+        req.on("data", (chunk: Buffer) => {
+            if (failed) return;
+            try {
+                if (decoder) decoder.feed(chunk, keep);
+                else keep(chunk);
+            } catch (err) {
+                fail(err);
+            }
+        });
+        req.on("end", () => {
+            if (failed) return;
+            try {
+                decoder?.checkComplete();
+                failed = true; // settled
+                resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+            } catch (err) {
+                fail(err);
+            }
+        });
+        req.on("error", fail);
+        req.on("close", () => fail(new S3Error("IncompleteBody", "The request body terminated unexpectedly", 400)));
+    });
 }
 
 function hasBody(req: http.IncomingMessage): boolean {
@@ -461,22 +897,27 @@ function isFramed(req: http.IncomingMessage): boolean {
 }
 
 async function spoolBody(req: http.IncomingMessage, spoolDir: string): Promise<SpooledBody> {
-    const file = path.join(spoolDir, crypto.randomUUID());
+    const length = declaredLength(req);
+    const inMemory = length !== undefined && length <= MEMORY_SPOOL_BYTES;
+    const file = inMemory ? undefined : path.join(spoolDir, crypto.randomUUID());
     const decoder = isFramed(req) ? new AwsChunkedDecoder() : undefined;
     const declared = declaredDigests(req, decoder);
     const meter = new DigestMeter([...new Set(declared.map((d) => d.algorithm))]);
+    let buffer: Buffer | undefined;
     try {
-        await pipeline([req, ...(decoder ? [decoder] : []), meter, fs.createWriteStream(file)]);
+        if (file === undefined) buffer = await readIntoMemory(req, decoder, meter);
+        else await pipeline([req, ...(decoder ? [decoder] : []), meter, fs.createWriteStream(file)]);
         checkLength(req, decoder, meter.length);
         for (const digest of declared) {
             const expected = digest.expected();
             if (expected !== undefined && meter.digest(digest.algorithm, digest.encoding) !== expected) throw digest.error();
         }
     } catch (err) {
-        await fsp.rm(file, { force: true });
+        if (file !== undefined) await fsp.rm(file, { force: true });
         throw err;
     }
-    return { file, headers: plainHeaders(req.headers, meter.length) };
+    const headers = plainHeaders(req.headers, meter.length);
+    return file === undefined ? { buffer: buffer as Buffer, headers } : { file, headers };
 }
 
 function declaredDigests(req: http.IncomingMessage, decoder: AwsChunkedDecoder | undefined): DeclaredDigest[] {
@@ -553,10 +994,14 @@ class DigestMeter extends Transform {
         }
     }
 
-    override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    update(chunk: Buffer): void {
         this.length += chunk.length;
         for (const hash of this.hashes.values()) hash.update(chunk);
         if (this.crc !== undefined) this.crc = zlib.crc32(chunk, this.crc);
+    }
+
+    override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+        this.update(chunk);
         done(null, chunk);
     }
 
@@ -582,10 +1027,22 @@ class AwsChunkedDecoder extends Transform {
     private state: "size" | "data" | "dataEnd" | "trailer" | "done" = "size";
     private remaining = 0;
 
-    override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    /** Decodes one chunk of the framed body, handing each piece of data to `out`; throws on malformed framing. */
+    feed(chunk: Buffer, out: (data: Buffer) => void): void {
         this.pending = this.pending.length > 0 ? Buffer.concat([this.pending, chunk]) : chunk;
+        this.drain(out);
+    }
+
+    /** Throws unless the body ended where its framing says it does. */
+    checkComplete(): void {
+        // A missing blank line after the trailers is forgiven; missing data is not.
+        const complete = this.state === "done" || (this.state === "trailer" && this.pending.length === 0);
+        if (!complete) throw new S3Error("IncompleteBody", "The request body terminated unexpectedly", 400);
+    }
+
+    override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
         try {
-            this.drain();
+            this.feed(chunk, (data) => this.push(data));
             done();
         } catch (err) {
             done(err as Error);
@@ -593,16 +1050,19 @@ class AwsChunkedDecoder extends Transform {
     }
 
     override _flush(done: TransformCallback): void {
-        // A missing blank line after the trailers is forgiven; missing data is not.
-        const complete = this.state === "done" || (this.state === "trailer" && this.pending.length === 0);
-        done(complete ? null : new S3Error("IncompleteBody", "The request body terminated unexpectedly", 400));
+        try {
+            this.checkComplete();
+            done();
+        } catch (err) {
+            done(err as Error);
+        }
     }
 
-    private drain(): void {
+    private drain(out: (data: Buffer) => void): void {
         while (this.pending.length > 0 && this.state !== "done") {
             if (this.state === "data") {
                 const n = Math.min(this.remaining, this.pending.length);
-                this.push(this.pending.subarray(0, n));
+                out(this.pending.subarray(0, n));
                 this.pending = this.pending.subarray(n);
                 this.remaining -= n;
                 if (this.remaining === 0) this.state = "dataEnd";
@@ -648,11 +1108,15 @@ function invalidChunk(): S3Error {
 }
 
 /**
- * A request whose body we already consumed, replayed from the spool file for s3rver. It borrows the original's
- * socket only so code reading `req.socket` keeps working; its own stream never touches that socket.
+ * A request whose body we already consumed, replayed for s3rver from memory or from the spool file. It borrows the
+ * original's socket only so code reading `req.socket` keeps working; its own stream never touches that socket.
  */
 class ReplayedRequest extends http.IncomingMessage {
-    constructor(original: http.IncomingMessage, headers: http.IncomingHttpHeaders, private readonly body: Readable) {
+    /** The whole body, when it was small enough to keep in memory (the store then takes it as is). */
+    readonly buffered: Buffer | undefined;
+    private readonly body: Readable | undefined;
+
+    constructor(original: http.IncomingMessage, headers: http.IncomingHttpHeaders, body: Readable | Buffer) {
         super(original.socket);
         this.method = original.method;
         this.url = original.url;
@@ -660,6 +1124,14 @@ class ReplayedRequest extends http.IncomingMessage {
         this.httpVersionMajor = original.httpVersionMajor;
         this.httpVersionMinor = original.httpVersionMinor;
         this.headers = headers;
+        if (Buffer.isBuffer(body)) {
+            this.buffered = body;
+            if (body.length > 0) this.push(body);
+            this.complete = true;
+            this.push(null);
+            return;
+        }
+        this.body = body;
         body.on("data", (chunk: Buffer) => {
             if (!this.push(chunk)) body.pause();
         });
@@ -671,12 +1143,12 @@ class ReplayedRequest extends http.IncomingMessage {
     }
 
     override _read(): void {
-        this.body.resume();
+        this.body?.resume();
     }
 
     // IncomingMessage's own _destroy would destroy the shared socket, cutting off the response too.
     override _destroy(err: Error | null, done: (err?: Error | null) => void): void {
-        this.body.destroy();
+        this.body?.destroy();
         done(err);
     }
 }
