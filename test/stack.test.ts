@@ -118,6 +118,23 @@ describe("stack: resource graph", () => {
         }
     });
 
+    it("runs each handler on nodejs22.x with the bus's EVENT_BUS and EVENT_SOURCE and only the settings it reads", () => {
+        const extra: Record<string, Record<string, string>> = {
+            getMultiple: {},
+            processSingle: { BUCKET: "results", PRESIGN_EXPIRY_SECONDS: "300" },
+            postProcessSingle: { BUCKET: "results" },
+            sideEffect: {},
+            postProcessAll: { BUCKET: "results" },
+        };
+        for (const name of HANDLERS) {
+            const fn = one(stack, T.fn, name).inputs;
+            assert.equal(fn.runtime, "nodejs22.x");
+            assert.equal(fn.handler, "__index.handler");
+            assert.deepEqual((fn.environment as { variables: Record<string, string> }).variables, { EVENT_BUS: "default", EVENT_SOURCE: "project", ...extra[name] }, name);
+            assert.deepEqual(fn.loggingConfig, { logFormat: "JSON", logGroup: `/choreography/dev/${name}` });
+        }
+    });
+
     it("runs the workflow as STANDARD and the finisher as EXPRESS, both logged", () => {
         assert.equal(one(stack, T.sfn, "workflow").inputs.type, "STANDARD");
         assert.equal(one(stack, T.sfn, "finisher").inputs.type, "EXPRESS");
