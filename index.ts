@@ -34,6 +34,9 @@ function integerSetting(key: string, defaultValue: number, min: number, max: num
     return value;
 }
 
+/** CloudWatch Logs accepts only these retention periods. */
+const LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
+
 const settings = {
     busName: config.get("busName") ?? "default",
     eventSource: config.get("eventSource") ?? "project",
@@ -46,6 +49,16 @@ const settings = {
     logRetentionDays: integerSetting("logRetentionDays", 14, 1, 3653),
     bundleAwsSdk: config.getBoolean("bundleAwsSdk") ?? false,
 };
+if (!LOG_RETENTION_DAYS.includes(settings.logRetentionDays)) {
+    throw invalidInput(`choreography:logRetentionDays must be one of ${LOG_RETENTION_DAYS.join(", ")} (what CloudWatch Logs accepts), got ${settings.logRetentionDays}`);
+}
+// The States Language requires a heartbeat shorter than the task's timeout, and a task cannot outlive its execution.
+if (settings.heartbeatSeconds >= settings.taskTimeoutSeconds) {
+    throw invalidInput(`choreography:heartbeatSeconds (${settings.heartbeatSeconds}) must be less than choreography:taskTimeoutSeconds (${settings.taskTimeoutSeconds})`);
+}
+if (settings.taskTimeoutSeconds > settings.executionTimeoutSeconds) {
+    throw invalidInput(`choreography:taskTimeoutSeconds (${settings.taskTimeoutSeconds}) must not exceed choreography:executionTimeoutSeconds (${settings.executionTimeoutSeconds})`);
+}
 
 /** The cookie report: every step an event, every wait bounded by a timeout. */
 function cookieReportDefinition(bus: { name: string; source: string }): AslDefinition {
@@ -170,6 +183,7 @@ const finisher = new TaskFinisher("finisher", {
 });
 
 export const busName = bus.name;
+export const eventSource = settings.eventSource;
 export const workflowArn = workflow.arn;
 export const finisherArn = finisher.arn;
 export const bucketName = results.name;

@@ -8,15 +8,18 @@
  * EXPRESS: each answer is one short request-response call, the kind of work EXPRESS machines are for.
  */
 import * as pulumi from "@pulumi/pulumi";
+import { DetailType } from "../handlers/events";
 import { Bus } from "./bus";
 import { AslDefinition, EventDrivenStateMachine } from "./eventDrivenStateMachine";
 
 export interface TaskFinisherArgs {
+    /** The bus the answers arrive on; its rules start the finisher. */
     bus: Bus;
     /** The state machines whose tasks it may answer; its role may send task results to these only. */
     stateMachineArns: pulumi.Input<string>[];
     /** Handlers whose failed invocations it turns into task failures. */
     handlerArns: pulumi.Input<string>[];
+    /** Days its log group keeps execution logs (the only record of an EXPRESS execution in AWS). */
     logRetentionDays: number;
 }
 
@@ -44,7 +47,9 @@ export function taskFinisherDefinition(): AslDefinition {
             Route: {
                 Type: "Choice",
                 Choices: [
-                    { Variable: "$.detail.requestPayload", IsPresent: true, Next: "SendHandlerFailure" },
+                    { Variable: "$.detail.responsePayload.errorType", IsPresent: true, Next: "SendHandlerFailure" },
+                    // Lambda gave up without running the handler (EventAgeExceeded): no response to quote.
+                    { Variable: "$.detail.requestContext.condition", IsPresent: true, Next: "SendHandlerNotRun" },
                     { Variable: "$.detail.error", IsPresent: true, Next: "SendTaskFailure" },
                 ],
                 Default: "SendTaskSuccess",
@@ -63,6 +68,11 @@ export function taskFinisherDefinition(): AslDefinition {
                 "Error.$": "$.detail.responsePayload.errorType",
                 "Cause.$":
                     "States.Format('{} failed after retries: {}', $.detail.requestPayload.detail.step, $.detail.responsePayload.errorMessage)",
+            }),
+            SendHandlerNotRun: sendTask("sendTaskFailure", {
+                "TaskToken.$": "$.detail.requestPayload.detail.taskToken",
+                "Error.$": "States.Format('Lambda.{}', $.detail.requestContext.condition)",
+                "Cause.$": "States.Format('{} was not run: {}', $.detail.requestPayload.detail.step, $.detail.requestContext.condition)",
             }),
             TokenNotWaiting: { Type: "Pass", End: true },
         },
@@ -83,8 +93,8 @@ export class TaskFinisher extends pulumi.ComponentResource {
                 type: "EXPRESS",
                 definition: taskFinisherDefinition,
                 startOn: {
-                    taskFinished: bus.pattern(["taskFinished"]),
-                    taskFailed: bus.pattern(["taskFailed"]),
+                    taskFinished: bus.pattern([DetailType.taskFinished]),
+                    taskFailed: bus.pattern([DetailType.taskFailed]),
                     handlerFailed: {
                         source: [LAMBDA_FAILURE.source],
                         "detail-type": [LAMBDA_FAILURE.detailType],

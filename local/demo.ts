@@ -12,7 +12,13 @@ import { LOCAL_CREDENTIALS } from "./runtime";
 async function main(): Promise<void> {
     const options = parseArgs(process.argv.slice(2));
     const countFlag = options.rest.indexOf("--count");
-    const detail = countFlag >= 0 ? JSON.stringify({ count: Number(options.rest[countFlag + 1]) }) : "{}";
+    const count = countFlag >= 0 ? Number(options.rest[countFlag + 1]) : undefined;
+    if (count !== undefined && (!Number.isInteger(count) || count < 0)) {
+        throw new Error(`--count takes a whole number of names, got ${JSON.stringify(options.rest[countFlag + 1] ?? null)}`);
+    }
+    const unknown = options.rest.filter((word, i) => i !== countFlag && i !== countFlag + 1);
+    if (unknown.length) throw new Error(`unknown arguments: ${unknown.join(" ")} (flags: --count N --port N --host H --data-dir D --verbose)`);
+    const detail = count === undefined ? "{}" : JSON.stringify({ count });
     const started = Date.now();
     const runtime = await start({ ...options, port: options.port ?? 4566 });
     const { outputs } = runtime.stack;
@@ -23,7 +29,9 @@ async function main(): Promise<void> {
     const workflowArn = String(outputs.workflowArn);
     let items = 0;
     let executionArn: string | undefined;
-    const executionStarted = new Promise<string>((resolve) => {
+    const executionStarted = new Promise<string>((resolve, reject) => {
+        // No execution within this long means no rule took the event: say so rather than wait forever.
+        setTimeout(() => reject(new Error(`no execution of ${workflowArn} started within 30 s of the start event`)), 30_000).unref();
         runtime.stepFunctions.onProgress((p) => {
             if (p.stateMachineArn !== workflowArn) return;
             if (p.type === "ExecutionStarted") resolve(p.executionArn);
@@ -36,7 +44,7 @@ async function main(): Promise<void> {
         });
     });
 
-    const entry = { Source: "project", DetailType: "start", EventBusName: "default", Detail: detail };
+    const entry = { Source: String(outputs.eventSource), DetailType: "start", EventBusName: String(outputs.busName), Detail: detail };
     console.log(`put-events ${JSON.stringify(entry)}`);
     const put = await new EventBridgeClient(clientConfig).send(new PutEventsCommand({ Entries: [entry] }));
     if (put.FailedEntryCount) throw new Error(`put-events refused the start event: ${put.Entries?.[0]?.ErrorMessage}`);

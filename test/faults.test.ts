@@ -9,6 +9,7 @@ import { randomBytes } from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { PutEventsCommand } from "@aws-sdk/client-eventbridge";
 import { DescribeExecutionCommand, ListExecutionsCommand } from "@aws-sdk/client-sfn";
 import { CookieReport } from "../handlers/postProcessAll";
 import { CookieProfile } from "../handlers/postProcessSingle";
@@ -120,6 +121,24 @@ describe("faults: handlers that throw, hang or never answer end their run cleanl
         const waited = failures[0].waitedMs;
         assert.ok(waited >= TASK_TIMEOUT_S * 1000 - CLOCK_SLACK_MS && waited < TASK_TIMEOUT_S * 1000 + 2000, `timed out after ${waited} ms`);
         assert.equal(history.at(-1)?.type, "ExecutionFailed");
+    });
+
+    it("a Lambda failure record with no response (the event expired unrun) still fails the waiting step at once", async () => {
+        // Started here, not with the others: the record must arrive while the step still waits.
+        const notRun = await startRun(runtime, known, { names: [`Ivy ${FAULT.silent}`] });
+        const task = await taskEvent(runtime, "processSingle", notRun);
+        const functionArn = `${runtime.functions.get("processSingle")!.arn}:$LATEST`;
+        const record = { version: "1.0", requestContext: { requestId: "r-1", functionArn, condition: "EventAgeExceeded", approximateInvokeCount: 0 }, requestPayload: { detail: task.detail } };
+        const put = await runtime.clients.events.send(
+            new PutEventsCommand({ Entries: [{ Source: "lambda", DetailType: "Lambda Function Invocation Result - Failure", EventBusName: "default", Detail: JSON.stringify(record) }] }),
+        );
+        assert.equal(put.FailedEntryCount, 0);
+        const execution = await finished(runtime, notRun);
+        assert.equal(execution.status, "FAILED");
+        assert.equal(execution.error, "Lambda.EventAgeExceeded");
+        assert.equal(execution.cause, "ProcessSingle was not run: EventAgeExceeded");
+        const [failure] = taskFailures(await historyOf(runtime, notRun));
+        assert.ok(failure.waitedMs < TASK_TIMEOUT_S * 1000, "failed by the record, not by the task timeout");
     });
 
     it("PostProcessAll without a heartbeat fails with States.HeartbeatTimeout after HeartbeatSeconds", async () => {

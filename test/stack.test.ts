@@ -147,6 +147,7 @@ describe("stack: resource graph", () => {
     it("exports the bus, machines, bucket and the exact command that starts a run", () => {
         assert.deepEqual(stack.outputs, {
             busName: "default",
+            eventSource: "project",
             workflowArn: "arn:aws:states:us-east-1:000000000000:stateMachine:workflow",
             finisherArn: "arn:aws:states:us-east-1:000000000000:stateMachine:finisher",
             bucketName: "results",
