@@ -86,7 +86,8 @@ export function requireString(field: string, value: unknown): string {
 
 /** The presign expiry from config or the environment: an integer number of seconds from 1 to 900. */
 export function parsePresignExpirySeconds(field: string, value: unknown): number {
-    const seconds = typeof value === "string" && value.trim() !== "" ? Number(value) : value;
+    // Digits only: "1e2", "0x10" or " 300 " are typos, not durations (the policy pack reads the value the same way).
+    const seconds = typeof value === "string" ? (/^\d+$/.test(value) ? Number(value) : NaN) : value;
     if (typeof seconds !== "number" || !Number.isInteger(seconds) || seconds < 1 || seconds > MAX_PRESIGN_EXPIRY_SECONDS) {
         throw invalidInput(
             `${field} must be an integer from 1 to ${MAX_PRESIGN_EXPIRY_SECONDS} seconds (15 minutes), got ${describeValue(value)}`,

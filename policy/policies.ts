@@ -8,6 +8,7 @@
  */
 import * as aws from "@pulumi/aws";
 import { LOG_DELIVERY_ACTIONS } from "../components/logDelivery";
+import { MAX_PRESIGN_EXPIRY_SECONDS, parsePresignExpirySeconds } from "../handlers/validation";
 import {
     Policies,
     ReportViolation,
@@ -309,8 +310,6 @@ export const noBroadManagedPolicies: ResourceValidationPolicy = {
 // ─── Lambda: presigned URL expiry ─────────────────────────────────────────────────────────────────────────
 
 export const PRESIGN_EXPIRY_VARIABLE = "PRESIGN_EXPIRY_SECONDS";
-/** 15 minutes: long enough for the next step to fetch the object, short enough that a leaked URL is soon useless. */
-export const MAX_PRESIGN_EXPIRY_SECONDS = 900;
 
 export const presignExpiry: ResourceValidationPolicy = {
     name: "lambda-presign-expiry-at-most-15-minutes",
@@ -319,12 +318,11 @@ export const presignExpiry: ResourceValidationPolicy = {
     validateResource: validateResourceOfType(aws.lambda.Function, (fn, _args, report) => {
         const value = known(() => fn.environment?.variables?.[PRESIGN_EXPIRY_VARIABLE]);
         if (typeof value !== "string") return; // Not set, or unknown until the update.
-        const seconds = /^\s*\d+\s*$/.test(value) ? Number(value) : NaN;
-        if (!Number.isSafeInteger(seconds) || seconds < 1 || seconds > MAX_PRESIGN_EXPIRY_SECONDS) {
-            report(
-                `environment.variables.${PRESIGN_EXPIRY_VARIABLE} is ${JSON.stringify(value)}: presigned URLs must expire ` +
-                    `within 15 minutes, so it must be an integer from 1 to ${MAX_PRESIGN_EXPIRY_SECONDS}`,
-            );
+        // The handler's own parser, so the pack and the stack never disagree on a value.
+        try {
+            parsePresignExpirySeconds(`environment.variables.${PRESIGN_EXPIRY_VARIABLE}`, value);
+        } catch (error) {
+            report(`${(error as Error).message}: presigned URLs must expire within 15 minutes`);
         }
     }),
 };

@@ -201,6 +201,18 @@ describe("stack: config", () => {
         });
     });
 
+    it("refuses settings AWS would refuse at deploy time, naming the keys", async () => {
+        await assert.rejects(
+            stackWith({ "choreography:heartbeatSeconds": "300" }),
+            /choreography:heartbeatSeconds \(300\) must be less than choreography:taskTimeoutSeconds \(300\)/,
+        );
+        await assert.rejects(stackWith({ "choreography:logRetentionDays": "10" }), /choreography:logRetentionDays must be one of 1, 3, 5, 7, 14,.* got 10/);
+        await assert.rejects(
+            stackWith({ "choreography:taskTimeoutSeconds": "4000" }),
+            /choreography:taskTimeoutSeconds \(4000\) must not exceed choreography:executionTimeoutSeconds \(3600\)/,
+        );
+    });
+
     it("refuses a Map concurrency that is not a positive integer, naming the setting", async () => {
         await assert.rejects(stackWith({ "choreography:mapMaxConcurrency": "two" }), /choreography:mapMaxConcurrency must be an integer/);
     });
