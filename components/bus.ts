@@ -48,8 +48,8 @@ export class Bus extends pulumi.ComponentResource {
     }
 
     /** A pattern for this stack's own events of the given detail types. */
-    public pattern(detailTypes: string[], extra: Record<string, unknown> = {}): EventPattern {
-        return { ...extra, source: [this.eventSource], "detail-type": detailTypes };
+    public pattern(detailTypes: string[]): EventPattern {
+        return { source: [this.eventSource], "detail-type": detailTypes };
     }
 
     /**

@@ -29,7 +29,7 @@ export class ResultsBucket extends pulumi.ComponentResource {
         );
         new aws.s3.BucketServerSideEncryptionConfiguration(
             name,
-            { bucket: this.bucket.id, rules: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: "AES256" }, bucketKeyEnabled: true }] },
+            { bucket: this.bucket.id, rules: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: "AES256" } }] },
             parent,
         );
         new aws.s3.BucketPolicy(

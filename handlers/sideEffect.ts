@@ -1,10 +1,8 @@
 /**
  * `sideEffect`: a second subscriber to `processSinglePost`, off the state machine's critical path. It reads
- * the profile through the URL and announces `sideEffectDone`; it never answers a task. Input at fault (a URL
- * S3 refuses, a missing name) is logged and dropped: retrying cannot help, and the failure record Lambda would
- * send after its retries carries the person's task token, so it could reach the TaskFinisher before
- * postProcessSingle's own answer and fail ProcessSingle with the side effect's error. Any other error is
- * thrown, and Lambda retries it.
+ * the profile through the URL and announces `sideEffectDone`; it never answers a task (and the TaskFinisher
+ * ignores its failure records). Input at fault (a URL S3 refuses, a missing name) is logged and dropped, since
+ * retrying cannot help; any other error is thrown, and Lambda retries it.
  */
 import type { EventBridgeEvent } from "aws-lambda";
 import { DetailType, ProcessSinglePostDetail, SideEffectDoneDetail, putTaskEvent } from "./events";

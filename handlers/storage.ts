@@ -32,7 +32,8 @@ export async function putJson(s3: S3Client, bucket: string, key: string, value: 
 export async function getJson<T>(s3: S3Client, bucket: string, key: string): Promise<T> {
     try {
         const response = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-        return JSON.parse(await response.Body!.transformToString()) as T;
+        if (!response.Body) throw new Error(`GetObject s3://${bucket}/${key} returned no body`);
+        return JSON.parse(await response.Body.transformToString()) as T;
     } catch (error) {
         if (error instanceof NoSuchKey || (error as { name?: string }).name === "NoSuchKey") {
             throw invalidInput(`object s3://${bucket}/${key} does not exist`);

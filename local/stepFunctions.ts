@@ -104,6 +104,9 @@ export interface StepFunctionsServiceOptions {
     authorize?: (roleArn: string, action: string, resourceArn: string) => void;
 }
 
+/** How many answered or timed-out tokens are remembered, to tell TaskTimedOut from TaskDoesNotExist. */
+const MAX_RETIRED_TOKENS = 100_000;
+
 export type ExecutionStatus = "RUNNING" | "SUCCEEDED" | "FAILED" | "TIMED_OUT" | "ABORTED";
 const EXECUTION_STATUSES: readonly string[] = ["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PENDING_REDRIVE"];
 
@@ -1127,6 +1130,9 @@ export class StepFunctionsService {
         if (!pending.token || !this.tokens.has(pending.token)) return;
         this.tokens.delete(pending.token);
         this.retiredTokens.set(pending.token, fate);
+        // Remember the most recent tokens only (a Map iterates oldest first), so a long-running runtime stays
+        // bounded; a token older than that answers TaskDoesNotExist, as an unknown one does.
+        if (this.retiredTokens.size > MAX_RETIRED_TOKENS) this.retiredTokens.delete(this.retiredTokens.keys().next().value!);
     }
 
     /** Ends the execution's outstanding tasks without recording them, so the library's own timers are released. */
