@@ -64,7 +64,11 @@ export interface LambdaServiceOptions {
     baseEnvironment: Record<string, string>;
     /** A folder whose node_modules provides @aws-sdk/* and @smithy/*, as the nodejs22.x runtime does. */
     sdkResolveDir: string;
-    /** Warm Workers per function; invocations beyond wait in a queue. Default 4. */
+    /**
+     * Warm Workers per function; invocations beyond wait in a queue. Default 2: each Worker is a V8 isolate that loads
+     * and JIT-compiles the function (and the SDK) on its own, so on a machine of few cores more Workers mostly add
+     * compilation and colder code; the CPU, not the number of environments, bounds throughput.
+     */
     maxWorkersPerFunction?: number;
     /** Waits between asynchronous attempts (the last repeats). AWS waits ~1 and ~2 minutes; default [100, 200]. */
     retryDelaysMs?: number[];
@@ -80,7 +84,7 @@ export interface LambdaStats {
     timeouts: number;
 }
 
-const DEFAULT_WORKERS = 4;
+const DEFAULT_WORKERS = 2;
 const DEFAULT_RETRY_DELAYS_MS = [100, 200];
 const DEFAULT_RETRY_ATTEMPTS = 2;
 /** Lambda's limit on the init phase (loading the handler module), separate from the function's timeout. */

@@ -5,7 +5,6 @@
  * the TypeScript) to Lambda workers, and the roles' inline policies decide what a target may be handed.
  */
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { AwsError } from "./awsError";
@@ -15,7 +14,7 @@ import { DeclaredResource, EvaluatedStack, PROJECT_ROOT, evaluateStack } from ".
 import { EventBridgeService, RuleSpec, TargetSpec } from "./eventBridge";
 import { RolePolicies } from "./iam";
 import { AsyncInvocationRecord, FunctionSpec, LambdaService } from "./lambda";
-import { S3Emulator, createS3Emulator } from "./s3";
+import { S3Emulator, createS3Emulator, scratchRoot } from "./s3";
 import { StepFunctionsService } from "./stepFunctions";
 
 /** The credentials every local client and handler signs with; the S3 emulator verifies them. */
@@ -117,6 +116,12 @@ export async function startRuntime(options: RuntimeOptions = {}): Promise<Runtim
         const role = declared.find("aws:iam/role:Role", policy.inputs.role);
         if (role) policies.add(str(role.state.arn), str(policy.inputs.policy));
     }
+    // Roles, policies and permissions are fixed once the stack is served, so a grant found once holds: every event
+    // delivered would otherwise evaluate them afresh (regular expressions and scans of the declared resources).
+    const authorize = grantCache((roleArn: string | undefined, action: string, resource: string) =>
+        policies.require(roleArn, action, resource, (m) => new AwsError("AccessDeniedException", m)),
+    );
+    const mayInvoke = grantCache((functionArn: string, ruleArn: string) => requireInvokePermission(declared, functionArn, ruleArn));
 
     const s3 = await createS3Emulator({ dataDir: sub("s3"), region: stack.region, ...LOCAL_CREDENTIALS });
     const dynamodb = await createDynamoDbEmulator({ dataDir: sub("dynamodb") });
@@ -151,8 +156,11 @@ export async function startRuntime(options: RuntimeOptions = {}): Promise<Runtim
         options.port ?? 4566,
     );
 
+    // The functions' archives, unpacked as Lambda would: on tmpfs where there is one (many small files, written at
+    // every start), and removed on close.
+    const lambdaDir = fs.mkdtempSync(path.join(scratchRoot(), "choreography-lambda-"));
     const lambda = new LambdaService({
-        workDir: fs.mkdtempSync(path.join(os.tmpdir(), "choreography-lambda-")),
+        workDir: lambdaDir,
         baseEnvironment: {
             AWS_REGION: stack.region,
             AWS_DEFAULT_REGION: stack.region,
@@ -173,10 +181,10 @@ export async function startRuntime(options: RuntimeOptions = {}): Promise<Runtim
         dispatcher: {
             deliver: async (target: TargetSpec, rule: RuleSpec, input: string) => {
                 if (target.arn.startsWith("arn:aws:states:")) {
-                    policies.require(target.roleArn, "states:StartExecution", target.arn, (m) => new AwsError("AccessDeniedException", m));
+                    authorize(target.roleArn, "states:StartExecution", target.arn);
                     await stepFunctions.startExecution({ stateMachineArn: target.arn, input });
                 } else if (target.arn.startsWith("arn:aws:lambda:")) {
-                    requireInvokePermission(declared, target.arn, rule.arn);
+                    mayInvoke(target.arn, rule.arn);
                     await lambda.invokeAsync(target.arn, JSON.parse(input));
                 } else {
                     throw new Error(`targets of this kind are not run locally: ${target.arn}`);
@@ -190,7 +198,7 @@ export async function startRuntime(options: RuntimeOptions = {}): Promise<Runtim
         accountId: stack.accountId,
         dataDir,
         // The machine's role must allow each call, as IAM would in AWS.
-        authorize: (roleArn, action, resource) => policies.require(roleArn, action, resource, (m) => new AwsError("AccessDeniedException", m)),
+        authorize,
         integrations: {
             putEvents: async (entries) => eventBridge.putEvents({ Entries: entries }),
             invokeFunction: async (name, payload) => {
@@ -287,9 +295,22 @@ export async function startRuntime(options: RuntimeOptions = {}): Promise<Runtim
             await endpoint.close();
             await stepFunctions.close();
             await lambda.close();
+            await fs.promises.rm(lambdaDir, { recursive: true, force: true });
             await s3.close();
             await dynamodb.close();
         },
+    };
+}
+
+/** Remembers the arguments `check` passed (did not throw for); a refusal is checked, and thrown, every time. */
+function grantCache<A extends Array<string | undefined>>(check: (...args: A) => void): (...args: A) => void {
+    const granted = new Set<string>();
+    return (...args: A) => {
+        const id = args.join("\n");
+        if (granted.has(id)) return;
+        check(...args);
+        if (granted.size >= 10_000) granted.clear();
+        granted.add(id);
     };
 }
 

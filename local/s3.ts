@@ -109,14 +109,31 @@ interface S3rverStore {
 // ---------------------------------------------------------------------------------------------------------------
 // The emulator
 
-/** Linux's shared-memory tmpfs: objects kept "in memory" live there when no dataDir is given. */
+/** Linux's shared-memory tmpfs, and the room it must have left for us to use it (Docker's default is 64 MB). */
 const MEMORY_FS = "/dev/shm";
+const MEMORY_FS_MIN_FREE_BYTES = 1024 * 1024 * 1024;
+
+/**
+ * Where files that need not outlive this process go: tmpfs when there is one with room to spare, else the OS's
+ * temporary directory. Creating a small file on tmpfs costs microseconds; on a VM's ext4 disk about a millisecond.
+ */
+export function scratchRoot(): string {
+    try {
+        fs.accessSync(MEMORY_FS, fs.constants.W_OK);
+        const stats = fs.statfsSync(MEMORY_FS);
+        if (stats.bavail * stats.bsize >= MEMORY_FS_MIN_FREE_BYTES) return MEMORY_FS;
+    } catch {
+        // no tmpfs here
+    }
+    return os.tmpdir();
+}
 
 export async function createS3Emulator(opts: S3EmulatorOptions): Promise<S3Emulator> {
-    // Without a dataDir nothing outlives the emulator, so its files go to tmpfs where there is one: creating a small
-    // file there costs microseconds, on a VM's ext4 disk about a millisecond, and every PUT creates three.
-    const inMemory = opts.dataDir === undefined && (await isWritableDir(MEMORY_FS));
-    const workDir = await fsp.mkdtemp(path.join(inMemory ? MEMORY_FS : os.tmpdir(), "choreography-s3-"));
+    // Without a dataDir nothing outlives the emulator, so its files go to tmpfs where there is one: every PUT
+    // creates three of them.
+    const root = opts.dataDir === undefined ? scratchRoot() : os.tmpdir();
+    const inMemory = root === MEMORY_FS;
+    const workDir = await fsp.mkdtemp(path.join(root, "choreography-s3-"));
     const spoolDir = path.join(workDir, "spool");
     const dataDir = opts.dataDir ?? path.join(workDir, "objects");
     await fsp.mkdir(spoolDir);
@@ -235,15 +252,6 @@ function plainObjectRequest(req: http.IncomingMessage): PlainObjectRequest | und
     return { method, bucket: uriDecode(rawPath.slice(1, slash)), key: uriDecode(rawPath.slice(slash + 1)) };
 }
 
-async function isWritableDir(dir: string): Promise<boolean> {
-    try {
-        await fsp.access(dir, fs.constants.W_OK);
-        return (await fsp.stat(dir)).isDirectory();
-    } catch {
-        return false;
-    }
-}
-
 function checkBucketName(name: string): void {
     // Keeps names that would escape the data directory (or that S3 would refuse) off the disk.
     if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(name) || name.includes("..")) {
@@ -281,10 +289,17 @@ interface Shortcut {
     put(object: S3rverObject): Promise<{ size: number; md5: string }>;
 }
 
+/** Metadata an S3Object shows besides the stored headers and the user's x-amz-meta-* (models/object.js). */
+const INTRINSIC_METADATA = ["last-modified", "etag", "content-length"];
+
 /** The headers s3rver's getObject controller sets: Accept-Ranges, then the metadata an S3Object shows. */
 function responseHeaders(metadata: Record<string, string | number>): Record<string, string | number> {
     const headers: Record<string, string | number> = { "Accept-Ranges": "bytes" };
-    for (const [name, value] of Object.entries(new S3rverObjectModel("", "", null, metadata).metadata)) headers[capitalizeHeader(name)] = value;
+    for (const name of [...S3rverObjectModel.ALLOWED_METADATA, ...INTRINSIC_METADATA]) {
+        if (name === "content-type" && !metadata[name]) headers["Content-Type"] = "binary/octet-stream";
+        else if (name in metadata) headers[capitalizeHeader(name)] = metadata[name];
+    }
+    for (const [name, value] of Object.entries(metadata)) if (name.startsWith("x-amz-meta-")) headers[name] = value;
     return headers;
 }
 
@@ -363,11 +378,17 @@ function cacheStore(store: S3rverStore, options: { writeSmallObjectsSync: boolea
     const buckets = new Map<string, Promise<S3rverBucket | null>>();
     const subresources = new Map<string, Promise<unknown>>();
     const objects = new ObjectCache();
+    /**
+     * The latest change to each object still being written. A write caches its object only if no other change to
+     * it (or to its bucket) started meanwhile, so the cache cannot end up holding what the files were overwritten with.
+     */
+    const changes = new Map<string, symbol>();
     const subresourceId = (bucket: string, key: string | undefined, type: string) => `${bucket}\n${key ?? ""}\n${type}`;
     const forgetBucket = (bucket: string) => {
         buckets.delete(bucket);
         subresources.clear();
         objects.clear();
+        changes.clear();
     };
 
     store.getBucket = (bucket) => {
@@ -399,6 +420,7 @@ function cacheStore(store: S3rverStore, options: { writeSmallObjectsSync: boolea
         buckets.clear();
         subresources.clear();
         objects.clear();
+        changes.clear();
         original.reset();
     };
 
@@ -436,52 +458,64 @@ function cacheStore(store: S3rverStore, options: { writeSmallObjectsSync: boolea
         const cached = objects.get(bucket, key);
         return cached ? cachedObject(bucket, key, cached, range) : original.getObject(bucket, key, range);
     };
+    const startChange = (bucket: string, key: string): symbol => {
+        const change = Symbol(key);
+        changes.set(`${bucket}/${key}`, change);
+        objects.delete(bucket, key);
+        return change;
+    };
+    /** True when `change` is still the object's latest change. */
+    const endChange = (bucket: string, key: string, change: symbol): boolean => {
+        const id = `${bucket}/${key}`;
+        if (changes.get(id) !== change) return false;
+        changes.delete(id);
+        return true;
+    };
+    /** An uncached change: the object is read from its files until it is written through putObject again. */
+    const uncached = async <T>(bucket: string, key: string, work: () => Promise<T>): Promise<T> => {
+        const change = startChange(bucket, key);
+        try {
+            return await work();
+        } finally {
+            endChange(bucket, key, change);
+            objects.delete(bucket, key);
+        }
+    };
+
     store.putObject = async (object) => {
         const { bucket, key } = object;
-        objects.delete(bucket, key);
         const content = object.content instanceof ReplayedRequest ? object.content.buffered : object.content;
-        if (!Buffer.isBuffer(content) || content.length > CACHED_OBJECT_BYTES) {
-            try {
-                return await original.putObject(object);
-            } finally {
-                objects.delete(bucket, key);
-            }
-        }
+        if (!Buffer.isBuffer(content) || content.length > CACHED_OBJECT_BYTES) return uncached(bucket, key, () => original.putObject(object));
+        const change = startChange(bucket, key);
         const md5 = crypto.createHash("md5").update(content).digest("hex");
         const metadata = storedMetadata(object.metadata);
         const objectPath = store.getResourcePath(bucket, key, "object");
         let modified: Date;
-        if (options.writeSmallObjectsSync) {
-            fs.mkdirSync(path.dirname(objectPath), { recursive: true });
-            fs.writeFileSync(objectPath, content);
-            fs.writeFileSync(`${objectPath}.md5`, md5);
-            fs.writeFileSync(store.getResourcePath(bucket, key, "metadata.json"), JSON.stringify(metadata, null, 2));
-            modified = fs.statSync(objectPath).mtime;
-        } else {
-            await original.putObject(new S3rverObjectModel(bucket, key, content, object.metadata));
-            modified = (await fsp.stat(objectPath)).mtime;
+        try {
+            if (options.writeSmallObjectsSync) {
+                fs.mkdirSync(path.dirname(objectPath), { recursive: true });
+                fs.writeFileSync(objectPath, content);
+                fs.writeFileSync(`${objectPath}.md5`, md5);
+                fs.writeFileSync(store.getResourcePath(bucket, key, "metadata.json"), JSON.stringify(metadata, null, 2));
+                modified = fs.statSync(objectPath).mtime;
+            } else {
+                await original.putObject(new S3rverObjectModel(bucket, key, content, object.metadata));
+                modified = (await fsp.stat(objectPath)).mtime;
+            }
+        } catch (err) {
+            endChange(bucket, key, change);
+            throw err;
         }
-        // What FilesystemStore.getMetadata would read back from the three files.
-        const readBack = { ...metadata, etag: JSON.stringify(md5), "last-modified": modified.toUTCString(), "content-length": content.length };
-        objects.set(bucket, key, { metadata: readBack, content, headers: responseHeaders(readBack) });
+        if (endChange(bucket, key, change)) {
+            // What FilesystemStore.getMetadata would read back from the three files.
+            const readBack = { ...metadata, etag: JSON.stringify(md5), "last-modified": modified.toUTCString(), "content-length": content.length };
+            objects.set(bucket, key, { metadata: readBack, content, headers: responseHeaders(readBack) });
+        }
         return { size: content.length, md5 };
     };
-    store.copyObject = async (srcBucket, srcKey, destBucket, destKey, replacementMetadata) => {
-        objects.delete(destBucket, destKey);
-        try {
-            return await original.copyObject(srcBucket, srcKey, destBucket, destKey, replacementMetadata);
-        } finally {
-            objects.delete(destBucket, destKey);
-        }
-    };
-    store.deleteObject = async (bucket, key) => {
-        objects.delete(bucket, key);
-        try {
-            await original.deleteObject(bucket, key);
-        } finally {
-            objects.delete(bucket, key);
-        }
-    };
+    store.copyObject = (srcBucket, srcKey, destBucket, destKey, replacementMetadata) =>
+        uncached(destBucket, destKey, () => original.copyObject(srcBucket, srcKey, destBucket, destKey, replacementMetadata));
+    store.deleteObject = (bucket, key) => uncached(bucket, key, () => original.deleteObject(bucket, key));
 
     return {
         cached: (bucket, key) => objects.get(bucket, key),
@@ -778,8 +812,17 @@ function uriDecode(text: string): string {
     }
 }
 
+/** Derived signing keys by secret and scope: a key serves every request of its day, as SigV4 intends. */
+const signingKeys = new Map<string, Buffer>();
+
 function signingKeyHmac(secret: string, scope: string[], stringToSign: string): Buffer {
-    const key = scope.reduce<Buffer | string>((k, part) => hmac(k, part), `AWS4${secret}`);
+    const id = `${secret}\n${scope.join("/")}`;
+    let key = signingKeys.get(id);
+    if (!key) {
+        key = scope.reduce<Buffer | string>((k, part) => hmac(k, part), `AWS4${secret}`) as Buffer;
+        if (signingKeys.size >= 64) signingKeys.clear();
+        signingKeys.set(id, key);
+    }
     return hmac(key, stringToSign);
 }
 
@@ -883,7 +926,9 @@ function readIntoMemory(req: http.IncomingMessage, decoder: AwsChunkedDecoder | 
             }
         });
         req.on("error", fail);
-        req.on("close", () => fail(new S3Error("IncompleteBody", "The request body terminated unexpectedly", 400)));
+        req.on("close", () => {
+            if (!failed) fail(new S3Error("IncompleteBody", "The request body terminated unexpectedly", 400));
+        });
     });
 }
 

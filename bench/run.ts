@@ -1,0 +1,399 @@
+/**
+ * `npm run bench`: the offline runtime under load, driven over HTTP with the AWS SDK as a user would.
+ *
+ *   0. a warm-up run (40 names), so every function's Lambda Workers are started before the timed runs, as they
+ *      are in any runtime that has served a run (`--no-warmup` times the cold start too);
+ *   1. one run fanning out over 1,000 names at Map MaxConcurrency 40 (target: SUCCEEDED in under 10 s);
+ *   2. 50 runs of 20 names each, their `start` events put at once (target: all SUCCEEDED, no event lost).
+ *
+ * For each it prints the wall time, state transitions per second, Lambda invocations, CPU time and peak memory,
+ * checks every report (the total is the sum of the per-person files), prints PASS or FAIL per target and exits
+ * non-zero when a target is missed.
+ *
+ *   npm run bench [-- --names 1000 --concurrency 40 --runs 50 --run-names 20 --target-ms 10000 --no-warmup]
+ */
+import * as os from "os";
+import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
+import { GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { DescribeExecutionCommand, GetExecutionHistoryCommand, HistoryEvent, ListExecutionsCommand, SFNClient } from "@aws-sdk/client-sfn";
+import { BusEvent } from "../local/eventBridge";
+import { LOCAL_CREDENTIALS, Runtime, startRuntime } from "../local/runtime";
+import { ExecutionProgress } from "../local/stepFunctions";
+
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
+
+interface BenchOptions {
+    names: number;
+    concurrency: number;
+    runs: number;
+    runNames: number;
+    /** The 1,000-name run must succeed within this. */
+    targetMs: number;
+    warmupNames: number;
+}
+
+function parseOptions(argv: string[]): BenchOptions {
+    const options: BenchOptions = { names: 1000, concurrency: 40, runs: 50, runNames: 20, targetMs: 10_000, warmupNames: 40 };
+    const flags: Record<string, keyof BenchOptions> = {
+        "--names": "names",
+        "--concurrency": "concurrency",
+        "--runs": "runs",
+        "--run-names": "runNames",
+        "--target-ms": "targetMs",
+        "--warmup-names": "warmupNames",
+    };
+    const usage = `usage: npm run bench -- [${Object.keys(flags).join(" N] [")} N] [--no-warmup]`;
+    for (let i = 0; i < argv.length; i++) {
+        if (argv[i] === "--no-warmup") {
+            options.warmupNames = 0;
+            continue;
+        }
+        const key = flags[argv[i]];
+        const value = Number(argv[++i]);
+        if (!key || !Number.isInteger(value) || value < 0) throw new Error(usage);
+        options[key] = value;
+    }
+    if (options.names < 1 || options.runs < 1 || options.runNames < 1 || options.concurrency < 1) throw new Error(usage);
+    return options;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Measuring
+
+const MiB = 1024 * 1024;
+
+/** Peak RSS and JS heap of this process, sampled every 50 ms. Lambda Workers are threads here: RSS includes them. */
+class MemorySampler {
+    private peakRss = 0;
+    private peakHeapUsed = 0;
+    private readonly timer: NodeJS.Timeout;
+
+    constructor() {
+        this.sample();
+        this.timer = setInterval(() => this.sample(), 50);
+        this.timer.unref();
+    }
+
+    private sample(): void {
+        const usage = process.memoryUsage();
+        this.peakRss = Math.max(this.peakRss, usage.rss);
+        this.peakHeapUsed = Math.max(this.peakHeapUsed, usage.heapUsed);
+    }
+
+    stop(): { peakRssMiB: number; peakHeapUsedMiB: number } {
+        this.sample();
+        clearInterval(this.timer);
+        return { peakRssMiB: this.peakRss / MiB, peakHeapUsedMiB: this.peakHeapUsed / MiB };
+    }
+}
+
+/** What the bus and the state machines did during one phase, watched in-process. */
+class Watch {
+    readonly events: BusEvent[] = [];
+    /** TaskFinisher executions by outcome; `tokenNotWaiting` counts answers whose token was no longer waiting. */
+    finisherSucceeded = 0;
+    finisherOther = 0;
+    tokenNotWaiting = 0;
+    /** `*StateEntered` events of every execution: the workflow's and the TaskFinisher's. */
+    allTransitions = 0;
+    private readonly stops: Array<() => void> = [];
+
+    constructor(runtime: Runtime) {
+        const finisherArn = String(runtime.stack.outputs.finisherArn);
+        this.stops.push(runtime.eventBridge.onEvent((event) => this.events.push(event)));
+        this.stops.push(
+            runtime.stepFunctions.onProgress((p: ExecutionProgress) => {
+                if (p.type.endsWith("StateEntered")) this.allTransitions++;
+                if (p.stateMachineArn !== finisherArn) return;
+                if (p.type === "PassStateEntered" && p.stateName === "TokenNotWaiting") this.tokenNotWaiting++;
+                if (p.type === "ExecutionSucceeded") this.finisherSucceeded++;
+                else if (/^Execution(Failed|TimedOut|Aborted)$/.test(p.type)) this.finisherOther++;
+            }),
+        );
+    }
+
+    count(detailType: string): number {
+        return this.events.filter((e) => e["detail-type"] === detailType).length;
+    }
+
+    close(): void {
+        for (const stop of this.stops) stop();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Driving the runtime over HTTP
+
+interface Clients {
+    events: EventBridgeClient;
+    sfn: SFNClient;
+    s3: S3Client;
+}
+
+interface CookieReport {
+    names: string[];
+    numberOfPeople: number;
+    totalCookiesConsumed: number;
+}
+
+/** One PutEvents call with one `start` entry; resolves to whether it was accepted. */
+async function putStart(clients: Clients, count: number): Promise<boolean> {
+    const response = await clients.events.send(
+        new PutEventsCommand({ Entries: [{ Source: "project", DetailType: "start", EventBusName: "default", Detail: JSON.stringify({ count }) }] }),
+    );
+    return response.FailedEntryCount === 0 && Boolean(response.Entries?.[0]?.EventId);
+}
+
+async function listExecutionArns(clients: Clients, stateMachineArn: string): Promise<string[]> {
+    const arns: string[] = [];
+    let nextToken: string | undefined;
+    do {
+        const page = await clients.sfn.send(new ListExecutionsCommand({ stateMachineArn, maxResults: 1000, nextToken }));
+        arns.push(...(page.executions ?? []).map((e) => e.executionArn!));
+        nextToken = page.nextToken;
+    } while (nextToken);
+    return arns;
+}
+
+/** Polls ListExecutions until `count` executions not in `known` exist; adds them to `known`. */
+async function newExecutions(clients: Clients, workflowArn: string, known: Set<string>, count: number, timeoutMs: number): Promise<string[]> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+        const fresh = (await listExecutionArns(clients, workflowArn)).filter((arn) => !known.has(arn));
+        if (fresh.length >= count) {
+            fresh.forEach((arn) => known.add(arn));
+            return fresh;
+        }
+        if (Date.now() > deadline) throw new Error(`expected ${count} new executions, saw ${fresh.length}`);
+        await new Promise((r) => setTimeout(r, 20));
+    }
+}
+
+async function history(clients: Clients, executionArn: string): Promise<HistoryEvent[]> {
+    const events: HistoryEvent[] = [];
+    let nextToken: string | undefined;
+    do {
+        const page = await clients.sfn.send(new GetExecutionHistoryCommand({ executionArn, maxResults: 1000, nextToken, includeExecutionData: false }));
+        events.push(...(page.events ?? []));
+        nextToken = page.nextToken;
+    } while (nextToken);
+    return events;
+}
+
+async function readJson<T>(clients: Clients, bucket: string, key: string): Promise<T> {
+    const object = await clients.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    return JSON.parse(await object.Body!.transformToString()) as T;
+}
+
+/** Runs `work` over `items`, at most `limit` at a time. */
+async function eachLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+    let next = 0;
+    const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
+        while (next < items.length) await work(items[next++]);
+    });
+    await Promise.all(lanes);
+}
+
+interface RunCheck {
+    executionArn: string;
+    status: string;
+    problem?: string;
+    names: number;
+    /** `*StateEntered` events in the execution's history, Map iterations' states included. */
+    transitions: number;
+    /** TaskSucceeded events: tasks answered through taskFinished. */
+    tasksSucceeded: number;
+    stopMs: number;
+}
+
+/** Describes the execution and checks its report as a user would: the total is the sum of the per-person files. */
+async function checkRun(clients: Clients, bucket: string, executionArn: string, expectedNames: number): Promise<RunCheck> {
+    const execution = await clients.sfn.send(new DescribeExecutionCommand({ executionArn }));
+    const events = await history(clients, executionArn);
+    const check: RunCheck = {
+        executionArn,
+        status: execution.status ?? "UNKNOWN",
+        names: 0,
+        transitions: events.filter((e) => e.type?.endsWith("StateEntered")).length,
+        tasksSucceeded: events.filter((e) => e.type === "TaskSucceeded").length,
+        stopMs: execution.stopDate?.getTime() ?? Number.NaN,
+    };
+    if (execution.status !== "SUCCEEDED") return { ...check, problem: `${execution.status}: ${execution.error ?? ""} ${execution.cause ?? ""}` };
+    const output = JSON.parse(execution.output ?? "{}") as { totalCookiesConsumed: number; reportKey: string };
+    const name = executionArn.slice(executionArn.lastIndexOf(":") + 1);
+    const report = await readJson<CookieReport>(clients, bucket, output.reportKey);
+    check.names = report.names.length;
+    if (report.names.length !== expectedNames) return { ...check, problem: `report has ${report.names.length} names, expected ${expectedNames}` };
+    if (new Set(report.names).size !== report.names.length) return { ...check, problem: "report names are not distinct" };
+    let sum = 0;
+    await eachLimited(report.names, 32, async (person) => {
+        const profile = await readJson<{ name: string; numberOfCookiesConsumed: number }>(clients, bucket, `${name}/cookies-${person}.json`);
+        if (profile.name !== person) throw new Error(`${name}/cookies-${person}.json names ${profile.name}`);
+        sum += profile.numberOfCookiesConsumed;
+    });
+    if (report.totalCookiesConsumed !== sum || output.totalCookiesConsumed !== sum) {
+        return { ...check, problem: `total ${report.totalCookiesConsumed} (output ${output.totalCookiesConsumed}) is not the sum ${sum}` };
+    }
+    return check;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Phases
+
+interface Target {
+    name: string;
+    pass: boolean;
+    detail: string;
+}
+
+interface PhaseResult {
+    /** One check per run, reports read back over HTTP. */
+    checks: RunCheck[];
+    /** Start events the bus refused. */
+    refused: number;
+    wallMs: number;
+    watch: Watch;
+    failures: number;
+}
+
+/**
+ * Starts `runs` runs of `names` names at once (one PutEvents call each), waits for them to end, and prints the
+ * phase's figures. The wall time runs from the first PutEvents sent to the last execution's stop date.
+ */
+async function phase(runtime: Runtime, clients: Clients, known: Set<string>, title: string, runs: number, names: number): Promise<PhaseResult> {
+    const workflowArn = String(runtime.stack.outputs.workflowArn);
+    const bucket = String(runtime.stack.outputs.bucketName);
+    const watch = new Watch(runtime);
+    const failuresBefore = runtime.eventBridge.deliveryFailures.length;
+    const statsBefore = runtime.lambda.stats();
+    const memory = new MemorySampler();
+    const cpuBefore = process.cpuUsage();
+    const t0 = Date.now();
+    const puts = await Promise.allSettled(Array.from({ length: runs }, () => putStart(clients, names)));
+    const refused = puts.filter((p) => p.status === "rejected" || !p.value).length;
+    const arns = refused === runs ? [] : await newExecutions(clients, workflowArn, known, runs - refused, 20_000);
+    await Promise.all(arns.map((arn) => runtime.stepFunctions.waitForExecution(arn, 300_000)));
+    const finishedAt = Date.now();
+    const cpu = process.cpuUsage(cpuBefore);
+    await runtime.idle(); // side effects run off the critical path: count them once they are done
+    const mem = memory.stop();
+    watch.close();
+    const stats = runtime.lambda.stats();
+
+    const checks: RunCheck[] = [];
+    await eachLimited(arns, 4, async (arn) => {
+        checks.push(await checkRun(clients, bucket, arn, names));
+    });
+    const lastStop = Math.max(...checks.map((c) => c.stopMs));
+    const wallMs = (Number.isFinite(lastStop) ? lastStop : finishedAt) - t0;
+    const seconds = wallMs / 1000;
+    const succeeded = checks.filter((c) => !c.problem).length;
+    const transitions = checks.reduce((n, c) => n + c.transitions, 0);
+    const invocations = stats.invocations - statsBefore.invocations;
+    const cpuSeconds = (cpu.user + cpu.system) / 1e6;
+
+    console.log(`\n${title}: ${succeeded}/${runs} SUCCEEDED with correct reports`);
+    console.log(`  wall time (first PutEvents sent -> last execution stopped): ${seconds.toFixed(2)} s`);
+    console.log(
+        `  state transitions: ${transitions} in the workflow's histories, ${(transitions / seconds).toFixed(0)}/s ` +
+            `(with the TaskFinisher's EXPRESS executions: ${watch.allTransitions}, ${(watch.allTransitions / seconds).toFixed(0)}/s)`,
+    );
+    console.log(`  Lambda invocations: ${invocations} (${(invocations / seconds).toFixed(0)}/s), ${stats.errors - statsBefore.errors} errors`);
+    console.log(
+        `  CPU: ${cpuSeconds.toFixed(1)} s over ${os.cpus().length} CPUs (${((100 * cpuSeconds) / seconds).toFixed(0)}% of one), ` +
+            `${((1000 * cpuSeconds) / (runs * names)).toFixed(1)} ms per name`,
+    );
+    console.log(
+        `  peak memory: RSS ${mem.peakRssMiB.toFixed(0)} MiB (Lambda Workers included: they are threads of this process), ` +
+            `JS heap used ${mem.peakHeapUsedMiB.toFixed(0)} MiB (main isolate)`,
+    );
+    for (const c of checks.filter((c) => c.problem)) console.log(`  ${c.executionArn}: ${c.problem}`);
+    return { checks, refused, wallMs, watch, failures: runtime.eventBridge.deliveryFailures.length - failuresBefore };
+}
+
+async function main(): Promise<void> {
+    const options = parseOptions(process.argv.slice(2));
+    const started = Date.now();
+    const runtime = await startRuntime({ port: 0, config: { "choreography:mapMaxConcurrency": String(options.concurrency) } });
+    console.log(`runtime ready at ${runtime.url} in ${Date.now() - started} ms: ${runtime.stack.resources.length} resources, Map MaxConcurrency ${options.concurrency}`);
+    console.log(`node ${process.version}, ${os.cpus().length} CPUs, load average ${os.loadavg()[0].toFixed(1)} before the runs`);
+    console.log(
+        "state transitions = `*StateEntered` events (Task, Map, Succeed ... states, each Map iteration's states included) " +
+            "in the workflow executions' histories (GetExecutionHistory), per second of wall time",
+    );
+    const config = { endpoint: runtime.url, region: runtime.stack.region, credentials: LOCAL_CREDENTIALS };
+    const clients: Clients = { events: new EventBridgeClient(config), sfn: new SFNClient(config), s3: new S3Client({ ...config, forcePathStyle: true }) };
+    const known = new Set(await listExecutionArns(clients, String(runtime.stack.outputs.workflowArn)));
+
+    const targets: Target[] = [];
+    try {
+        if (options.warmupNames > 0) {
+            await phase(runtime, clients, known, `warm-up: 1 run x ${options.warmupNames} names (starts every function's Lambda Workers)`, 1, options.warmupNames);
+        }
+
+        const single = await phase(runtime, clients, known, `1 run x ${options.names} names, Map MaxConcurrency ${options.concurrency}`, 1, options.names);
+        const [run] = single.checks;
+        const sideEffects = single.watch.count("sideEffectDone");
+        targets.push(
+            {
+                name: `${options.names}-name run SUCCEEDED with a correct report`,
+                pass: single.refused === 0 && run !== undefined && !run.problem,
+                detail: run?.problem ?? `${run?.names} names, total = sum of ${run?.names} per-person files`,
+            },
+            {
+                name: `${options.names}-name run under ${options.targetMs / 1000} s${options.warmupNames > 0 ? " (after the warm-up)" : " (cold)"}`,
+                pass: run !== undefined && !run.problem && single.wallMs < options.targetMs,
+                detail: `${(single.wallMs / 1000).toFixed(2)} s`,
+            },
+            { name: `${options.names}-name run: one side effect per name`, pass: sideEffects === options.names, detail: `${sideEffects} sideEffectDone` },
+        );
+
+        const many = await phase(runtime, clients, known, `${options.runs} runs x ${options.runNames} names started at once`, options.runs, options.runNames);
+        const { watch } = many;
+        const totalNames = options.runs * options.runNames;
+        const tasks = options.runs * (options.runNames + 2); // GetMultiple, one per name, PostProcessAll
+        const answered = many.checks.reduce((n, c) => n + c.tasksSucceeded, 0);
+        const succeeded = many.checks.filter((c) => !c.problem).length;
+        const sideEffectsDone = watch.count("sideEffectDone");
+        const taskFinished = watch.count("taskFinished");
+        console.log(
+            `  events: ${watch.events.length} accepted on the bus (${watch.count("start")} start), ${many.failures} delivery failures; ` +
+                `${taskFinished} taskFinished -> ${watch.finisherSucceeded} TaskFinisher executions succeeded ` +
+                `(${watch.tokenNotWaiting} found their token no longer waiting, ${watch.finisherOther} did not succeed); ` +
+                `${answered} TaskSucceeded in the histories; ${sideEffectsDone} sideEffectDone`,
+        );
+        targets.push(
+            {
+                name: `${options.runs} concurrent runs all SUCCEEDED with correct reports`,
+                pass: many.refused === 0 && succeeded === options.runs,
+                detail: `${succeeded}/${options.runs}${many.refused ? `, ${many.refused} start events refused` : ""}`,
+            },
+            {
+                name: `${options.runs} concurrent runs: no event lost`,
+                pass:
+                    many.refused === 0 &&
+                    watch.count("start") === options.runs &&
+                    many.failures === 0 &&
+                    sideEffectsDone === totalNames &&
+                    taskFinished === tasks &&
+                    watch.finisherSucceeded === tasks &&
+                    watch.tokenNotWaiting === 0 &&
+                    watch.finisherOther === 0 &&
+                    answered === tasks,
+                detail:
+                    `${options.runs - many.refused}/${options.runs} puts accepted, ${many.failures} delivery failures, ` +
+                    `${sideEffectsDone}/${totalNames} side effects, ${taskFinished}/${tasks} taskFinished, ${answered}/${tasks} tasks answered`,
+            },
+        );
+    } finally {
+        await runtime.close();
+    }
+    console.log("");
+    for (const t of targets) console.log(`${t.pass ? "PASS" : "FAIL"}  ${t.name}: ${t.detail}`);
+    process.exit(targets.every((t) => t.pass) ? 0 : 1);
+}
+
+main().catch((error: Error) => {
+    console.error(`bench: ${error.stack ?? error.message}`);
+    process.exit(2);
+});

@@ -1,0 +1,199 @@
+/**
+ * The S3 emulator's fast path: small objects are cached as they are written, and plain GET, HEAD and PUT requests
+ * are answered without s3rver's middleware. Everything observable must stay what s3rver answers: headers, ranges,
+ * conditions, overwrites by any route, deletes, copies, listings, and the files a dataDir keeps.
+ */
+import { strict as assert } from "assert";
+import * as fsp from "fs/promises";
+import * as http from "http";
+import { AddressInfo } from "net";
+import * as os from "os";
+import * as path from "path";
+import {
+    CopyObjectCommand,
+    DeleteObjectCommand,
+    GetObjectCommand,
+    HeadObjectCommand,
+    ListObjectsV2Command,
+    PutObjectCommand,
+    S3Client,
+    S3ServiceException,
+} from "@aws-sdk/client-s3";
+import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
+import { S3Emulator, createS3Emulator } from "../local/s3";
+
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
+
+const CREDENTIALS = { accessKeyId: "SHORTCUTKEY", secretAccessKey: "shortcut-secret" };
+const REGION = "us-east-1";
+const BUCKET = "shortcut-bucket";
+
+interface Served {
+    endpoint: string;
+    /** Every request, with the answer's status and headers as sent. */
+    answers: Array<{ method: string; url: string; status: number; headers: Record<string, string> }>;
+    close(): Promise<void>;
+}
+
+async function serve(emulator: S3Emulator): Promise<Served> {
+    const answers: Served["answers"] = [];
+    const server = http.createServer((req, res) => {
+        res.on("finish", () => {
+            // Headers given to writeHead are not in getHeaders(); the raw header block has them all.
+            const raw = (res as unknown as { _header: string })._header ?? "";
+            const headers: Record<string, string> = {};
+            for (const line of raw.split("\r\n").slice(1)) {
+                const at = line.indexOf(":");
+                if (at > 0) headers[line.slice(0, at).toLowerCase()] = line.slice(at + 1).trim();
+            }
+            answers.push({ method: req.method ?? "", url: req.url ?? "", status: res.statusCode, headers });
+        });
+        emulator.handle(req, res);
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    return {
+        endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+        answers,
+        close: () => {
+            server.closeAllConnections();
+            return new Promise<void>((resolve) => server.close(() => resolve()));
+        },
+    };
+}
+
+const client = (endpoint: string) => new S3Client({ endpoint, region: REGION, credentials: CREDENTIALS });
+
+async function text(output: { Body?: { transformToString(): Promise<string> } }): Promise<string> {
+    assert.ok(output.Body);
+    return output.Body.transformToString();
+}
+
+async function rejectsWith(promise: Promise<unknown>, name: string): Promise<void> {
+    await assert.rejects(promise, (err: unknown) => err instanceof S3ServiceException && err.name === name);
+}
+
+/** What matters of an answer's headers: all but the ones that change with every response. */
+function stable(headers: Record<string, string>): Record<string, string> {
+    const { date, connection, "keep-alive": keepAlive, ...rest } = headers;
+    return rest;
+}
+
+describe("local S3 fast path and object cache", () => {
+    let emulator: S3Emulator;
+    let server: Served;
+    let s3: S3Client;
+
+    before(async () => {
+        emulator = await createS3Emulator({ ...CREDENTIALS, region: REGION });
+        await emulator.ensureBucket(BUCKET);
+        server = await serve(emulator);
+        s3 = client(server.endpoint);
+    });
+    after(async () => {
+        s3.destroy();
+        await server.close();
+        await emulator.close();
+    });
+
+    it("answers GET and HEAD of a cached object with s3rver's headers (compared with a fresh emulator reading the files)", async () => {
+        const dataDir = await fsp.mkdtemp(path.join(os.tmpdir(), "s3-shortcut-"));
+        try {
+            const first = await createS3Emulator({ dataDir, ...CREDENTIALS, region: REGION });
+            await first.ensureBucket(BUCKET);
+            const firstServer = await serve(first);
+            const writer = client(firstServer.endpoint);
+            const body = '{"name":"Ann","n":1}';
+            await writer.send(new PutObjectCommand({ Bucket: BUCKET, Key: "people/Ann Lee.json", Body: body, ContentType: "application/json", Metadata: { step: "one" } }));
+            const cachedGet = await writer.send(new GetObjectCommand({ Bucket: BUCKET, Key: "people/Ann Lee.json" }));
+            assert.equal(await text(cachedGet), body);
+            await writer.send(new HeadObjectCommand({ Bucket: BUCKET, Key: "people/Ann Lee.json" }));
+            writer.destroy();
+            await firstServer.close();
+            await first.close();
+
+            // A new emulator has nothing cached: s3rver reads the object from the files the first one wrote.
+            const second = await createS3Emulator({ dataDir, ...CREDENTIALS, region: REGION });
+            const secondServer = await serve(second);
+            const reader = client(secondServer.endpoint);
+            const fromFiles = await reader.send(new GetObjectCommand({ Bucket: BUCKET, Key: "people/Ann Lee.json" }));
+            assert.equal(await text(fromFiles), body);
+            assert.equal(fromFiles.ContentType, "application/json");
+            assert.deepEqual(fromFiles.Metadata, { step: "one" });
+            assert.equal(fromFiles.ETag, cachedGet.ETag);
+            await reader.send(new HeadObjectCommand({ Bucket: BUCKET, Key: "people/Ann Lee.json" }));
+            reader.destroy();
+            await secondServer.close();
+            await second.close();
+
+            const answer = (served: Served, method: string) => served.answers.find((a) => a.method === method && a.url.startsWith("/shortcut-bucket/people/"))!;
+            assert.deepEqual(stable(answer(firstServer, "GET").headers), stable(answer(secondServer, "GET").headers));
+            assert.deepEqual(stable(answer(firstServer, "HEAD").headers), stable(answer(secondServer, "HEAD").headers));
+            assert.equal(stable(answer(firstServer, "PUT").headers).etag, cachedGet.ETag);
+        } finally {
+            await fsp.rm(dataDir, { recursive: true, force: true });
+        }
+    });
+
+    it("serves ranges and conditional GETs of cached objects as s3rver does", async () => {
+        await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: "range.txt", Body: "0123456789" }));
+        const ranged = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: "range.txt", Range: "bytes=2-5" }));
+        assert.equal(await text(ranged), "2345");
+        assert.equal(ranged.ContentRange, "bytes 2-5/10");
+        const head = await s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: "range.txt" }));
+        await assert.rejects(s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: "range.txt", IfNoneMatch: head.ETag })), (err: unknown) => {
+            return err instanceof S3ServiceException && err.$metadata.httpStatusCode === 304;
+        });
+        await rejectsWith(s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: "range.txt", Range: "bytes=20-30" })), "InvalidRange");
+    });
+
+    it("an empty object round-trips, and a missing bucket or key is still s3rver's error", async () => {
+        await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: "empty", Body: Buffer.alloc(0) }));
+        const empty = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: "empty" }));
+        assert.equal(await text(empty), "");
+        assert.equal(empty.ContentLength, 0);
+        await rejectsWith(s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: "never-written" })), "NoSuchKey");
+        await rejectsWith(s3.send(new PutObjectCommand({ Bucket: "no-such-bucket", Key: "k", Body: "x" })), "NoSuchBucket");
+        await rejectsWith(s3.send(new GetObjectCommand({ Bucket: "no-such-bucket", Key: "k" })), "NoSuchBucket");
+    });
+
+    it("sees every change to a cached object: overwrite (small, then large), copy onto it, delete", async () => {
+        const key = "changes.json";
+        await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: "v1" }));
+        assert.equal(await text(await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }))), "v1");
+        await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: "v2" }));
+        assert.equal(await text(await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }))), "v2");
+
+        // Over the size kept in memory: spooled to a file, and s3rver's own route writes it.
+        const large = "L".repeat(2 * 1024 * 1024);
+        await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: Buffer.from(large) }));
+        const got = await text(await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key })));
+        assert.equal(got.length, large.length);
+        assert.ok(got === large);
+
+        await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: "source.json", Body: "copied" }));
+        await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: "v3" }));
+        await s3.send(new CopyObjectCommand({ Bucket: BUCKET, Key: key, CopySource: `${BUCKET}/source.json` }));
+        assert.equal(await text(await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }))), "copied");
+
+        await s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: key }));
+        await rejectsWith(s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key })), "NoSuchKey");
+        await rejectsWith(s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: key })), "NotFound");
+    });
+
+    it("lists objects written by the fast path with their sizes and ETags", async () => {
+        const put = await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: "listed/a.json", Body: "12345" }));
+        const listed = await s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: "listed/" }));
+        assert.deepEqual(listed.Contents?.map((o) => [o.Key, o.Size, o.ETag]), [["listed/a.json", 5, put.ETag]]);
+    });
+
+    it("checks presigned URLs before answering from the cache", async () => {
+        await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: "signed.json", Body: "secret" }));
+        const url = await getSignedUrl(s3, new GetObjectCommand({ Bucket: BUCKET, Key: "signed.json" }), { expiresIn: 60 });
+        const ok = await fetch(url);
+        assert.equal(ok.status, 200);
+        assert.equal(await ok.text(), "secret");
+        const tampered = await fetch(url.replace("signed.json", "range.txt"));
+        assert.equal(tampered.status, 403);
+        assert.match(await tampered.text(), /SignatureDoesNotMatch/);
+    });
+});
