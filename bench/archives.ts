@@ -7,6 +7,7 @@
  * the runtime provides: `@aws-sdk`, `@smithy` and `@aws-crypto`. A package the archive lacks fails to load there,
  * as it would in AWS. Calls the handlers make to AWS go to a local stub (AWS_ENDPOINT_URL).
  */
+import { RUNTIME_PROVIDED_SCOPES } from "../components/closureArchive";
 import { spawn } from "child_process";
 import { deflateSync } from "fflate";
 import * as fs from "fs";
@@ -18,7 +19,7 @@ import * as pulumi from "@pulumi/pulumi";
 
 export const PROJECT_ROOT = path.resolve(__dirname, "..");
 /** The package scopes the nodejs22.x runtime provides on its NODE_PATH. */
-export const RUNTIME_SCOPES = ["@aws-sdk", "@smithy", "@aws-crypto"];
+export const RUNTIME_SCOPES = RUNTIME_PROVIDED_SCOPES;
 
 /** One file of an archive: its text, or the file on disk it is copied from. */
 export interface ArchiveFile {

@@ -14,6 +14,7 @@
  * Options: --runs N (cold-start runs per variant, default 5), --eval-runs N (default 3), --config key=value
  * (repeatable; over Pulumi.dev.yaml, e.g. `--config choreography:bundleAwsSdk=true`).
  */
+import { RUNTIME_PROVIDED_SCOPES } from "../components/closureArchive";
 import { spawn } from "child_process";
 import * as esbuild from "esbuild";
 import * as fs from "fs";
@@ -83,7 +84,7 @@ async function plainEsbuildBytes(serialized: string, bundleAwsSdk: boolean): Pro
         minify: true,
         write: false,
         logLevel: "silent",
-        external: bundleAwsSdk ? [] : ["@aws-sdk/*", "@smithy/*", "@aws-crypto/*"],
+        external: bundleAwsSdk ? [] : RUNTIME_PROVIDED_SCOPES.map((scope) => `${scope}/*`),
     });
     return result.outputFiles.reduce((sum, f) => sum + f.contents.length, 0);
 }

@@ -43,7 +43,8 @@ export interface ClosureArchive {
 }
 
 /** The packages the nodejs22.x runtime provides; left out of the bundle when the SDK is not bundled. */
-const RUNTIME_PACKAGES = /^@(aws-sdk|smithy|aws-crypto)\//;
+export const RUNTIME_PROVIDED_SCOPES: readonly string[] = ["@aws-sdk", "@smithy", "@aws-crypto"];
+const RUNTIME_PACKAGES = new RegExp(`^(${RUNTIME_PROVIDED_SCOPES.join("|")})/`);
 
 function isExternal(specifier: string, bundleAwsSdk: boolean): boolean {
     return !bundleAwsSdk && RUNTIME_PACKAGES.test(specifier);

@@ -6,6 +6,7 @@
  * Invocations follow Lambda: `invoke` is RequestResponse, `invokeAsync` is the Event type EventBridge uses (queued,
  * retried on error, then sent to the on-failure destination). The runtime side lives in local/lambdaWorker.ts.
  */
+import { RUNTIME_PROVIDED_SCOPES } from "../components/closureArchive";
 import { Worker } from "node:worker_threads";
 import { randomBytes, randomUUID } from "node:crypto";
 import * as fs from "node:fs";
@@ -93,7 +94,7 @@ const SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024;
 /** Raised from 256 KB to 1 MB by AWS in 2025. */
 const ASYNC_PAYLOAD_LIMIT = 1024 * 1024;
 /** Packages the nodejs22.x runtime provides when an archive leaves them out (esbuild `external`). */
-const RUNTIME_PROVIDED_PREFIXES = ["@aws-sdk/", "@smithy/"];
+const RUNTIME_PROVIDED_PREFIXES = RUNTIME_PROVIDED_SCOPES.map((scope) => `${scope}/`);
 const FUNCTION_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 
 /** One execution of the function code, as the pool reports it. */
