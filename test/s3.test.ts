@@ -3,7 +3,6 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as fsp from "fs/promises";
 import * as http from "http";
-import { AddressInfo } from "net";
 import * as os from "os";
 import * as path from "path";
 import { Readable, Transform } from "stream";
@@ -22,27 +21,11 @@ import {
 } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { createS3Emulator, S3Emulator } from "../local/s3";
+import { ServedEmulator, serveEmulator } from "./support/s3";
 
 const CREDENTIALS = { accessKeyId: "LOCALKEY", secretAccessKey: "local-secret" };
 const REGION = "us-east-1";
 const BUCKET = "test-bucket";
-
-/** A real HTTP server on 127.0.0.1 whose only job is to hand every request to the emulator, as the endpoint does. */
-async function serve(emulator: S3Emulator, seen: http.IncomingMessage[] = []) {
-    const server = http.createServer((req, res) => {
-        seen.push(req);
-        emulator.handle(req, res);
-    });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    return {
-        endpoint,
-        close: () => {
-            server.closeAllConnections();
-            return new Promise<void>((resolve) => server.close(() => resolve()));
-        },
-    };
-}
 
 function client(endpoint: string, credentials = CREDENTIALS, region = REGION): S3Client {
     // Default settings on purpose: flexible checksums, no forcePathStyle.
@@ -83,15 +66,16 @@ function corruptBody(s3: S3Client, corrupt: (body: unknown) => unknown): void {
 
 describe("local S3 (s3rver behind our SigV4 and aws-chunked front)", () => {
     let emulator: S3Emulator;
-    let server: Awaited<ReturnType<typeof serve>>;
+    let server: ServedEmulator;
     let s3: S3Client;
-    const seen: http.IncomingMessage[] = [];
+    let seen: http.IncomingMessage[] = [];
 
     before(async () => {
         emulator = await createS3Emulator({ ...CREDENTIALS, region: REGION });
         await emulator.ensureBucket(BUCKET);
         await emulator.ensureBucket(BUCKET); // idempotent
-        server = await serve(emulator, seen);
+        server = await serveEmulator(emulator);
+        seen = server.requests;
         s3 = client(server.endpoint);
     });
 
@@ -347,7 +331,7 @@ describe("local S3 persistence", () => {
         try {
             const first = await createS3Emulator({ dataDir, ...CREDENTIALS, region: REGION });
             await first.ensureBucket(BUCKET);
-            const firstServer = await serve(first);
+            const firstServer = await serveEmulator(first);
             const writer = client(firstServer.endpoint);
             await writer.send(new PutObjectCommand({ Bucket: BUCKET, Key: "kept.json", Body: '{"kept":true}' }));
             const streamed = crypto.randomBytes(20_000);
@@ -357,7 +341,7 @@ describe("local S3 persistence", () => {
             await first.close();
 
             const second = await createS3Emulator({ dataDir, ...CREDENTIALS, region: REGION });
-            const secondServer = await serve(second);
+            const secondServer = await serveEmulator(second);
             const reader = client(secondServer.endpoint);
             assert.equal((await bodyOf(await reader.send(new GetObjectCommand({ Bucket: BUCKET, Key: "kept.json" })))).toString(), '{"kept":true}');
             assert.ok((await bodyOf(await reader.send(new GetObjectCommand({ Bucket: BUCKET, Key: "kept.bin" })))).equals(streamed));

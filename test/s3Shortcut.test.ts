@@ -5,8 +5,6 @@
  */
 import { strict as assert } from "assert";
 import * as fsp from "fs/promises";
-import * as http from "http";
-import { AddressInfo } from "net";
 import * as os from "os";
 import * as path from "path";
 import {
@@ -21,45 +19,13 @@ import {
 } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { S3Emulator, createS3Emulator } from "../local/s3";
+import { ServedEmulator, serveEmulator } from "./support/s3";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
 
 const CREDENTIALS = { accessKeyId: "SHORTCUTKEY", secretAccessKey: "shortcut-secret" };
 const REGION = "us-east-1";
 const BUCKET = "shortcut-bucket";
-
-interface Served {
-    endpoint: string;
-    /** Every request, with the answer's status and headers as sent. */
-    answers: Array<{ method: string; url: string; status: number; headers: Record<string, string> }>;
-    close(): Promise<void>;
-}
-
-async function serve(emulator: S3Emulator): Promise<Served> {
-    const answers: Served["answers"] = [];
-    const server = http.createServer((req, res) => {
-        res.on("finish", () => {
-            // Headers given to writeHead are not in getHeaders(); the raw header block has them all.
-            const raw = (res as unknown as { _header: string })._header ?? "";
-            const headers: Record<string, string> = {};
-            for (const line of raw.split("\r\n").slice(1)) {
-                const at = line.indexOf(":");
-                if (at > 0) headers[line.slice(0, at).toLowerCase()] = line.slice(at + 1).trim();
-            }
-            answers.push({ method: req.method ?? "", url: req.url ?? "", status: res.statusCode, headers });
-        });
-        emulator.handle(req, res);
-    });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    return {
-        endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-        answers,
-        close: () => {
-            server.closeAllConnections();
-            return new Promise<void>((resolve) => server.close(() => resolve()));
-        },
-    };
-}
 
 const client = (endpoint: string) => new S3Client({ endpoint, region: REGION, credentials: CREDENTIALS });
 
@@ -80,13 +46,13 @@ function stable(headers: Record<string, string>): Record<string, string> {
 
 describe("local S3 fast path and object cache", () => {
     let emulator: S3Emulator;
-    let server: Served;
+    let server: ServedEmulator;
     let s3: S3Client;
 
     before(async () => {
         emulator = await createS3Emulator({ ...CREDENTIALS, region: REGION });
         await emulator.ensureBucket(BUCKET);
-        server = await serve(emulator);
+        server = await serveEmulator(emulator);
         s3 = client(server.endpoint);
     });
     after(async () => {
@@ -100,7 +66,7 @@ describe("local S3 fast path and object cache", () => {
         try {
             const first = await createS3Emulator({ dataDir, ...CREDENTIALS, region: REGION });
             await first.ensureBucket(BUCKET);
-            const firstServer = await serve(first);
+            const firstServer = await serveEmulator(first);
             const writer = client(firstServer.endpoint);
             const body = '{"name":"Ann","n":1}';
             await writer.send(new PutObjectCommand({ Bucket: BUCKET, Key: "people/Ann Lee.json", Body: body, ContentType: "application/json", Metadata: { step: "one" } }));
@@ -113,7 +79,7 @@ describe("local S3 fast path and object cache", () => {
 
             // A new emulator has nothing cached: s3rver reads the object from the files the first one wrote.
             const second = await createS3Emulator({ dataDir, ...CREDENTIALS, region: REGION });
-            const secondServer = await serve(second);
+            const secondServer = await serveEmulator(second);
             const reader = client(secondServer.endpoint);
             const fromFiles = await reader.send(new GetObjectCommand({ Bucket: BUCKET, Key: "people/Ann Lee.json" }));
             assert.equal(await text(fromFiles), body);
@@ -125,7 +91,7 @@ describe("local S3 fast path and object cache", () => {
             await secondServer.close();
             await second.close();
 
-            const answer = (served: Served, method: string) => served.answers.find((a) => a.method === method && a.url.startsWith("/shortcut-bucket/people/"))!;
+            const answer = (served: ServedEmulator, method: string) => served.answers.find((a) => a.method === method && a.url.startsWith("/shortcut-bucket/people/"))!;
             assert.deepEqual(stable(answer(firstServer, "GET").headers), stable(answer(secondServer, "GET").headers));
             assert.deepEqual(stable(answer(firstServer, "HEAD").headers), stable(answer(secondServer, "HEAD").headers));
             assert.equal(stable(answer(firstServer, "PUT").headers).etag, cachedGet.ETag);

@@ -1,0 +1,42 @@
+/** An S3 emulator behind a real HTTP server on 127.0.0.1, as the runtime's endpoint mounts it. */
+import * as http from "http";
+import { AddressInfo } from "net";
+import { S3Emulator } from "../../local/s3";
+
+export interface ServedEmulator {
+    endpoint: string;
+    /** Every request received, in order (tests clear it with `length = 0`). */
+    requests: http.IncomingMessage[];
+    /** Every answer, with its status and headers as sent. */
+    answers: Array<{ method: string; url: string; status: number; headers: Record<string, string> }>;
+    close(): Promise<void>;
+}
+
+export async function serveEmulator(emulator: S3Emulator): Promise<ServedEmulator> {
+    const requests: http.IncomingMessage[] = [];
+    const answers: ServedEmulator["answers"] = [];
+    const server = http.createServer((req, res) => {
+        requests.push(req);
+        res.on("finish", () => {
+            // Headers given to writeHead are not in getHeaders(); the raw header block has them all.
+            const raw = (res as unknown as { _header: string })._header ?? "";
+            const headers: Record<string, string> = {};
+            for (const line of raw.split("\r\n").slice(1)) {
+                const at = line.indexOf(":");
+                if (at > 0) headers[line.slice(0, at).toLowerCase()] = line.slice(at + 1).trim();
+            }
+            answers.push({ method: req.method ?? "", url: req.url ?? "", status: res.statusCode, headers });
+        });
+        emulator.handle(req, res);
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    return {
+        endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+        requests,
+        answers,
+        close: () => {
+            server.closeAllConnections();
+            return new Promise<void>((resolve) => server.close(() => resolve()));
+        },
+    };
+}
