@@ -16,6 +16,11 @@ export interface JsonService {
     /** `application/x-amz-json-1.0` or `-1.1`, as the service speaks. */
     contentType: string;
     operations: Record<string, (request: Record<string, unknown>) => unknown>;
+    /**
+     * Checks, before an operation runs, that the caller (the access key of its SigV4 `Authorization` header)
+     * may make this request; throws AccessDeniedException when IAM would refuse.
+     */
+    authorize?: (accessKeyId: string | undefined, operation: string, request: Record<string, unknown>) => void;
 }
 
 /** A service that reads the raw request itself (the S3 and DynamoDB emulators). */
@@ -81,7 +86,13 @@ async function handleJson(service: JsonService, operation: string, req: http.Inc
     if (request === null || typeof request !== "object" || Array.isArray(request)) {
         throw new AwsError("SerializationException", "Request body must be a JSON object");
     }
+    service.authorize?.(accessKeyOf(req), operation, request as Record<string, unknown>);
     sendJson(res, 200, service.contentType, await run(request as Record<string, unknown>));
+}
+
+/** The access key a SigV4-signed request names (`Credential=<key>/<date>/...`). */
+function accessKeyOf(req: http.IncomingMessage): string | undefined {
+    return /Credential=([^/,\s]+)\//.exec(req.headers.authorization ?? "")?.[1];
 }
 
 export function startEndpoint(options: EndpointOptions, host: string, port: number): Promise<Endpoint> {

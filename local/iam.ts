@@ -11,10 +11,18 @@ export interface PolicyStatement {
 
 const asList = (value: string | string[] | undefined): string[] => (value === undefined ? [] : Array.isArray(value) ? value : [value]);
 
+const compiled = new Map<string, RegExp>();
+
 /** IAM's wildcards: `*` any run of characters, `?` one character; actions compare case-insensitively. */
 function wildcardMatch(pattern: string, value: string, ignoreCase: boolean): boolean {
-    const escaped = pattern.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
-    return new RegExp(`^${escaped}$`, ignoreCase ? "i" : "").test(value);
+    const id = `${ignoreCase ? "i" : "c"}${pattern}`;
+    let regex = compiled.get(id);
+    if (!regex) {
+        const escaped = pattern.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
+        regex = new RegExp(`^${escaped}$`, ignoreCase ? "i" : "");
+        compiled.set(id, regex);
+    }
+    return regex.test(value);
 }
 
 export class RolePolicies {

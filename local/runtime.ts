@@ -4,6 +4,7 @@
  * and targets to EventBridge, state machines to Step Functions, functions (their packaged archives, never
  * the TypeScript) to Lambda workers, and the roles' inline policies decide what a target may be handed.
  */
+import { randomBytes } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
@@ -17,7 +18,7 @@ import { AsyncInvocationRecord, FunctionSpec, LambdaService } from "./lambda";
 import { S3Emulator, createS3Emulator, scratchRoot } from "./s3";
 import { StepFunctionsService } from "./stepFunctions";
 
-/** The credentials every local client and handler signs with; the S3 emulator verifies them. */
+/** The credentials you, the CLI and the tests sign with (unchecked by IAM); each function gets keys of its own. */
 export const LOCAL_CREDENTIALS = { accessKeyId: "choreographylocal", secretAccessKey: "choreography-local-secret" } as const;
 
 export interface RuntimeOptions {
@@ -123,7 +124,31 @@ export async function startRuntime(options: RuntimeOptions = {}): Promise<Runtim
     );
     const mayInvoke = grantCache((functionArn: string, ruleArn: string) => requireInvokePermission(declared, functionArn, ruleArn));
 
-    const s3 = await createS3Emulator({ dataDir: sub("s3"), region: stack.region, ...LOCAL_CREDENTIALS });
+    // Each function signs with its own key, so its AWS calls are checked against its own role, as in AWS.
+    const functionKeys = new Map<string, { accessKeyId: string; secretAccessKey: string; roleArn: string }>();
+    for (const fn of declared.of("aws:lambda/function:Function")) {
+        const name = str(fn.state.name);
+        functionKeys.set(name, {
+            accessKeyId: `LOCAL${name.toUpperCase().replace(/[^A-Z0-9]/g, "")}${randomBytes(4).toString("hex").toUpperCase()}`,
+            secretAccessKey: randomBytes(20).toString("hex"),
+            roleArn: str(fn.inputs.role),
+        });
+    }
+    const roleOfKey = new Map([...functionKeys.values()].map((k) => [k.accessKeyId, k.roleArn]));
+    /** The role behind a function's key; undefined for the user's own key, which is not checked. */
+    const callerRole = (accessKeyId: string | undefined) => (accessKeyId ? roleOfKey.get(accessKeyId) : undefined);
+    const requireCaller = (accessKeyId: string | undefined, action: string, resource: string) => {
+        const role = callerRole(accessKeyId);
+        if (role) authorize(role, action, resource);
+    };
+
+    const s3 = await createS3Emulator({
+        dataDir: sub("s3"),
+        region: stack.region,
+        ...LOCAL_CREDENTIALS,
+        roleKeys: Object.fromEntries([...functionKeys.values()].map((k) => [k.accessKeyId, k.secretAccessKey])),
+        authorize: (accessKeyId, action, resource) => policies.allows(roleOfKey.get(accessKeyId), action, resource),
+    });
     const dynamodb = await createDynamoDbEmulator({ dataDir: sub("dynamodb") });
     // Filled in below; the endpoint needs the services and the services need the endpoint's URL.
     let eventBridge!: EventBridgeService;
@@ -134,6 +159,12 @@ export async function startRuntime(options: RuntimeOptions = {}): Promise<Runtim
                 {
                     targetPrefix: "AWSEvents",
                     contentType: "application/x-amz-json-1.1",
+                    authorize: (accessKeyId, operation, request) => {
+                        if (operation !== "PutEvents" || !Array.isArray(request.Entries)) return;
+                        for (const entry of request.Entries as Array<{ EventBusName?: string }>) {
+                            requireCaller(accessKeyId, "events:PutEvents", eventBridge.busArn(eventBridge.busName(entry?.EventBusName)));
+                        }
+                    },
                     operations: {
                         PutEvents: (r) => eventBridge.putEvents(r),
                         TestEventPattern: (r) => eventBridge.testEventPattern(r),
@@ -145,6 +176,12 @@ export async function startRuntime(options: RuntimeOptions = {}): Promise<Runtim
                 {
                     targetPrefix: "AWSStepFunctions",
                     contentType: "application/x-amz-json-1.0",
+                    authorize: (accessKeyId, operation, request) => {
+                        if (!callerRole(accessKeyId) || !operation.startsWith("SendTask")) return;
+                        // A token that is not waiting has no machine to check against; the call then fails as in AWS.
+                        const machineArn = stepFunctions.stateMachineOfToken(str(request.taskToken));
+                        if (machineArn) requireCaller(accessKeyId, `states:${operation}`, machineArn);
+                    },
                     operations: stepFunctionsOperations(() => stepFunctions),
                 },
             ],
@@ -244,6 +281,8 @@ export async function startRuntime(options: RuntimeOptions = {}): Promise<Runtim
     const functions = new Map<string, FunctionSpec>();
     for (const fn of declared.of("aws:lambda/function:Function")) {
         const spec = await functionSpec(declared, eventBridge, fn);
+        const key = functionKeys.get(spec.name)!;
+        spec.environment = { ...spec.environment, AWS_ACCESS_KEY_ID: key.accessKeyId, AWS_SECRET_ACCESS_KEY: key.secretAccessKey };
         await lambda.addFunction(spec);
         functions.set(spec.name, spec);
         serve(`lambda      function ${str(fn.state.name)} (${str(fn.inputs.runtime)}, ${str(fn.inputs.handler)})`);

@@ -31,9 +31,16 @@ export interface S3Emulator {
 export interface S3EmulatorOptions {
     /** Objects persist there; absent: a temp dir removed on close. */
     dataDir?: string;
-    /** The only credentials requests may be signed with. */
+    /** Credentials requests may be signed with, unchecked by `authorize` (the user's: CLI, SDK, tests). */
     accessKeyId: string;
     secretAccessKey: string;
+    /** Further access key -> secret pairs (one per Lambda function's role), each checked by `authorize`. */
+    roleKeys?: Record<string, string>;
+    /**
+     * Whether the identity behind a `roleKeys` access key may perform an S3 action (`s3:GetObject`, ...) on a
+     * resource ARN; false answers AccessDenied, as IAM does. For a presigned URL it is the signer's identity.
+     */
+    authorize?: (accessKeyId: string, action: string, resourceArn: string) => boolean;
     /** The region signatures must be scoped to, as S3 refuses a signature made for another region. */
     region: string;
 }
@@ -139,7 +146,10 @@ export async function createS3Emulator(opts: S3EmulatorOptions): Promise<S3Emula
     await fsp.mkdir(spoolDir);
     await fsp.mkdir(dataDir, { recursive: true });
 
-    s3rverAccounts.DUMMY_ACCOUNT.createKeyPair(opts.accessKeyId, opts.secretAccessKey);
+    // s3rver looks every key up again for the requests it serves; our front has verified them already.
+    for (const [accessKeyId, secret] of [[opts.accessKeyId, opts.secretAccessKey], ...Object.entries(opts.roleKeys ?? {})]) {
+        s3rverAccounts.DUMMY_ACCOUNT.createKeyPair(accessKeyId, secret);
+    }
     const app = new S3rver({ directory: dataDir, silent: true, vhostBuckets: false, configureBuckets: [] });
     const shortcut = cacheStore(app.store, { writeSmallObjectsSync: inMemory });
     const forward = app.callback();
@@ -170,7 +180,9 @@ async function serve(
 ): Promise<void> {
     // A CORS preflight carries no signature by design; s3rver answers it from the bucket's CORS rules.
     if (req.method === "OPTIONS") return forward(req, res);
-    const plain = verifySignature(req, opts, new Date()) === "v4" ? plainObjectRequest(req) : undefined;
+    const signed = verifySignature(req, opts, new Date());
+    authorizeRequest(req, opts, signed.accessKeyId);
+    const plain = signed.version === "v4" ? plainObjectRequest(req) : undefined;
     if (plain && !(await shortcut.bucketExists(plain.bucket))) plain.method = undefined;
     if (plain?.method === "GET" || plain?.method === "HEAD") {
         const cached = shortcut.cached(plain.bucket, plain.key);
@@ -590,19 +602,20 @@ interface SignatureClaim {
 }
 
 /** Throws S3's error for a request that is not signed right; says which signature version it carries. */
-function verifySignature(req: http.IncomingMessage, opts: S3EmulatorOptions, now: Date): "v2" | "v4" {
+function verifySignature(req: http.IncomingMessage, opts: S3EmulatorOptions, now: Date): { version: "v2" | "v4"; accessKeyId: string } {
     const [rawPath, rawQuery = ""] = (req.url ?? "/").split(/\?(.*)/s, 2);
     const query = parseQuery(rawQuery);
     const claim = readClaim(req, query);
     if (claim.kind === "v2") {
-        checkAccessKey(claim.accessKeyId, opts); // s3rver verifies the rest
-        return "v2";
+        // SigV2 (AWS CLI v1's presign) is verified by s3rver, which knows the user's key only.
+        checkAccessKey(claim.accessKeyId, { ...opts, roleKeys: undefined });
+        return { version: "v2", accessKeyId: claim.accessKeyId };
     }
     checkCredential(claim, opts);
     checkTime(claim, now);
     const canonicalRequest = canonicalRequestOf(req, claim, rawPath, query);
     const stringToSign = [ALGORITHM, claim.amzDate, claim.scope.join("/"), sha256Hex(canonicalRequest)].join("\n");
-    const expected = signingKeyHmac(opts.secretAccessKey, claim.scope, stringToSign).toString("hex");
+    const expected = signingKeyHmac(secretFor(claim.accessKeyId, opts), claim.scope, stringToSign).toString("hex");
     if (!sameText(expected, claim.signature)) {
         throw new S3Error(
             "SignatureDoesNotMatch",
@@ -611,7 +624,37 @@ function verifySignature(req: http.IncomingMessage, opts: S3EmulatorOptions, now
             { AWSAccessKeyId: claim.accessKeyId, StringToSign: stringToSign, CanonicalRequest: canonicalRequest },
         );
     }
-    return "v4";
+    return { version: "v4", accessKeyId: claim.accessKeyId };
+}
+
+/**
+ * The IAM action and resource of an S3 request, as AWS authorizes it: objects by `arn:aws:s3:::bucket/key`,
+ * bucket-level requests by the bucket's ARN. Subresource requests (`?acl`, `?tagging` ...) count as the base
+ * action here, which is looser than IAM's own list.
+ */
+export function s3ActionOf(method: string, rawPath: string): { action: string; resource: string } {
+    const [bucket = "", ...keyParts] = rawPath.replace(/^\//, "").split("/");
+    const key = keyParts.map((part) => decodeURIComponent(part)).join("/");
+    if (!key) {
+        const action = method === "PUT" ? "s3:CreateBucket" : method === "DELETE" ? "s3:DeleteBucket" : "s3:ListBucket";
+        return { action, resource: `arn:aws:s3:::${bucket}` };
+    }
+    const action = method === "GET" || method === "HEAD" ? "s3:GetObject" : method === "DELETE" ? "s3:DeleteObject" : "s3:PutObject";
+    return { action, resource: `arn:aws:s3:::${bucket}/${key}` };
+}
+
+/** A request signed with a role's key must be allowed by that role's policies. */
+function authorizeRequest(req: http.IncomingMessage, opts: S3EmulatorOptions, accessKeyId: string): void {
+    if (accessKeyId === opts.accessKeyId || !opts.authorize) return;
+    const { action, resource } = s3ActionOf(req.method ?? "GET", (req.url ?? "/").split("?")[0]);
+    if (!opts.authorize(accessKeyId, action, resource)) {
+        throw new S3Error("AccessDenied", `User ${accessKeyId} is not authorized to perform: ${action} on resource: "${resource}"`, 403);
+    }
+}
+
+function secretFor(accessKeyId: string, opts: S3EmulatorOptions): string {
+    checkAccessKey(accessKeyId, opts);
+    return accessKeyId === opts.accessKeyId ? opts.secretAccessKey : opts.roleKeys![accessKeyId];
 }
 
 function canonicalRequestOf(req: http.IncomingMessage, claim: SignatureClaim, rawPath: string, query: [string, string][]): string {
@@ -725,7 +768,7 @@ function checkCredential(claim: SignatureClaim, opts: S3EmulatorOptions): void {
 }
 
 function checkAccessKey(accessKeyId: string, opts: S3EmulatorOptions): void {
-    if (accessKeyId !== opts.accessKeyId) {
+    if (accessKeyId !== opts.accessKeyId && !Object.hasOwn(opts.roleKeys ?? {}, accessKeyId)) {
         throw new S3Error("InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.", 403, {
             AWSAccessKeyId: accessKeyId,
         });

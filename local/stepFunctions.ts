@@ -863,6 +863,11 @@ export class StepFunctionsService {
         return execution;
     }
 
+    /** The state machine whose task is waiting on `token`, if one is. */
+    stateMachineOfToken(token: string): string | undefined {
+        return this.tokens.get(token)?.execution.data.stateMachineArn;
+    }
+
     /** The outstanding task behind a token, or the error AWS gives for it. */
     private requireToken(token: string): PendingTask {
         const pending = this.tokens.get(token);

@@ -2,6 +2,9 @@
 import { strict as assert } from "assert";
 import { ListEventBusesCommand, ListRulesCommand, ListTargetsByRuleCommand, TestEventPatternCommand } from "@aws-sdk/client-eventbridge";
 import { DescribeExecutionCommand, ListStateMachinesCommand, StartExecutionCommand } from "@aws-sdk/client-sfn";
+import { PutObjectCommand } from "@aws-sdk/client-s3";
+import { buildClosureArchive } from "../components/closureArchive";
+import { readObjectFactory } from "./fixtures/roleProbe";
 import { one } from "./support/stack";
 import { TestRuntime, startTestRuntime } from "./support/runtime";
 
@@ -67,5 +70,22 @@ describe("apis: EventBridge and Step Functions listings over HTTP", function () 
         assert.equal(denied.status, "FAILED");
         assert.equal(denied.error, "EventBridge.AccessDeniedException");
         assert.match(denied.cause!, /not authorized to perform: events:PutEvents on resource: arn:aws:events:us-east-1:000000000000:event-bus\/some-other-bus/);
+    });
+
+    it("checks each handler's own AWS calls against its role: postProcessSingle may not read objects, processSingle may", async () => {
+        const bucket = String(runtime.stack.outputs.bucketName);
+        await runtime.clients.s3.send(new PutObjectCommand({ Bucket: bucket, Key: "probe/secret.json", Body: "{}" }));
+        const { files } = await buildClosureArchive(readObjectFactory, { bundleAwsSdk: false, cacheDir: false });
+        const probeAs = async (handler: string) => {
+            const spec = runtime.functions.get(handler)!;
+            await runtime.lambda.addFunction({ ...spec, name: `probe-${handler}`, arn: `${spec.arn}-probe`, files });
+            return runtime.lambda.invoke(`probe-${handler}`, { bucket, key: "probe/secret.json" });
+        };
+        const denied = await probeAs("postProcessSingle");
+        assert.equal(denied.functionError?.errorType, "AccessDenied");
+        assert.match(denied.functionError!.errorMessage, /not authorized to perform: s3:GetObject on resource: "arn:aws:s3:::results\/probe\/secret.json"/);
+        const allowed = await probeAs("processSingle");
+        assert.equal(allowed.functionError, undefined, JSON.stringify(allowed.functionError));
+        assert.equal(allowed.payload, "{}");
     });
 });

@@ -85,15 +85,19 @@ export function executionName(executionArn: string): string {
 /**
  * A real task token: a one-step STANDARD machine added to the runtime emits `detailType` and waits, and the
  * token is read off the bus. Handlers invoked with it answer a real waiting task.
+ *
+ * `asWorkflow` registers that machine under the workflow's ARN, replacing the workflow in this runtime: the
+ * roles that may answer or heartbeat the workflow's tasks (the TaskFinisher's, postProcessAll's) then may
+ * answer this one too, as the local IAM checks require.
  */
 export async function waitingTask(
     runtime: TestRuntime,
     step: string,
-    timeoutSeconds = 30,
+    { timeoutSeconds = 30, asWorkflow = false }: { timeoutSeconds?: number; asWorkflow?: boolean } = {},
 ): Promise<{ taskToken: string; executionArn: string; executionName: string }> {
-    const name = `waiting-${step}-${Math.random().toString(36).slice(2, 8)}`;
-    const arn = `arn:aws:states:${runtime.stack.region}:${runtime.stack.accountId}:stateMachine:${name}`;
-    const detailType = `test-${name}`;
+    const name = asWorkflow ? "workflow" : `waiting-${step}-${Math.random().toString(36).slice(2, 8)}`;
+    const arn = asWorkflow ? String(runtime.stack.outputs.workflowArn) : `arn:aws:states:${runtime.stack.region}:${runtime.stack.accountId}:stateMachine:${name}`;
+    const detailType = `test-${name}-${Math.random().toString(36).slice(2, 8)}`;
     runtime.stepFunctions.addStateMachine({
         arn,
         name,
