@@ -984,6 +984,8 @@ export class StepFunctionsService {
         this.ensureClosingEvent(execution);
         clearTimeout(runtime.persistTimer);
         this.persist(execution);
+        // A finished execution keeps its description and history only: the library's run state can go.
+        execution.runtime = undefined;
         runtime.finished.resolve();
     }
 
