@@ -20,8 +20,8 @@ import {
     UploadPartCommand,
 } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
-import { createS3Emulator, S3Emulator } from "../local/s3";
-import { ServedEmulator, serveEmulator } from "./support/s3";
+import { S3Emulator } from "../local/s3";
+import { RunningEmulator, ServedEmulator, startServedEmulator } from "./support/s3";
 
 const CREDENTIALS = { accessKeyId: "LOCALKEY", secretAccessKey: "local-secret" };
 const REGION = "us-east-1";
@@ -65,25 +65,19 @@ function corruptBody(s3: S3Client, corrupt: (body: unknown) => unknown): void {
 }
 
 describe("local S3 (s3rver behind our SigV4 and aws-chunked front)", () => {
+    let running: RunningEmulator;
     let emulator: S3Emulator;
     let server: ServedEmulator;
     let s3: S3Client;
     let seen: http.IncomingMessage[] = [];
 
     before(async () => {
-        emulator = await createS3Emulator({ ...CREDENTIALS, region: REGION });
-        await emulator.ensureBucket(BUCKET);
-        await emulator.ensureBucket(BUCKET); // idempotent
-        server = await serveEmulator(emulator);
+        running = await startServedEmulator({ ...CREDENTIALS, region: REGION }, [BUCKET, BUCKET]); // ensureBucket is idempotent
+        ({ emulator, server, s3 } = running);
         seen = server.requests;
-        s3 = client(server.endpoint);
     });
 
-    after(async () => {
-        s3.destroy();
-        await server.close();
-        await emulator.close();
-    });
+    after(async () => running?.close());
 
     it("puts, gets, lists, heads and deletes objects", async () => {
         await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: "docs/a b.txt", Body: "hello world", ContentType: "text/plain" }));
@@ -329,24 +323,15 @@ describe("local S3 persistence", () => {
     it("keeps objects written with a dataDir across close() and a new emulator", async () => {
         const dataDir = await fsp.mkdtemp(path.join(os.tmpdir(), "s3-data-"));
         try {
-            const first = await createS3Emulator({ dataDir, ...CREDENTIALS, region: REGION });
-            await first.ensureBucket(BUCKET);
-            const firstServer = await serveEmulator(first);
-            const writer = client(firstServer.endpoint);
-            await writer.send(new PutObjectCommand({ Bucket: BUCKET, Key: "kept.json", Body: '{"kept":true}' }));
+            const first = await startServedEmulator({ dataDir, ...CREDENTIALS, region: REGION }, [BUCKET]);
+            await first.s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: "kept.json", Body: '{"kept":true}' }));
             const streamed = crypto.randomBytes(20_000);
-            await writer.send(new PutObjectCommand({ Bucket: BUCKET, Key: "kept.bin", Body: Readable.from([streamed]), ContentLength: streamed.length }));
-            writer.destroy();
-            await firstServer.close();
+            await first.s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: "kept.bin", Body: Readable.from([streamed]), ContentLength: streamed.length }));
             await first.close();
 
-            const second = await createS3Emulator({ dataDir, ...CREDENTIALS, region: REGION });
-            const secondServer = await serveEmulator(second);
-            const reader = client(secondServer.endpoint);
-            assert.equal((await bodyOf(await reader.send(new GetObjectCommand({ Bucket: BUCKET, Key: "kept.json" })))).toString(), '{"kept":true}');
-            assert.ok((await bodyOf(await reader.send(new GetObjectCommand({ Bucket: BUCKET, Key: "kept.bin" })))).equals(streamed));
-            reader.destroy();
-            await secondServer.close();
+            const second = await startServedEmulator({ dataDir, ...CREDENTIALS, region: REGION });
+            assert.equal((await bodyOf(await second.s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: "kept.json" })))).toString(), '{"kept":true}');
+            assert.ok((await bodyOf(await second.s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: "kept.bin" })))).equals(streamed));
             await second.close();
         } finally {
             await fsp.rm(dataDir, { recursive: true, force: true });

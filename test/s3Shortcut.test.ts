@@ -18,8 +18,8 @@ import {
     S3ServiceException,
 } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
-import { S3Emulator, createS3Emulator } from "../local/s3";
-import { ServedEmulator, serveEmulator } from "./support/s3";
+import { S3Emulator } from "../local/s3";
+import { RunningEmulator, ServedEmulator, startServedEmulator } from "./support/s3";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
 
@@ -27,7 +27,6 @@ const CREDENTIALS = { accessKeyId: "SHORTCUTKEY", secretAccessKey: "shortcut-sec
 const REGION = "us-east-1";
 const BUCKET = "shortcut-bucket";
 
-const client = (endpoint: string) => new S3Client({ endpoint, region: REGION, credentials: CREDENTIALS });
 
 async function text(output: { Body?: { transformToString(): Promise<string> } }): Promise<string> {
     assert.ok(output.Body);
@@ -45,56 +44,44 @@ function stable(headers: Record<string, string>): Record<string, string> {
 }
 
 describe("local S3 fast path and object cache", () => {
+    let running: RunningEmulator;
     let emulator: S3Emulator;
     let server: ServedEmulator;
     let s3: S3Client;
 
     before(async () => {
-        emulator = await createS3Emulator({ ...CREDENTIALS, region: REGION });
-        await emulator.ensureBucket(BUCKET);
-        server = await serveEmulator(emulator);
-        s3 = client(server.endpoint);
+        running = await startServedEmulator({ ...CREDENTIALS, region: REGION }, [BUCKET]);
+        ({ emulator, server, s3 } = running);
     });
-    after(async () => {
-        s3.destroy();
-        await server.close();
-        await emulator.close();
-    });
+    after(async () => running?.close());
 
     it("answers GET and HEAD of a cached object with s3rver's headers (compared with a fresh emulator reading the files)", async () => {
         const dataDir = await fsp.mkdtemp(path.join(os.tmpdir(), "s3-shortcut-"));
         try {
-            const first = await createS3Emulator({ dataDir, ...CREDENTIALS, region: REGION });
-            await first.ensureBucket(BUCKET);
-            const firstServer = await serveEmulator(first);
-            const writer = client(firstServer.endpoint);
+            const first = await startServedEmulator({ dataDir, ...CREDENTIALS, region: REGION }, [BUCKET]);
+            const writer = first.s3;
             const body = '{"name":"Ann","n":1}';
             await writer.send(new PutObjectCommand({ Bucket: BUCKET, Key: "people/Ann Lee.json", Body: body, ContentType: "application/json", Metadata: { step: "one" } }));
             const cachedGet = await writer.send(new GetObjectCommand({ Bucket: BUCKET, Key: "people/Ann Lee.json" }));
             assert.equal(await text(cachedGet), body);
             await writer.send(new HeadObjectCommand({ Bucket: BUCKET, Key: "people/Ann Lee.json" }));
-            writer.destroy();
-            await firstServer.close();
             await first.close();
 
             // A new emulator has nothing cached: s3rver reads the object from the files the first one wrote.
-            const second = await createS3Emulator({ dataDir, ...CREDENTIALS, region: REGION });
-            const secondServer = await serveEmulator(second);
-            const reader = client(secondServer.endpoint);
+            const second = await startServedEmulator({ dataDir, ...CREDENTIALS, region: REGION });
+            const reader = second.s3;
             const fromFiles = await reader.send(new GetObjectCommand({ Bucket: BUCKET, Key: "people/Ann Lee.json" }));
             assert.equal(await text(fromFiles), body);
             assert.equal(fromFiles.ContentType, "application/json");
             assert.deepEqual(fromFiles.Metadata, { step: "one" });
             assert.equal(fromFiles.ETag, cachedGet.ETag);
             await reader.send(new HeadObjectCommand({ Bucket: BUCKET, Key: "people/Ann Lee.json" }));
-            reader.destroy();
-            await secondServer.close();
             await second.close();
 
             const answer = (served: ServedEmulator, method: string) => served.answers.find((a) => a.method === method && a.url.startsWith("/shortcut-bucket/people/"))!;
-            assert.deepEqual(stable(answer(firstServer, "GET").headers), stable(answer(secondServer, "GET").headers));
-            assert.deepEqual(stable(answer(firstServer, "HEAD").headers), stable(answer(secondServer, "HEAD").headers));
-            assert.equal(stable(answer(firstServer, "PUT").headers).etag, cachedGet.ETag);
+            assert.deepEqual(stable(answer(first.server, "GET").headers), stable(answer(second.server, "GET").headers));
+            assert.deepEqual(stable(answer(first.server, "HEAD").headers), stable(answer(second.server, "HEAD").headers));
+            assert.equal(stable(answer(first.server, "PUT").headers).etag, cachedGet.ETag);
         } finally {
             await fsp.rm(dataDir, { recursive: true, force: true });
         }

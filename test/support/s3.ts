@@ -1,7 +1,8 @@
 /** An S3 emulator behind a real HTTP server on 127.0.0.1, as the runtime's endpoint mounts it. */
 import * as http from "http";
 import { AddressInfo } from "net";
-import { S3Emulator } from "../../local/s3";
+import { S3Client } from "@aws-sdk/client-s3";
+import { S3Emulator, S3EmulatorOptions, createS3Emulator } from "../../local/s3";
 
 export interface ServedEmulator {
     endpoint: string;
@@ -37,6 +38,32 @@ export async function serveEmulator(emulator: S3Emulator): Promise<ServedEmulato
         close: () => {
             server.closeAllConnections();
             return new Promise<void>((resolve) => server.close(() => resolve()));
+        },
+    };
+}
+
+/** An emulator with buckets, served, and an SDK client (default settings) signed with the emulator's key. */
+export interface RunningEmulator {
+    emulator: S3Emulator;
+    server: ServedEmulator;
+    s3: S3Client;
+    close(): Promise<void>;
+}
+
+export async function startServedEmulator(options: S3EmulatorOptions, buckets: string[] = []): Promise<RunningEmulator> {
+    const emulator = await createS3Emulator(options);
+    for (const bucket of buckets) await emulator.ensureBucket(bucket);
+    const server = await serveEmulator(emulator);
+    // Default settings on purpose: flexible checksums, no forcePathStyle.
+    const s3 = new S3Client({ endpoint: server.endpoint, region: options.region, credentials: { accessKeyId: options.accessKeyId, secretAccessKey: options.secretAccessKey } });
+    return {
+        emulator,
+        server,
+        s3,
+        close: async () => {
+            s3.destroy();
+            await server.close();
+            await emulator.close();
         },
     };
 }
