@@ -8,6 +8,7 @@ import { randomBytes } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
+import { archiveContents } from "./archive";
 import { AwsError } from "./awsError";
 import { DeclaredTable, DynamoDbEmulator, createDynamoDbEmulator } from "./dynamodb";
 import { Endpoint, startEndpoint } from "./endpoint";
@@ -61,37 +62,6 @@ export interface Runtime {
 
 type Inputs = Record<string, unknown>;
 const str = (value: unknown): string => (typeof value === "string" ? value : String(value ?? ""));
-
-/** Archive path -> content, from the Pulumi archive the mocks recorded (string and file assets, file archives). */
-async function archiveFiles(archive: pulumi.asset.Archive, prefix = ""): Promise<Record<string, string | Uint8Array>> {
-    const files: Record<string, string | Uint8Array> = {};
-    const assets = (archive as pulumi.asset.AssetArchive).assets ? await (archive as pulumi.asset.AssetArchive).assets : undefined;
-    if (assets) {
-        for (const [name, entry] of Object.entries(assets)) {
-            const asset = entry as pulumi.asset.Asset & pulumi.asset.Archive;
-            const text = (asset as pulumi.asset.StringAsset).text ? await (asset as pulumi.asset.StringAsset).text : undefined;
-            const filePath = (asset as pulumi.asset.FileAsset).path ? await (asset as pulumi.asset.FileAsset).path : undefined;
-            if (text !== undefined) files[prefix + name] = text;
-            else if ((asset as pulumi.asset.AssetArchive).assets) Object.assign(files, await archiveFiles(asset, `${prefix}${name}/`));
-            else if (filePath && fs.statSync(filePath).isDirectory()) Object.assign(files, readTree(filePath, `${prefix}${name}/`));
-            else if (filePath) files[prefix + name] = fs.readFileSync(filePath);
-        }
-        return files;
-    }
-    const dir = (archive as pulumi.asset.FileArchive).path ? await (archive as pulumi.asset.FileArchive).path : undefined;
-    if (dir) return readTree(dir, prefix);
-    throw new Error("unsupported archive: only asset archives, file archives and string/file assets are served locally");
-}
-
-function readTree(dir: string, prefix: string): Record<string, Uint8Array> {
-    const files: Record<string, Uint8Array> = {};
-    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
-        const full = path.join(dir, entry.name);
-        if (entry.isDirectory()) Object.assign(files, readTree(full, `${prefix}${entry.name}/`));
-        else if (entry.isFile()) files[prefix + entry.name] = fs.readFileSync(full);
-    }
-    return files;
-}
 
 /** The resources of the evaluated stack, indexed the ways the runtime looks them up. */
 class Declared {
@@ -378,7 +348,7 @@ async function functionSpec(declared: Declared, eventBridge: EventBridgeService,
         timeoutSeconds: Number(fn.inputs.timeout ?? 3),
         memorySizeMb: Number(fn.inputs.memorySize ?? 128),
         environment: Object.fromEntries(Object.entries(environment).map(([k, v]) => [k, str(v)])),
-        files: await archiveFiles(fn.inputs.code as pulumi.asset.Archive),
+        files: await archiveContents(fn.inputs.code as pulumi.asset.Archive),
         maximumRetryAttempts: invokeConfig?.inputs.maximumRetryAttempts === undefined ? undefined : Number(invokeConfig.inputs.maximumRetryAttempts),
         onFailure: destination?.startsWith("arn:aws:events:") ? (record) => sendToBus(eventBridge, destination, record) : undefined,
     };
