@@ -59,19 +59,10 @@ export interface StateMachineSpec {
     roleArn: string;
 }
 
-export interface PutEventsEntry {
-    Source?: string;
-    DetailType?: string;
-    Detail?: string;
-    EventBusName?: string;
-    Resources?: string[];
-    Time?: string;
-}
+/** The PutEvents shapes are EventBridge's own (local/eventBridge.ts), which the runtime's integration calls. */
+export type { PutEventsRequestEntry as PutEventsEntry, PutEventsResponse as PutEventsResult } from "./eventBridge";
+import type { PutEventsRequestEntry as PutEventsEntry, PutEventsResponse as PutEventsResult } from "./eventBridge";
 
-export interface PutEventsResult {
-    FailedEntryCount: number;
-    Entries: Array<{ EventId?: string; ErrorCode?: string; ErrorMessage?: string }>;
-}
 
 export interface TaskIntegrations {
     /** events:putEvents service integration; returns the PutEvents response ({FailedEntryCount, Entries:[{EventId}|{ErrorCode,ErrorMessage}]}). */
