@@ -8,6 +8,7 @@ import { randomBytes } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
+import { LAMBDA_FAILURE } from "../components/taskFinisher";
 import { archiveContents } from "./archive";
 import { AwsError } from "./awsError";
 import { DeclaredTable, DynamoDbEmulator, createDynamoDbEmulator } from "./dynamodb";
@@ -357,7 +358,7 @@ async function functionSpec(declared: Declared, eventBridge: EventBridgeService,
 /** Lambda's on-failure destination on EventBridge: the record as detail, from source `lambda`. */
 async function sendToBus(eventBridge: EventBridgeService, busArn: string, record: AsyncInvocationRecord): Promise<void> {
     const result = eventBridge.putEvents({
-        Entries: [{ EventBusName: busArn, Source: "lambda", DetailType: "Lambda Function Invocation Result - Failure", Detail: JSON.stringify(record) }],
+        Entries: [{ EventBusName: busArn, Source: LAMBDA_FAILURE.source, DetailType: LAMBDA_FAILURE.detailType, Detail: JSON.stringify(record) }],
     });
     if (result.FailedEntryCount) throw new Error(`destination ${busArn} refused the failure record: ${result.Entries[0].ErrorMessage}`);
 }
