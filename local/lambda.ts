@@ -146,6 +146,17 @@ interface PoolContext {
 let compiledWorker: string | undefined;
 
 /** The worker bootstrap is TypeScript; Workers cannot load it, so it is compiled once and started with `eval`. */
+/**
+ * The heap sizes the nodejs runtime's bootstrap gives V8 for a function's memory: a tenth of it as new space
+ * (`--max-semi-space-size` = half of that), the rest as old space. V8's young generation holds two semi-spaces and
+ * an equally sized large-object space, hence three semi-spaces here.
+ */
+export function lambdaHeapLimits(memorySizeMb: number): { maxOldGenerationSizeMb: number; maxYoungGenerationSizeMb: number } {
+    const newSpaceMb = Math.floor(memorySizeMb / 10);
+    const semiSpaceMb = Math.floor(newSpaceMb / 2);
+    return { maxOldGenerationSizeMb: memorySizeMb - newSpaceMb, maxYoungGenerationSizeMb: 3 * semiSpaceMb };
+}
+
 function workerSource(): string {
     compiledWorker ??= transformSync(fs.readFileSync(path.join(__dirname, "lambdaWorker.ts"), "utf8"), {
         loader: "ts",
@@ -239,7 +250,7 @@ class FunctionPool {
             env: this.environment(logStreamName),
             // A plain runtime: no loader hooks (tsx ...) inherited from the host process.
             execArgv: [],
-            resourceLimits: { maxOldGenerationSizeMb: this.spec.memorySizeMb },
+            resourceLimits: lambdaHeapLimits(this.spec.memorySizeMb),
             stdout: true,
             stderr: true,
         });
@@ -281,7 +292,9 @@ class FunctionPool {
     }
 
     private dispatch(slot: Slot, job: Job): void {
-        const running: Running = { job, lines: [], dispatchedAt: Date.now(), cold: !slot.warm };
+        const now = Date.now();
+        // A warm Worker starts the handler at once (it reports `start` only after a cold start's init).
+        const running: Running = { job, lines: [], dispatchedAt: now, startedAt: slot.warm ? now : undefined, cold: !slot.warm };
         slot.running = running;
         this.emit(slot, `START RequestId: ${job.requestId} Version: $LATEST`);
         // Until the handler starts this bounds the init phase; `start` swaps in the function's own timeout.

@@ -45,7 +45,10 @@ export interface InvokeMessage {
     timeoutMs: number;
 }
 
-/** Worker -> host. `start` marks the end of the init phase, where the function's timeout begins. */
+/**
+ * Worker -> host. `start` marks the end of a cold start's init phase, where the function's timeout begins; a warm
+ * Worker's invocation starts when the host dispatches it, so it sends none (one message fewer per invocation).
+ */
 export type WorkerMessage =
     | { type: "start"; requestId: string }
     | { type: "log"; text: string }
@@ -297,6 +300,7 @@ function startRuntime(data: LambdaWorkerData, port: NonNullable<typeof parentPor
 
     let handler: Handler | undefined;
     port.on("message", (message: InvokeMessage) => {
+        const cold = handler === undefined;
         try {
             handler ??= loadHandler(data);
         } catch (error) {
@@ -306,7 +310,7 @@ function startRuntime(data: LambdaWorkerData, port: NonNullable<typeof parentPor
             return;
         }
         logs.requestId = message.requestId;
-        post({ type: "start", requestId: message.requestId });
+        if (cold) post({ type: "start", requestId: message.requestId });
         void runHandler(handler, data, message).then((outcome) => {
             logs.flush();
             logs.requestId = undefined;

@@ -2,7 +2,7 @@ import { strict as assert } from "node:assert";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { AsyncInvocationRecord, FunctionSpec, LambdaService } from "../local/lambda";
+import { AsyncInvocationRecord, FunctionSpec, LambdaService, lambdaHeapLimits } from "../local/lambda";
 import { AwsError } from "../local/awsError";
 
 /** Archives are small `__index.js` sources, as Pulumi's bundles would be, in a folder with no node_modules above. */
@@ -142,13 +142,14 @@ describe("LambdaService", () => {
         await lambda.close();
         lambda = newService(1);
         await lambda.addFunction(
-            spec("slow", `exports.handler = async (event) => { if (event.spin) for (;;) {} return "fast"; };`),
+            spec("slow", `exports.handler = async (event) => { if (event.spin) { console.log("spinning"); for (;;) {} } return "fast"; };`),
         );
         const started = Date.now();
         const [timedOut, next] = await Promise.all([lambda.invoke("slow", { spin: true }), lambda.invoke("slow", { spin: false })]);
         assert.equal(timedOut.functionError?.errorType, "Sandbox.Timedout");
         assert.equal(timedOut.functionError?.errorMessage, "Task timed out after 1.00 seconds");
         assert.match(timedOut.logs, /Status: timeout/);
+        assert.match(timedOut.logs, /\tINFO\tspinning\n/, "what the handler logged before it hung is kept");
         assert.equal(next.payload, "fast");
         assert.ok(Date.now() - started < 2500, "the spinning worker was stopped");
         assert.deepEqual(lambda.stats(), { invocations: 2, errors: 1, timeouts: 1 });
@@ -286,6 +287,18 @@ describe("LambdaService", () => {
         const result = await lambda.invoke("hungry", { eat: true });
         assert.equal(result.functionError?.errorType, "Runtime.OutOfMemory");
         assert.equal((await lambda.invoke("hungry", {})).payload, "fine");
+    });
+
+    it("sizes the heap as the nodejs runtime's bootstrap does for the memory size", async () => {
+        // /var/runtime/bootstrap: new space = memory / 10 (semi-space half of it), old space = the rest.
+        assert.deepEqual(lambdaHeapLimits(256), { maxOldGenerationSizeMb: 231, maxYoungGenerationSizeMb: 36 });
+        assert.deepEqual(lambdaHeapLimits(128), { maxOldGenerationSizeMb: 116, maxYoungGenerationSizeMb: 18 });
+        await lambda.addFunction(
+            spec("heap", `exports.handler = async () => require("v8").getHeapStatistics().heap_size_limit / 1048576;`, { memorySizeMb: 256 }),
+        );
+        const limitMb = (await lambda.invoke("heap", {})).payload as number;
+        // V8's limit is old space + young generation, plus a few MiB of its own.
+        assert.ok(limitMb >= 231 + 36 && limitMb <= 231 + 36 + 16, `heap limit ${limitMb} MiB for a 256 MB function`);
     });
 
     it("queues invocations beyond the pool and completes them all on warm workers", async () => {
