@@ -31,6 +31,7 @@ import {
     Unpacker,
     archiveFiles,
     archiveSize,
+    extractZip,
     handlerEnvironment,
     invokeOnce,
     isolatedTempDir,
@@ -38,6 +39,7 @@ import {
     runtimeModulesDir,
     testEvent,
     writeDriver,
+    writeZip,
 } from "./archives";
 
 const FUNCTION = "aws:lambda/function:Function";
@@ -50,6 +52,8 @@ function flag(name: string, fallback: number): number {
     return value;
 }
 const COLD_RUNS = flag("--runs", 5);
+/** Unpacking the zips is slow for the default archives (thousands of files): fewer runs. */
+const UNPACK_RUNS = 3;
 const EVAL_RUNS = flag("--eval-runs", 3);
 const CONFIG: Record<string, string> = {};
 process.argv.forEach((arg, i) => {
@@ -92,6 +96,8 @@ async function plainEsbuildBytes(serialized: string, bundleAwsSdk: boolean): Pro
 interface Timed {
     wallMs: number;
     cpuMs: number;
+    /** For an evaluation: how many closures Pulumi's `serializeFunction` serialized, and the ms from first start to last end. */
+    serialization?: { calls: number; spanMs: number };
 }
 
 /** Runs a command in a new process; `cpuMs` is reported by the process itself on its last stdout line. */
@@ -106,14 +112,21 @@ function timeProcess(args: string[], env: NodeJS.ProcessEnv): Promise<Timed> {
             const wallMs = Number(process.hrtime.bigint() - started) / 1e6;
             const cpu = /@@cpu (\S+)/.exec(out);
             if (code !== 0 || !cpu) reject(new Error(`${args.join(" ")} failed (${code}):\n${out}`));
-            else resolve({ wallMs, cpuMs: Number(cpu[1]) });
+            else {
+                const serialized = /@@serialize (\d+) (\d+)/.exec(out);
+                const serialization = serialized ? { calls: Number(serialized[1]), spanMs: Number(serialized[2]) } : undefined;
+                resolve({ wallMs, cpuMs: Number(cpu[1]), serialization });
+            }
         });
     });
 }
 
 const REPORT_CPU = `const u = process.cpuUsage(); console.log("@@cpu " + (u.user + u.system) / 1000);`;
 const BARE_LOAD = `require("@pulumi/pulumi"); require("@pulumi/aws"); ${REPORT_CPU} process.exit(0);`;
-const EVALUATE = `require("./local/evaluate").evaluateStack({ config: ${JSON.stringify(CONFIG)} }).then((s) => { if (!s.resources.length) throw new Error("no resources"); ${REPORT_CPU} process.exit(0); }, (e) => { console.error(e); process.exit(1); });`;
+/** What serializing any closure adds before it does anything: Pulumi's serializer parses functions with TypeScript. */
+const SERIALIZER_LOAD = `require("@pulumi/pulumi"); require("@pulumi/aws"); require("typescript"); ${REPORT_CPU} process.exit(0);`;
+const REPORT_SERIALIZATION = `const z = require("./components/closureArchive").serializationSpan; console.log("@@serialize " + z.calls + " " + (z.lastEnd - z.firstStart));`;
+const EVALUATE = `require("./local/evaluate").evaluateStack({ config: ${JSON.stringify(CONFIG)} }).then((s) => { if (!s.resources.length) throw new Error("no resources"); ${REPORT_SERIALIZATION} ${REPORT_CPU} process.exit(0); }, (e) => { console.error(e); process.exit(1); });`;
 
 function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
     const env: NodeJS.ProcessEnv = { ...process.env, ...extra };
@@ -129,6 +142,9 @@ const verdict = (ok: boolean) => (ok ? "PASS" : "FAIL");
 
 interface Row {
     name: string;
+    /** Median milliseconds to unpack the deployment zip into an empty folder (lean / default). */
+    leanUnpackMs: number;
+    defaultUnpackMs: number;
     lean: ArchiveSize;
     leanCode: ArchiveSize;
     fallback: ArchiveSize;
@@ -170,6 +186,35 @@ async function coldStarts(
     return results;
 }
 
+/** Median time to unpack a zip into a fresh folder (removed again after each run). */
+function unpackTime(zipFile: string, temp: string): number {
+    const times: number[] = [];
+    for (let i = 0; i < UNPACK_RUNS; i++) {
+        const folder = path.join(temp, `unpack-${i}`);
+        times.push(extractZip(zipFile, folder));
+        fs.rmSync(folder, { recursive: true, force: true });
+    }
+    return median(times);
+}
+
+/**
+ * The same cold start for a handler that loads nothing and does nothing: Node's own start and the driver. No
+ * archive can start faster than this, so it bounds the speedup any packaging can show against the default's.
+ */
+async function emptyHandlerColdStart(driver: string, stub: AwsStub, nodePath: string, temp: string): Promise<Invocation[]> {
+    const folder = path.join(temp, "empty-handler");
+    fs.mkdirSync(folder, { recursive: true });
+    fs.writeFileSync(path.join(folder, ENTRY_FILE), "exports.handler = async () => null;\n");
+    const env = handlerEnvironment(stub, nodePath, temp);
+    const runs: Invocation[] = [];
+    for (let i = 0; i <= COLD_RUNS; i++) {
+        const invocation = await invokeOnce({ driver, folder, handler: HANDLER, event: {}, env });
+        if (!invocation.ok) throw new Error(`the empty handler failed: ${invocation.error}\n${invocation.output}`);
+        if (i > 0) runs.push(invocation);
+    }
+    return runs;
+}
+
 async function main(): Promise<void> {
     const startedAt = Date.now();
     process.chdir(PROJECT_ROOT);
@@ -187,7 +232,8 @@ async function main(): Promise<void> {
         const unpacker = new Unpacker();
         const nodePath = runtimeModulesDir(temp);
         const driver = writeDriver(temp);
-        const partial: Omit<Row, "leanRuns" | "defaultRuns" | "sourceMapRuns">[] = [];
+        const partial: Omit<Row, "leanRuns" | "defaultRuns" | "sourceMapRuns" | "leanUnpackMs" | "defaultUnpackMs">[] = [];
+        const unpackTimes = new Map<string, { lean: number; fallback: number }>();
         const folders: { name: string; leanDir: string; defaultDir: string }[] = [];
         for (const fn of functions) {
             const fallbackResource = defaults.resources.find((r) => r.type === FUNCTION && r.name === fn.name);
@@ -210,27 +256,35 @@ async function main(): Promise<void> {
                 leanDir: unpacker.unpack(leanFiles, path.join(temp, `${fn.name}-lean`)),
                 defaultDir: unpacker.unpack(defaultFiles, path.join(temp, `${fn.name}-default`)),
             });
+            unpackTimes.set(fn.name, {
+                lean: unpackTime(writeZip(leanFiles, path.join(temp, `${fn.name}-lean.zip`)), temp),
+                fallback: unpackTime(writeZip(defaultFiles, path.join(temp, `${fn.name}-default.zip`)), temp),
+            });
             process.stderr.write(`  archives: ${fn.name} measured and unpacked\n`);
         }
 
         const runs = await coldStarts(folders, driver, stub, nodePath, temp);
         const rows: Row[] = partial.map((p) => {
             const r = runs.get(p.name)!;
-            return { ...p, leanRuns: r.lean, defaultRuns: r.fallback, sourceMapRuns: r.sourceMaps };
+            const unpack = unpackTimes.get(p.name)!;
+            return { ...p, leanRuns: r.lean, defaultRuns: r.fallback, sourceMapRuns: r.sourceMaps, leanUnpackMs: unpack.lean, defaultUnpackMs: unpack.fallback };
         });
+        const floor = await emptyHandlerColdStart(driver, stub, nodePath, temp);
 
         process.stderr.write("timing a bare load and a whole-stack evaluation in new processes...\n");
         const bare: Timed[] = [];
         const bareTsx: Timed[] = [];
         const evaluation: Timed[] = [];
+        const serializerLoad: Timed[] = [];
         for (let i = 0; i < EVAL_RUNS; i++) {
             bare.push(await timeProcess(["-e", BARE_LOAD], childEnv()));
             bareTsx.push(await timeProcess(["--require", "tsx/cjs", "-e", BARE_LOAD], childEnv()));
+            serializerLoad.push(await timeProcess(["--require", "tsx/cjs", "-e", SERIALIZER_LOAD], childEnv()));
             evaluation.push(await timeProcess(["--require", "tsx/cjs", "-e", EVALUATE], childEnv()));
         }
         const uncached = await timeProcess(["--require", "tsx/cjs", "-e", EVALUATE], childEnv({ CHOREOGRAPHY_CLOSURE_CACHE: "off" }));
 
-        print(rows, { bare, bareTsx, evaluation, uncached }, Date.now() - startedAt);
+        print(rows, floor, { bare, bareTsx, serializerLoad, evaluation, uncached }, Date.now() - startedAt);
         const failed = rows.some((row) => !rowPasses(row)) || !evaluationPasses(bare, evaluation);
         process.exitCode = failed ? 1 : 0;
     } finally {
@@ -269,11 +323,12 @@ function evaluationPasses(bare: Timed[], evaluation: Timed[]): boolean {
 interface EvaluationTimes {
     bare: Timed[];
     bareTsx: Timed[];
+    serializerLoad: Timed[];
     evaluation: Timed[];
     uncached: Timed;
 }
 
-function print(rows: Row[], { bare, bareTsx, evaluation, uncached }: EvaluationTimes, elapsedMs: number): void {
+function print(rows: Row[], floor: Invocation[], { bare, bareTsx, serializerLoad, evaluation, uncached }: EvaluationTimes, elapsedMs: number): void {
     const out: string[] = [];
     out.push(`## Handler archives: lean (this stack) / default (CallbackFunction), same closure`, "");
     out.push(`Cold start: median of ${COLD_RUNS} new \`node\` processes (${process.version}), spawn to first invocation completed; CPU = the process's user+system time.`, "");
@@ -301,13 +356,46 @@ function print(rows: Row[], { bare, bareTsx, evaluation, uncached }: EvaluationT
                 `${times(r.smallerUnzipped)} | ${times(r.smallerZipped)} | ${times(r.coldStart)} | ${times(r.coldStartCpu)} | ${verdict(rowPasses(row))} |`,
         );
     }
+    const floorWall = median(floor.map((r) => r.wallMs));
+    const slowestDefault = Math.max(...rows.map((row) => median(row.defaultRuns.map((r) => r.wallMs))));
+    out.push(
+        "",
+        `An empty handler (\`exports.handler = async () => null\`) takes ${ms(floorWall)} by the same measure: Node's own start. ` +
+            `Against the default packaging's ${ms(slowestDefault)} (its slowest handler here), no archive could show more than ` +
+            `${times(slowestDefault / floorWall)}.`,
+    );
+    out.push("", "## Cold start from the deployment zip (for reference)", "");
+    out.push(
+        "Before a cold start's init Lambda unpacks the function's zip into an empty task root. Unpack = reading the zip and writing " +
+            `its files (fflate in the benchmark process, median of ${UNPACK_RUNS}); the cold start is the one above.`,
+        "",
+    );
+    out.push("| Function | unpack, lean / default | unpack + cold start, lean / default | speedup |", "|---|---|---|---|");
+    for (const row of rows) {
+        const lean = row.leanUnpackMs + median(row.leanRuns.map((r) => r.wallMs));
+        const fallback = row.defaultUnpackMs + median(row.defaultRuns.map((r) => r.wallMs));
+        out.push(`| ${row.name} | ${ms(row.leanUnpackMs)} / ${ms(row.defaultUnpackMs)} | ${ms(lean)} / ${ms(fallback)} | ${times(fallback / lean)} |`);
+    }
     const bareWall = median(bare.map((t) => t.wallMs));
     const evalWall = median(evaluation.map((t) => t.wallMs));
     out.push("", `## Stack evaluation under mocks, new process (median of ${bare.length})`, "");
     out.push("| | wall | CPU |", "|---|---|---|");
     out.push(`| load @pulumi/pulumi + @pulumi/aws (\`node -e\`) | ${ms(bareWall)} | ${ms(median(bare.map((t) => t.cpuMs)))} |`);
     out.push(`| same, with tsx registered (\`node --require tsx/cjs -e\`), for reference | ${ms(median(bareTsx.map((t) => t.wallMs)))} | ${ms(median(bareTsx.map((t) => t.cpuMs)))} |`);
+    const serializerWall = median(serializerLoad.map((t) => t.wallMs));
+    out.push(
+        `| same, plus \`require("typescript")\` (what Pulumi's closure serializer loads before serializing anything), for reference | ` +
+            `${ms(serializerWall)} (${times(serializerWall / bareWall)}) | ${ms(median(serializerLoad.map((t) => t.cpuMs)))} |`,
+    );
     out.push(`| evaluate index.ts (\`node --require tsx/cjs -e\` → evaluateStack) | ${ms(evalWall)} | ${ms(median(evaluation.map((t) => t.cpuMs)))} |`);
+    const spans = evaluation.map((t) => t.serialization).filter((z): z is { calls: number; spanMs: number } => z !== undefined);
+    if (spans.length) {
+        const spanMs = median(spans.map((z) => z.spanMs));
+        out.push(
+            `| of which Pulumi's \`serializeFunction\` (${spans[0].calls} closures at once, first start → last end) | ` +
+                `${ms(spanMs)} (${times(spanMs / bareWall)} the bare load) | |`,
+        );
+    }
     out.push(`| same, closure cache off (1 run, for reference) | ${ms(uncached.wallMs)} | ${ms(uncached.cpuMs)} |`);
     out.push(
         "",
