@@ -7,7 +7,21 @@ import { strict as assert } from "assert";
 import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import { ArchiveFile, AwsStub, Unpacker, archiveFiles, filesOf, handlerEnvironment, invokeOnce, isolatedTempDir, runtimeModulesDir, testEvent, writeDriver } from "../bench/archives";
+import {
+    ArchiveFile,
+    AwsStub,
+    Unpacker,
+    archiveFiles,
+    extractZip,
+    filesOf,
+    handlerEnvironment,
+    invokeOnce,
+    isolatedTempDir,
+    runtimeModulesDir,
+    testEvent,
+    writeDriver,
+    writeZip,
+} from "../bench/archives";
 import { ENTRY_FILE, HANDLER, buildClosureArchive, bundleSerializedClosure } from "../components/closureArchive";
 import { EvaluatedStack } from "../local/evaluate";
 import { getMultipleFactory } from "../handlers/getMultiple";
@@ -56,7 +70,11 @@ describe("packaging: handler archives run from an empty folder", function () {
                 assert.ok(pulumi.asset.Archive.isInstance(fn.inputs.code), `${fn.name}: code is not an archive`);
                 const files = await archiveFiles(fn.inputs.code);
                 assert.deepEqual(files.map((f) => f.name).sort(), [ENTRY_FILE, `${ENTRY_FILE}.map`], `${fn.name}: archive entries`);
-                await invoke(unpack(files), fn.name, testEvent(fn.name, stub), nodePath);
+                // Through a real zip, as `pulumi up` uploads it and Lambda unpacks it.
+                const folder = path.join(temp, `zip-${++folders}`);
+                extractZip(writeZip(files, `${folder}.zip`), folder);
+                assert.deepEqual(fs.readdirSync(folder).sort(), [ENTRY_FILE, `${ENTRY_FILE}.map`], `${fn.name}: unpacked zip`);
+                await invoke(folder, fn.name, testEvent(fn.name, stub), nodePath);
             }),
         );
         // sideEffect did its work through the stub: read the profile, announced sideEffectDone.
