@@ -143,9 +143,6 @@ interface PoolContext {
     record: (attempt: Attempt) => void;
 }
 
-let compiledWorker: string | undefined;
-
-/** The worker bootstrap is TypeScript; Workers cannot load it, so it is compiled once and started with `eval`. */
 /**
  * The heap sizes the nodejs runtime's bootstrap gives V8 for a function's memory: a tenth of it as new space
  * (`--max-semi-space-size` = half of that), the rest as old space. V8's young generation holds two semi-spaces and
@@ -157,6 +154,9 @@ export function lambdaHeapLimits(memorySizeMb: number): { maxOldGenerationSizeMb
     return { maxOldGenerationSizeMb: memorySizeMb - newSpaceMb, maxYoungGenerationSizeMb: 3 * semiSpaceMb };
 }
 
+let compiledWorker: string | undefined;
+
+/** The worker bootstrap is TypeScript; Workers cannot load it, so it is compiled once and started with `eval`. */
 function workerSource(): string {
     compiledWorker ??= transformSync(fs.readFileSync(path.join(__dirname, "lambdaWorker.ts"), "utf8"), {
         loader: "ts",
