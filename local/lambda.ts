@@ -113,7 +113,7 @@ interface Job {
     abort(error: Error): void;
 }
 
-/** A Job on a Worker. `startedAt` is set when the handler starts, after the init phase. */
+/** A Job on a Worker. `startedAt` is when the handler starts: at dispatch on a warm Worker, at `start` after a cold init. */
 interface Running {
     job: Job;
     lines: string[];
@@ -297,7 +297,7 @@ class FunctionPool {
         const running: Running = { job, lines: [], dispatchedAt: now, startedAt: slot.warm ? now : undefined, cold: !slot.warm };
         slot.running = running;
         this.emit(slot, `START RequestId: ${job.requestId} Version: $LATEST`);
-        // Until the handler starts this bounds the init phase; `start` swaps in the function's own timeout.
+        // Warm: the function's own timeout from now. Cold: this bounds the init phase, and `start` swaps in the timeout.
         running.timer = setTimeout(() => this.onTimeout(slot), slot.warm ? this.timeoutMs() : INIT_TIMEOUT_MS);
         const message: InvokeMessage = {
             type: "invoke",

@@ -1,4 +1,5 @@
 import { strict as assert } from "node:assert";
+import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -155,6 +156,24 @@ describe("LambdaService", () => {
         assert.deepEqual(lambda.stats(), { invocations: 2, errors: 1, timeouts: 1 });
     });
 
+    it("reports Init Duration on a cold start only, and times out a warm Worker by the function's timeout", async () => {
+        await lambda.close();
+        lambda = newService(1);
+        await lambda.addFunction(
+            spec("warmable", `exports.handler = async (event) => { if (event.spin) for (;;) {} return "ok"; };`),
+        );
+        const cold = await lambda.invoke("warmable", {});
+        const warm = await lambda.invoke("warmable", {});
+        assert.match(cold.logs, /REPORT RequestId: \S+\tDuration: [\d.]+ ms.*\tInit Duration: [\d.]+ ms/);
+        assert.match(warm.logs, /REPORT RequestId: \S+\tDuration: [\d.]+ ms/);
+        assert.doesNotMatch(warm.logs, /Init Duration/);
+        const started = Date.now();
+        const timedOut = await lambda.invoke("warmable", { spin: true });
+        assert.equal(timedOut.functionError?.errorType, "Sandbox.Timedout");
+        assert.doesNotMatch(timedOut.logs, /Init Duration/);
+        assert.ok(Date.now() - started < 2500, "the warm Worker was stopped at its 1 s timeout");
+    });
+
     it("fails only the invocation whose worker exits or throws asynchronously", async () => {
         await lambda.addFunction(
             spec(
@@ -297,8 +316,9 @@ describe("LambdaService", () => {
             spec("heap", `exports.handler = async () => require("v8").getHeapStatistics().heap_size_limit / 1048576;`, { memorySizeMb: 256 }),
         );
         const limitMb = (await lambda.invoke("heap", {})).payload as number;
-        // V8's limit is old space + young generation, plus a few MiB of its own.
-        assert.ok(limitMb >= 231 + 36 && limitMb <= 231 + 36 + 16, `heap limit ${limitMb} MiB for a 256 MB function`);
+        // What `node --max-semi-space-size=12 --max-old-space-size=231` (the bootstrap's flags for 256 MB) gets.
+        const flags = ["--max-semi-space-size=12", "--max-old-space-size=231", "-p", `require("v8").getHeapStatistics().heap_size_limit / 1048576`];
+        assert.equal(limitMb, Number(execFileSync(process.execPath, flags, { encoding: "utf8" }).trim()));
     });
 
     it("queues invocations beyond the pool and completes them all on warm workers", async () => {
