@@ -131,13 +131,8 @@ export interface DescribeExecutionRequest {
     executionArn?: string;
     includedData?: "ALL_DATA" | "METADATA_ONLY";
 }
-export interface DescribeExecutionResponse {
-    executionArn: string;
-    stateMachineArn: string;
-    name: string;
-    status: ExecutionStatus;
-    startDate: number;
-    stopDate?: number;
+/** A list item's fields, and the execution's data and outcome. */
+export interface DescribeExecutionResponse extends ExecutionListItem {
     input?: string;
     inputDetails?: { included: boolean };
     output?: string;

@@ -75,7 +75,11 @@ function propsOf(r: Crafted): Record<string, unknown> {
     return r.preview ? (unknownCheckingProxy(r.props) as Record<string, unknown>) : r.props;
 }
 
-function resourceArgs(r: Crafted): ResourceValidationArgs {
+/** What a policy sees of a crafted resource, in resource and stack validation alike. */
+function policyView(r: Crafted): Pick<PolicyResource, "type" | "props" | "urn" | "name" | "opts" | "isType"> & {
+    /** Typed by each caller: resource and stack args declare `asType` with different generics. */
+    asType: (resourceClass: object) => Record<string, unknown> | undefined;
+} {
     const name = r.name ?? "crafted";
     const props = propsOf(r);
     return {
@@ -84,14 +88,25 @@ function resourceArgs(r: Crafted): ResourceValidationArgs {
         urn: urnOf(r.type, name),
         name,
         opts: OPTS,
-        stackTags: new Map(),
         isType: (resourceClass) => isTypeOf(r.type, resourceClass),
-        asType: ((resourceClass: object) => (isTypeOf(r.type, resourceClass) ? props : undefined)) as ResourceValidationArgs["asType"],
+        asType: (resourceClass: object) => (isTypeOf(r.type, resourceClass) ? props : undefined),
+    };
+}
+
+/** The parts of validation args that are the same for every policy here: no tags, no config. */
+function policyEnvironment() {
+    return {
+        stackTags: new Map<string, string>(),
         getConfig: <C extends object>() => ({}) as C,
         notApplicable: (reason?: string): never => {
             throw new NotApplicable(reason);
         },
     };
+}
+
+function resourceArgs(r: Crafted): ResourceValidationArgs {
+    const view = policyView(r);
+    return { ...view, asType: view.asType as ResourceValidationArgs["asType"], ...policyEnvironment() };
 }
 
 /** The messages a resource policy reports for a resource, or "not applicable". */
@@ -109,19 +124,8 @@ async function violations(policy: ResourceValidationPolicy, resource: Crafted): 
 
 function stackArgs(crafted: Crafted[]): StackValidationArgs {
     const resources: PolicyResource[] = crafted.map((r) => {
-        const name = r.name ?? "crafted";
-        const props = propsOf(r);
-        return {
-            type: r.type,
-            props,
-            urn: urnOf(r.type, name),
-            name,
-            opts: OPTS,
-            dependencies: [],
-            propertyDependencies: {},
-            isType: (resourceClass) => isTypeOf(r.type, resourceClass),
-            asType: ((resourceClass: object) => (isTypeOf(r.type, resourceClass) ? props : undefined)) as PolicyResource["asType"],
-        };
+        const view = policyView(r);
+        return { ...view, asType: view.asType as PolicyResource["asType"], dependencies: [], propertyDependencies: {} };
     });
     crafted.forEach((r, i) => {
         for (const [property, names] of Object.entries(r.dependsOn ?? {})) {
@@ -133,14 +137,7 @@ function stackArgs(crafted: Crafted[]): StackValidationArgs {
         }
         resources[i].dependencies = Object.values(resources[i].propertyDependencies).flat();
     });
-    return {
-        resources,
-        stackTags: new Map(),
-        getConfig: <C extends object>() => ({}) as C,
-        notApplicable: (reason?: string): never => {
-            throw new NotApplicable(reason);
-        },
-    };
+    return { resources, ...policyEnvironment() };
 }
 
 async function stackViolations(policy: StackValidationPolicy, resources: Crafted[]): Promise<P.StackViolation[]> {
