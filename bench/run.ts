@@ -8,7 +8,8 @@
  *
  * For each it prints the wall time, state transitions per second, Lambda invocations, CPU time and peak memory,
  * checks every report (the total is the sum of the per-person files), prints PASS or FAIL per target and exits
- * non-zero when a target is missed.
+ * non-zero when a target is missed. A fixed single-threaded loop, timed before and after, shows how fast the CPU
+ * was at the time: on a shared VM it moves, and the wall times with it.
  *
  *   npm run bench [-- --names 1000 --concurrency 40 --runs 50 --run-names 20 --target-ms 10000 --no-warmup]
  */
@@ -85,6 +86,19 @@ class MemorySampler {
         clearInterval(this.timer);
         return { peakRssMiB: this.peakRss / MiB, peakHeapUsedMiB: this.peakHeapUsed / MiB };
     }
+}
+
+/**
+ * A fixed piece of single-threaded work (JSON round trips), timed: how fast this machine's CPU is right now. On a
+ * shared VM it moves by a third within minutes, and every wall time here moves with it.
+ */
+function referenceLoopMs(): number {
+    const value = { list: [1, 2, 3], text: "x".repeat(100), nested: { flag: true, none: null, ratio: 1.5 } };
+    const started = process.hrtime.bigint();
+    let sink = 0;
+    for (let i = 0; i < 300_000; i++) sink += (JSON.parse(JSON.stringify(value)) as typeof value).list.length;
+    if (sink !== 900_000) throw new Error("reference loop miscounted");
+    return Number(process.hrtime.bigint() - started) / 1e6;
 }
 
 /** What the bus and the state machines did during one phase, watched in-process. */
@@ -313,6 +327,8 @@ async function phase(runtime: Runtime, clients: Clients, known: Set<string>, tit
 
 async function main(): Promise<void> {
     const options = parseOptions(process.argv.slice(2));
+    // Timed while nothing else runs: before the runtime starts its threads, and after it has stopped them.
+    const referenceBefore = referenceLoopMs();
     const started = Date.now();
     const runtime = await startRuntime({ port: 0, config: { "choreography:mapMaxConcurrency": String(options.concurrency) } });
     console.log(`runtime ready at ${runtime.url} in ${Date.now() - started} ms: ${runtime.stack.resources.length} resources, Map MaxConcurrency ${options.concurrency}`);
@@ -388,6 +404,10 @@ async function main(): Promise<void> {
     } finally {
         await runtime.close();
     }
+    console.log(
+        `\nCPU speed reference (a fixed single-threaded loop, lower is faster): ${referenceBefore.toFixed(0)} ms before the runtime started, ` +
+            `${referenceLoopMs().toFixed(0)} ms after it stopped`,
+    );
     console.log("");
     for (const t of targets) console.log(`${t.pass ? "PASS" : "FAIL"}  ${t.name}: ${t.detail}`);
     process.exit(targets.every((t) => t.pass) ? 0 : 1);

@@ -5,7 +5,7 @@ import type { EventBridgeEvent } from "aws-lambda";
 import { ProcessAllDetail } from "./events";
 import { CookieProfile } from "./postProcessSingle";
 import { bucketFromEnv, getJson, personKey, putJson, reportKey } from "./storage";
-import { createHandlerContext, finishTask, withTaskFailure } from "./task";
+import { SDK_CLIENT_CONFIG, createHandlerContext, finishTask, withTaskFailure } from "./task";
 import { invalidInput } from "./validation";
 
 export interface CookieReport {
@@ -57,8 +57,8 @@ export async function postProcessAll(deps: PostProcessAllDeps, task: ProcessAllD
 
 export function postProcessAllFactory() {
     const ctx = createHandlerContext("postProcessAll");
-    const sfn = new SFNClient({});
-    const s3 = new S3Client({});
+    const sfn = new SFNClient(SDK_CLIENT_CONFIG);
+    const s3 = new S3Client(SDK_CLIENT_CONFIG);
     const bucket = bucketFromEnv();
     return async (event: EventBridgeEvent<"processAll", ProcessAllDetail>): Promise<void> =>
         withTaskFailure(ctx, event.detail, async (task) => {

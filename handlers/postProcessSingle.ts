@@ -5,7 +5,7 @@ import type { EventBridgeEvent } from "aws-lambda";
 import { ProcessSinglePostDetail } from "./events";
 import { Profile } from "./processSingle";
 import { bucketFromEnv, fetchJson, personKey, putJson } from "./storage";
-import { createHandlerContext, finishTask, withTaskFailure } from "./task";
+import { SDK_CLIENT_CONFIG, createHandlerContext, finishTask, withTaskFailure } from "./task";
 import { requireString } from "./validation";
 
 export interface CookieProfile extends Profile {
@@ -33,7 +33,7 @@ export async function postProcessSingle(
 
 export function postProcessSingleFactory() {
     const ctx = createHandlerContext("postProcessSingle");
-    const deps = { s3: new S3Client({}), bucket: bucketFromEnv() };
+    const deps = { s3: new S3Client(SDK_CLIENT_CONFIG), bucket: bucketFromEnv() };
     return async (event: EventBridgeEvent<"processSinglePost", ProcessSinglePostDetail>): Promise<void> =>
         withTaskFailure(ctx, event.detail, async (task) => {
             await finishTask(ctx, task, await postProcessSingle(deps, task));

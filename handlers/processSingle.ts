@@ -4,7 +4,7 @@ import { faker } from "@faker-js/faker/locale/en";
 import type { EventBridgeEvent } from "aws-lambda";
 import { DetailType, ProcessSingleDetail, ProcessSinglePostDetail, putTaskEvent } from "./events";
 import { bucketFromEnv, personKey, presignGet, putJson } from "./storage";
-import { HandlerContext, createHandlerContext, withTaskFailure } from "./task";
+import { HandlerContext, SDK_CLIENT_CONFIG, createHandlerContext, withTaskFailure } from "./task";
 import { parsePresignExpirySeconds, requireString } from "./validation";
 
 export interface Profile {
@@ -35,7 +35,7 @@ export async function processSingle(deps: ProcessSingleDeps, task: ProcessSingle
 export function processSingleFactory() {
     const ctx: HandlerContext = createHandlerContext("processSingle");
     const deps: ProcessSingleDeps = {
-        s3: new S3Client({}),
+        s3: new S3Client(SDK_CLIENT_CONFIG),
         bucket: bucketFromEnv(),
         presignExpirySeconds: parsePresignExpirySeconds("PRESIGN_EXPIRY_SECONDS", process.env.PRESIGN_EXPIRY_SECONDS),
     };

@@ -66,11 +66,18 @@ export interface LambdaServiceOptions {
     /** A folder whose node_modules provides @aws-sdk/* and @smithy/*, as the nodejs22.x runtime does. */
     sdkResolveDir: string;
     /**
-     * Warm Workers per function; invocations beyond wait in a queue. Default 2: each Worker is a V8 isolate that loads
-     * and JIT-compiles the function (and the SDK) on its own, so on a machine of few cores more Workers mostly add
-     * compilation and colder code; the CPU, not the number of environments, bounds throughput.
+     * Warm Workers per function at most; invocations beyond wait in a queue. Default 2: each Worker is a V8 isolate
+     * that loads and JIT-compiles the function (and the SDK) on its own, so on a machine of few cores more Workers
+     * mostly add compilation and colder code; the CPU, not the number of environments, bounds throughput.
      */
     maxWorkersPerFunction?: number;
+    /**
+     * A function's first Worker starts with its first invocation; each further one only when the oldest queued
+     * invocation has waited this long (default 1,000 ms). A busy Worker is then either stuck (a hung handler, a
+     * long timeout) and a second one keeps the queue moving, or just CPU-bound, and a second isolate would only
+     * compile the same code again on the same cores.
+     */
+    scaleOutAfterMs?: number;
     /** Waits between asynchronous attempts (the last repeats). AWS waits ~1 and ~2 minutes; default [100, 200]. */
     retryDelaysMs?: number[];
     /** Receives every log line of every invocation, with the function's name. */
@@ -86,6 +93,7 @@ export interface LambdaStats {
 }
 
 const DEFAULT_WORKERS = 2;
+const DEFAULT_SCALE_OUT_AFTER_MS = 1000;
 const DEFAULT_RETRY_DELAYS_MS = [100, 200];
 const DEFAULT_RETRY_ATTEMPTS = 2;
 /** Lambda's limit on the init phase (loading the handler module), separate from the function's timeout. */
@@ -139,6 +147,7 @@ type Ending = { payloadJson: string } | { error: FunctionError; timedOut?: boole
 interface PoolContext {
     options: LambdaServiceOptions;
     maxWorkers: number;
+    scaleOutAfterMs: number;
     log: (fn: string, line: string) => void;
     record: (attempt: Attempt) => void;
 }
@@ -177,11 +186,19 @@ function newLogStreamName(): string {
     return `${day}/[$LATEST]${randomBytes(16).toString("hex")}`;
 }
 
+/** An invocation waiting for a Worker, and since when. */
+interface Queued {
+    job: Job;
+    queuedAt: number;
+}
+
 /** The Workers of one function: started on demand up to the limit, kept warm, replaced when they die. */
 class FunctionPool {
     private readonly slots = new Set<Slot>();
-    private queue: Job[] = [];
+    private queue: Queued[] = [];
     private retired = false;
+    /** Set while queued work waits for the threshold after which another Worker starts. */
+    private scaleOutTimer?: NodeJS.Timeout;
 
     constructor(
         readonly spec: FunctionSpec,
@@ -190,14 +207,15 @@ class FunctionPool {
     ) {}
 
     submit(job: Job): void {
-        this.queue.push(job);
+        this.queue.push({ job, queuedAt: Date.now() });
         this.pump();
     }
 
     /** For a code update: stop taking work, hand back the queue, let running jobs finish on the old Workers. */
     retire(): Job[] {
         this.retired = true;
-        const queued = this.queue;
+        clearTimeout(this.scaleOutTimer);
+        const queued = this.queue.map((entry) => entry.job);
         this.queue = [];
         for (const slot of this.slots) if (!slot.running) this.kill(slot);
         return queued;
@@ -205,8 +223,9 @@ class FunctionPool {
 
     async close(): Promise<void> {
         this.retired = true;
+        clearTimeout(this.scaleOutTimer);
         const closed = new AwsError("ServiceException", "The Lambda service was closed", 500);
-        for (const job of this.queue.splice(0)) job.abort(closed);
+        for (const { job } of this.queue.splice(0)) job.abort(closed);
         const slots = [...this.slots];
         for (const slot of slots) {
             clearTimeout(slot.running?.timer);
@@ -220,10 +239,23 @@ class FunctionPool {
 
     private pump(): void {
         while (this.queue.length > 0) {
-            const slot = this.idleSlot() ?? (this.slots.size < this.context.maxWorkers ? this.spawn() : undefined);
+            const slot = this.idleSlot() ?? this.scaleOut();
             if (!slot) return;
-            this.dispatch(slot, this.queue.shift() as Job);
+            this.dispatch(slot, (this.queue.shift() as Queued).job);
         }
+    }
+
+    /** A new Worker when there is none, or when the oldest queued invocation has waited long enough; else a timer. */
+    private scaleOut(): Slot | undefined {
+        if (this.retired || this.slots.size >= this.context.maxWorkers) return undefined;
+        if (this.slots.size === 0) return this.spawn();
+        const dueIn = this.queue[0].queuedAt + this.context.scaleOutAfterMs - Date.now();
+        if (dueIn <= 0) return this.spawn();
+        this.scaleOutTimer ??= setTimeout(() => {
+            this.scaleOutTimer = undefined;
+            this.pump();
+        }, dueIn);
+        return undefined;
     }
 
     private idleSlot(): Slot | undefined {
@@ -473,6 +505,7 @@ export class LambdaService {
         this.context = {
             options,
             maxWorkers: options.maxWorkersPerFunction ?? DEFAULT_WORKERS,
+            scaleOutAfterMs: options.scaleOutAfterMs ?? DEFAULT_SCALE_OUT_AFTER_MS,
             log: options.log ?? (() => undefined),
             record: (attempt) => this.record(attempt),
         };

@@ -6,6 +6,8 @@
  * test task stands in for the workflow.
  */
 import { strict as assert } from "assert";
+import * as fs from "fs";
+import * as path from "path";
 import { PutEventsCommand } from "@aws-sdk/client-eventbridge";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { ENTRY_FILE } from "../components/closureArchive";
@@ -129,5 +131,17 @@ describe("handlers: serialized code against local S3 and the bus", function () {
             assert.throws(() => parseStartDetail({ count: bad }), /start: detail\.count must be an integer from 0 to 1000/);
         }
         assert.throws(() => parseStartDetail([1]), /start: detail must be a JSON object, got an array/);
+    });
+
+    it("builds every handler's SDK client with SDK_CLIENT_CONFIG (middleware cached per command)", () => {
+        const dir = path.join(__dirname, "..", "handlers");
+        let clients = 0;
+        for (const file of fs.readdirSync(dir).filter((f) => f.endsWith(".ts"))) {
+            for (const call of fs.readFileSync(path.join(dir, file), "utf8").matchAll(/new (\w+Client)\(([^)]*)\)/g)) {
+                clients++;
+                assert.equal(call[2], "SDK_CLIENT_CONFIG", `${file}: new ${call[1]}(${call[2]})`);
+            }
+        }
+        assert.ok(clients >= 5, `found ${clients} clients`);
     });
 });

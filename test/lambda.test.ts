@@ -23,12 +23,14 @@ function spec(name: string, source: string, extra: Partial<FunctionSpec> = {}): 
     };
 }
 
-function newService(maxWorkersPerFunction = 2): LambdaService {
+/** Further Workers start at once here unless a test says otherwise; the runtime's default waits 1 s. */
+function newService(maxWorkersPerFunction = 2, scaleOutAfterMs = 0): LambdaService {
     return new LambdaService({
         workDir: path.join(root, "work"),
         baseEnvironment: { AWS_REGION: "us-east-1", AWS_ACCESS_KEY_ID: "test", AWS_SECRET_ACCESS_KEY: "test" },
         sdkResolveDir: path.resolve(__dirname, ".."),
         maxWorkersPerFunction,
+        scaleOutAfterMs,
         retryDelaysMs: [50, 50],
         log: (fn, line) => logged.push([fn, line]),
     });
@@ -338,5 +340,29 @@ describe("LambdaService", () => {
         assert.ok(elapsed >= 590, `three rounds of 200 ms, took ${elapsed} ms`);
         await lambda.idle();
         assert.equal(lambda.stats().invocations, 6);
+    });
+
+    it("keeps a steady queue on one Worker and starts a second only for an invocation that waited scaleOutAfterMs", async () => {
+        await lambda.close();
+        lambda = newService(2, 400);
+        await lambda.addFunction(
+            spec(
+                "steady",
+                `const { threadId } = require("worker_threads");
+                 exports.handler = async (event) => { await new Promise((r) => setTimeout(r, event.ms)); return threadId; };`,
+                { timeoutSeconds: 3 },
+            ),
+        );
+        const first = (await lambda.invoke("steady", { ms: 0 })).payload;
+        const steady = await Promise.all([0, 1, 2, 3].map(() => lambda.invoke("steady", { ms: 40 })));
+        assert.deepEqual(steady.map((r) => r.payload), [first, first, first, first], "a queue that moves stays on the warm Worker");
+
+        const started = Date.now();
+        const stuck = lambda.invoke("steady", { ms: 1500 });
+        const behind = await lambda.invoke("steady", { ms: 0 });
+        const waited = Date.now() - started;
+        assert.notEqual(behind.payload, first, "a second Worker served the invocation queued behind the stuck one");
+        assert.ok(waited >= 400 && waited < 1400, `served after the 400 ms threshold, not after the stuck one (${waited} ms)`);
+        assert.equal((await stuck).payload, first);
     });
 });
