@@ -1,8 +1,8 @@
 /**
  * `npm run bench`: the offline runtime under load, driven over HTTP with the AWS SDK as a user would.
  *
- *   0. a warm-up run (40 names), so every function's Lambda Workers are started before the timed runs, as they
- *      are in any runtime that has served a run (`--no-warmup` times the cold start too);
+ *   0. a warm-up run (40 names), so every function's Lambda Worker is started before the timed runs, as it is
+ *      in any runtime that has served a run (`--no-warmup` times the cold start too);
  *   1. one run fanning out over 1,000 names at Map MaxConcurrency 40 (target: SUCCEEDED in under 10 s);
  *   2. 50 runs of 20 names each, their `start` events put at once (target: all SUCCEEDED, no event lost).
  *
@@ -90,7 +90,7 @@ class MemorySampler {
 
 /**
  * A fixed piece of single-threaded work (JSON round trips), timed: how fast this machine's CPU is right now. On a
- * shared VM it moves by a third within minutes, and every wall time here moves with it.
+ * shared VM it moves by more than a third within minutes, and every wall time here moves with it.
  */
 function referenceLoopMs(): number {
     const value = { list: [1, 2, 3], text: "x".repeat(100), nested: { flag: true, none: null, ratio: 1.5 } };
@@ -344,7 +344,7 @@ async function main(): Promise<void> {
     const targets: Target[] = [];
     try {
         if (options.warmupNames > 0) {
-            await phase(runtime, clients, known, `warm-up: 1 run x ${options.warmupNames} names (starts every function's Lambda Workers)`, 1, options.warmupNames);
+            await phase(runtime, clients, known, `warm-up: 1 run x ${options.warmupNames} names (starts every function's Lambda Worker)`, 1, options.warmupNames);
         }
 
         const single = await phase(runtime, clients, known, `1 run x ${options.names} names, Map MaxConcurrency ${options.concurrency}`, 1, options.names);

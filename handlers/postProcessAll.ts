@@ -1,10 +1,9 @@
 /** `postProcessAll`: sums every person's cookies into the run's report and finishes the PostProcessAll step. */
-import { S3Client } from "@aws-sdk/client-s3";
 import { SFNClient, SendTaskHeartbeatCommand } from "@aws-sdk/client-sfn";
 import type { EventBridgeEvent } from "aws-lambda";
 import { ProcessAllDetail } from "./events";
 import { CookieProfile } from "./postProcessSingle";
-import { bucketFromEnv, getJson, personKey, putJson, reportKey } from "./storage";
+import { ResultsStore, getJson, personKey, putJson, reportKey, resultsStoreFromEnv } from "./storage";
 import { SDK_CLIENT_CONFIG, createHandlerContext, finishTask, withTaskFailure } from "./task";
 import { invalidInput } from "./validation";
 
@@ -19,9 +18,7 @@ export interface PostProcessAllResult {
     reportKey: string;
 }
 
-export interface PostProcessAllDeps {
-    s3: S3Client;
-    bucket: string;
+export interface PostProcessAllDeps extends ResultsStore {
     /** Called between batches so a long read keeps the task alive within its HeartbeatSeconds. */
     heartbeat: () => Promise<void>;
 }
@@ -58,13 +55,12 @@ export async function postProcessAll(deps: PostProcessAllDeps, task: ProcessAllD
 export function postProcessAllFactory() {
     const ctx = createHandlerContext("postProcessAll");
     const sfn = new SFNClient(SDK_CLIENT_CONFIG);
-    const s3 = new S3Client(SDK_CLIENT_CONFIG);
-    const bucket = bucketFromEnv();
+    const store = resultsStoreFromEnv();
     return async (event: EventBridgeEvent<"processAll", ProcessAllDetail>): Promise<void> =>
         withTaskFailure(ctx, event.detail, async (task) => {
             const heartbeat = async () => {
                 await sfn.send(new SendTaskHeartbeatCommand({ taskToken: task.taskToken }));
             };
-            await finishTask(ctx, task, await postProcessAll({ s3, bucket, heartbeat }, task));
+            await finishTask(ctx, task, await postProcessAll({ ...store, heartbeat }, task));
         });
 }

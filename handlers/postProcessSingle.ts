@@ -1,11 +1,10 @@
 /** `postProcessSingle`: reads the profile through its URL, adds cookies, and finishes the person's task. */
-import { S3Client } from "@aws-sdk/client-s3";
 import { faker } from "@faker-js/faker/locale/en";
 import type { EventBridgeEvent } from "aws-lambda";
 import { ProcessSinglePostDetail } from "./events";
 import { Profile } from "./processSingle";
-import { bucketFromEnv, fetchJson, personKey, putJson } from "./storage";
-import { SDK_CLIENT_CONFIG, createHandlerContext, finishTask, withTaskFailure } from "./task";
+import { ResultsStore, fetchJson, personKey, putJson, resultsStoreFromEnv } from "./storage";
+import { createHandlerContext, finishTask, withTaskFailure } from "./task";
 import { requireString } from "./validation";
 
 export interface CookieProfile extends Profile {
@@ -19,7 +18,7 @@ export interface ProcessSingleResult {
 
 /** Reads only through the presigned URL: this handler's role has no s3:GetObject. */
 export async function postProcessSingle(
-    deps: { s3: S3Client; bucket: string },
+    deps: ResultsStore,
     task: ProcessSinglePostDetail,
 ): Promise<ProcessSingleResult> {
     const name = requireString("processSinglePost detail.name", task.name);
@@ -33,9 +32,9 @@ export async function postProcessSingle(
 
 export function postProcessSingleFactory() {
     const ctx = createHandlerContext("postProcessSingle");
-    const deps = { s3: new S3Client(SDK_CLIENT_CONFIG), bucket: bucketFromEnv() };
+    const store = resultsStoreFromEnv();
     return async (event: EventBridgeEvent<"processSinglePost", ProcessSinglePostDetail>): Promise<void> =>
         withTaskFailure(ctx, event.detail, async (task) => {
-            await finishTask(ctx, task, await postProcessSingle(deps, task));
+            await finishTask(ctx, task, await postProcessSingle(store, task));
         });
 }

@@ -1,10 +1,9 @@
 /** `processSingle`: writes a person's basic profile and hands it on as a presigned URL. */
-import { S3Client } from "@aws-sdk/client-s3";
 import { faker } from "@faker-js/faker/locale/en";
 import type { EventBridgeEvent } from "aws-lambda";
 import { DetailType, ProcessSingleDetail, ProcessSinglePostDetail, putTaskEvent } from "./events";
-import { bucketFromEnv, personKey, presignGet, putJson } from "./storage";
-import { HandlerContext, SDK_CLIENT_CONFIG, createHandlerContext, withTaskFailure } from "./task";
+import { ResultsStore, personKey, presignGet, putJson, resultsStoreFromEnv } from "./storage";
+import { HandlerContext, createHandlerContext, withTaskFailure } from "./task";
 import { parsePresignExpirySeconds, requireString } from "./validation";
 
 export interface Profile {
@@ -17,9 +16,7 @@ export function buildProfile(name: string): Profile {
     return { name, company: faker.company.name(), city: faker.location.city() };
 }
 
-export interface ProcessSingleDeps {
-    s3: S3Client;
-    bucket: string;
+export interface ProcessSingleDeps extends ResultsStore {
     presignExpirySeconds: number;
 }
 
@@ -35,8 +32,7 @@ export async function processSingle(deps: ProcessSingleDeps, task: ProcessSingle
 export function processSingleFactory() {
     const ctx: HandlerContext = createHandlerContext("processSingle");
     const deps: ProcessSingleDeps = {
-        s3: new S3Client(SDK_CLIENT_CONFIG),
-        bucket: bucketFromEnv(),
+        ...resultsStoreFromEnv(),
         presignExpirySeconds: parsePresignExpirySeconds("PRESIGN_EXPIRY_SECONDS", process.env.PRESIGN_EXPIRY_SECONDS),
     };
     return async (event: EventBridgeEvent<"processSingle", ProcessSingleDetail>): Promise<void> =>

@@ -4,6 +4,7 @@
  */
 import { GetObjectCommand, NoSuchKey, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
+import { SDK_CLIENT_CONFIG } from "./task";
 import { invalidInput, requireKeySegment } from "./validation";
 
 export type PersonFileKind = "basic" | "cookies";
@@ -21,6 +22,21 @@ export function reportKey(executionName: string): string {
 export function bucketFromEnv(env: NodeJS.ProcessEnv = process.env): string {
     if (!env.BUCKET) throw new Error("BUCKET must be set");
     return env.BUCKET;
+}
+
+/** The results bucket and the client that addresses it. */
+export interface ResultsStore {
+    s3: S3Client;
+    bucket: string;
+}
+
+/**
+ * The handler's S3 client, built once per container and bound to the one bucket in `BUCKET`. The binding is what
+ * makes `SDK_CLIENT_CONFIG` safe here: with `cacheMiddleware`, concurrent calls of one command class share one
+ * context, endpoint included, so a client sending to two buckets at once can send a request to the wrong one.
+ */
+export function resultsStoreFromEnv(env: NodeJS.ProcessEnv = process.env): ResultsStore {
+    return { s3: new S3Client(SDK_CLIENT_CONFIG), bucket: bucketFromEnv(env) };
 }
 
 export async function putJson(s3: S3Client, bucket: string, key: string, value: unknown): Promise<void> {

@@ -14,9 +14,12 @@ export interface HandlerContext {
 }
 
 /**
- * What every handler's SDK client is built with. Clients live as long as their container and no middleware is
- * added per request, so each command's resolved middleware stack is cached rather than rebuilt on every call
- * (`cacheMiddleware`); warm, that is about a fifth less CPU per PutEvents or PutObject.
+ * What every handler's SDK client is built with. A client lives as long as its container, so each command's
+ * middleware stack is resolved once and reused (`cacheMiddleware`) instead of on every call: warm, about a fifth
+ * less CPU per PutEvents or PutObject. The SDK allows it when nothing changes a client's middleware per request
+ * and no call passes per-request options; and because the cached handler shares one context between concurrent
+ * calls, a client must not send to two endpoints at once (two buckets): each S3 client is bound to one bucket
+ * (`resultsStoreFromEnv`). Presigning builds its own stack from a copy and is unaffected.
  */
 export const SDK_CLIENT_CONFIG = { cacheMiddleware: true } as const;
 

@@ -72,10 +72,11 @@ export interface LambdaServiceOptions {
      */
     maxWorkersPerFunction?: number;
     /**
-     * A function's first Worker starts with its first invocation; each further one only when the oldest queued
-     * invocation has waited this long (default 1,000 ms). A busy Worker is then either stuck (a hung handler, a
-     * long timeout) and a second one keeps the queue moving, or just CPU-bound, and a second isolate would only
-     * compile the same code again on the same cores.
+     * A function's first Worker starts with its first invocation; another only once a warm Worker is busy and the
+     * oldest queued invocation has waited this long (default 1,000 ms). A queue that keeps moving never waits that
+     * long, so a CPU-bound function stays on one isolate instead of compiling the same code in a second one on the
+     * same cores; a hung or slow handler does hold the queue up, and then a second Worker keeps it moving. A Worker
+     * still initialising does not count (its init is bounded by Lambda's 10 s init timeout).
      */
     scaleOutAfterMs?: number;
     /** Waits between asynchronous attempts (the last repeats). AWS waits ~1 and ~2 minutes; default [100, 200]. */
@@ -135,7 +136,8 @@ interface Running {
 /** One execution environment. */
 interface Slot {
     worker: Worker;
-    warm: boolean;
+    /** When the Worker finished its init; unset while it initialises. */
+    warmAt?: number;
     dead: boolean;
     running?: Running;
 }
@@ -206,16 +208,17 @@ class FunctionPool {
         private readonly context: PoolContext,
     ) {}
 
-    submit(job: Job): void {
-        this.queue.push({ job, queuedAt: Date.now() });
+    /** `queuedAt` carries over the wait of a job moved from a retired pool. */
+    submit(job: Job, queuedAt = Date.now()): void {
+        this.queue.push({ job, queuedAt });
         this.pump();
     }
 
     /** For a code update: stop taking work, hand back the queue, let running jobs finish on the old Workers. */
-    retire(): Job[] {
+    retire(): Queued[] {
         this.retired = true;
-        clearTimeout(this.scaleOutTimer);
-        const queued = this.queue.map((entry) => entry.job);
+        this.stopScaleOutTimer();
+        const queued = this.queue;
         this.queue = [];
         for (const slot of this.slots) if (!slot.running) this.kill(slot);
         return queued;
@@ -223,7 +226,7 @@ class FunctionPool {
 
     async close(): Promise<void> {
         this.retired = true;
-        clearTimeout(this.scaleOutTimer);
+        this.stopScaleOutTimer();
         const closed = new AwsError("ServiceException", "The Lambda service was closed", 500);
         for (const { job } of this.queue.splice(0)) job.abort(closed);
         const slots = [...this.slots];
@@ -239,23 +242,34 @@ class FunctionPool {
 
     private pump(): void {
         while (this.queue.length > 0) {
-            const slot = this.idleSlot() ?? this.scaleOut();
+            const slot = this.idleSlot() ?? this.newSlotIfDue();
             if (!slot) return;
             this.dispatch(slot, (this.queue.shift() as Queued).job);
         }
     }
 
-    /** A new Worker when there is none, or when the oldest queued invocation has waited long enough; else a timer. */
-    private scaleOut(): Slot | undefined {
+    /**
+     * The first Worker at once; another once the oldest queued invocation has waited `scaleOutAfterMs` while a warm
+     * Worker was busy (a timer comes back then). Time spent behind a cold start does not count: while every Worker
+     * still initialises, their `start` comes back, and the wait is counted from the first of them warm.
+     */
+    private newSlotIfDue(): Slot | undefined {
         if (this.retired || this.slots.size >= this.context.maxWorkers) return undefined;
         if (this.slots.size === 0) return this.spawn();
-        const dueIn = this.queue[0].queuedAt + this.context.scaleOutAfterMs - Date.now();
+        const warmSince = Math.min(...[...this.slots].map((slot) => slot.warmAt ?? Number.POSITIVE_INFINITY));
+        if (warmSince === Number.POSITIVE_INFINITY) return undefined;
+        const dueIn = Math.max(this.queue[0].queuedAt, warmSince) + this.context.scaleOutAfterMs - Date.now();
         if (dueIn <= 0) return this.spawn();
         this.scaleOutTimer ??= setTimeout(() => {
             this.scaleOutTimer = undefined;
             this.pump();
         }, dueIn);
         return undefined;
+    }
+
+    private stopScaleOutTimer(): void {
+        clearTimeout(this.scaleOutTimer);
+        this.scaleOutTimer = undefined;
     }
 
     private idleSlot(): Slot | undefined {
@@ -286,7 +300,7 @@ class FunctionPool {
             stdout: true,
             stderr: true,
         });
-        const slot: Slot = { worker, warm: false, dead: false };
+        const slot: Slot = { worker, dead: false };
         worker.on("message", (message: WorkerMessage) => this.onMessage(slot, message));
         worker.on("error", (error: Error) => this.onError(slot, error));
         worker.on("exit", (code: number) => this.onExit(slot, code));
@@ -326,11 +340,12 @@ class FunctionPool {
     private dispatch(slot: Slot, job: Job): void {
         const now = Date.now();
         // A warm Worker starts the handler at once (it reports `start` only after a cold start's init).
-        const running: Running = { job, lines: [], dispatchedAt: now, startedAt: slot.warm ? now : undefined, cold: !slot.warm };
+        const warm = slot.warmAt !== undefined;
+        const running: Running = { job, lines: [], dispatchedAt: now, startedAt: warm ? now : undefined, cold: !warm };
         slot.running = running;
         this.emit(slot, `START RequestId: ${job.requestId} Version: $LATEST`);
         // Warm: the function's own timeout from now. Cold: this bounds the init phase, and `start` swaps in the timeout.
-        running.timer = setTimeout(() => this.onTimeout(slot), slot.warm ? this.timeoutMs() : INIT_TIMEOUT_MS);
+        running.timer = setTimeout(() => this.onTimeout(slot), warm ? this.timeoutMs() : INIT_TIMEOUT_MS);
         const message: InvokeMessage = {
             type: "invoke",
             requestId: job.requestId,
@@ -350,10 +365,11 @@ class FunctionPool {
         if (message.type === "log") return this.emit(slot, message.text);
         if (!running || message.requestId !== running.job.requestId) return;
         if (message.type === "start") {
-            slot.warm = true;
-            running.startedAt = Date.now();
+            slot.warmAt = Date.now();
+            running.startedAt = slot.warmAt;
             clearTimeout(running.timer);
             running.timer = setTimeout(() => this.onTimeout(slot), this.timeoutMs());
+            this.pump(); // queued work may now be due another Worker
         } else if ("payloadJson" in message) {
             this.finish(slot, this.checkResponseSize(message.payloadJson));
         } else {
@@ -522,7 +538,7 @@ export class LambdaService {
         const pool = new FunctionPool(spec, taskRoot, this.context);
         const previous = this.pools.get(spec.name);
         this.pools.set(spec.name, pool);
-        for (const job of previous?.retire() ?? []) pool.submit(job);
+        for (const { job, queuedAt } of previous?.retire() ?? []) pool.submit(job, queuedAt);
     }
 
     /** RequestResponse: resolves when the function has answered, with its result or its error. */

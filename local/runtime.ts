@@ -40,8 +40,10 @@ export interface RuntimeOptions {
     verbose?: boolean;
     /** Waits between a failed asynchronous invocation's attempts (AWS: about 1 and 2 minutes). */
     retryDelaysMs?: number[];
-    /** Warm workers per function. */
+    /** Lambda Workers per function at most (see LambdaServiceOptions). */
     maxWorkersPerFunction?: number;
+    /** How long an invocation queues before its function gets another Worker (see LambdaServiceOptions). */
+    scaleOutAfterMs?: number;
 }
 
 export interface Runtime {
@@ -179,6 +181,7 @@ export async function startRuntime(options: RuntimeOptions = {}): Promise<Runtim
         sdkResolveDir: PROJECT_ROOT,
         retryDelaysMs: options.retryDelaysMs,
         maxWorkersPerFunction: options.maxWorkersPerFunction,
+        scaleOutAfterMs: options.scaleOutAfterMs,
         log: options.verbose ? (fn, line) => log(`[${fn}] ${line}`) : undefined,
     });
 

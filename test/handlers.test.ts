@@ -8,9 +8,10 @@
 import { strict as assert } from "assert";
 import * as fs from "fs";
 import * as path from "path";
-import { PutEventsCommand } from "@aws-sdk/client-eventbridge";
+import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { ENTRY_FILE } from "../components/closureArchive";
+import { SDK_CLIENT_CONFIG } from "../handlers/task";
 import { parseStartDetail } from "../handlers/validation";
 import { devStack, one } from "./support/stack";
 import { BusEvent } from "../local/eventBridge";
@@ -133,15 +134,17 @@ describe("handlers: serialized code against local S3 and the bus", function () {
         assert.throws(() => parseStartDetail([1]), /start: detail must be a JSON object, got an array/);
     });
 
-    it("builds every handler's SDK client with SDK_CLIENT_CONFIG (middleware cached per command)", () => {
+    it("builds every handler's SDK client with SDK_CLIENT_CONFIG, and S3 clients only bound to one bucket", () => {
+        assert.equal(new EventBridgeClient(SDK_CLIENT_CONFIG).config.cacheMiddleware, true, "the clients cache their middleware");
         const dir = path.join(__dirname, "..", "handlers");
-        let clients = 0;
+        const clients: string[] = [];
         for (const file of fs.readdirSync(dir).filter((f) => f.endsWith(".ts"))) {
             for (const call of fs.readFileSync(path.join(dir, file), "utf8").matchAll(/new (\w+Client)\(([^)]*)\)/g)) {
-                clients++;
+                clients.push(`${file}: new ${call[1]}`);
                 assert.equal(call[2], "SDK_CLIENT_CONFIG", `${file}: new ${call[1]}(${call[2]})`);
             }
         }
-        assert.ok(clients >= 5, `found ${clients} clients`);
+        // A client with cached middleware must not address two buckets at once: resultsStoreFromEnv binds it to one.
+        assert.deepEqual(clients.sort(), ["postProcessAll.ts: new SFNClient", "storage.ts: new S3Client", "task.ts: new EventBridgeClient"]);
     });
 });

@@ -344,25 +344,43 @@ describe("LambdaService", () => {
 
     it("keeps a steady queue on one Worker and starts a second only for an invocation that waited scaleOutAfterMs", async () => {
         await lambda.close();
-        lambda = newService(2, 400);
+        lambda = newService(2, 1000);
         await lambda.addFunction(
             spec(
                 "steady",
                 `const { threadId } = require("worker_threads");
                  exports.handler = async (event) => { await new Promise((r) => setTimeout(r, event.ms)); return threadId; };`,
-                { timeoutSeconds: 3 },
+                { timeoutSeconds: 6 },
             ),
         );
         const first = (await lambda.invoke("steady", { ms: 0 })).payload;
-        const steady = await Promise.all([0, 1, 2, 3].map(() => lambda.invoke("steady", { ms: 40 })));
+        const steady = await Promise.all([0, 1, 2, 3].map(() => lambda.invoke("steady", { ms: 10 })));
         assert.deepEqual(steady.map((r) => r.payload), [first, first, first, first], "a queue that moves stays on the warm Worker");
 
         const started = Date.now();
-        const stuck = lambda.invoke("steady", { ms: 1500 });
+        const stuck = lambda.invoke("steady", { ms: 4000 });
         const behind = await lambda.invoke("steady", { ms: 0 });
         const waited = Date.now() - started;
         assert.notEqual(behind.payload, first, "a second Worker served the invocation queued behind the stuck one");
-        assert.ok(waited >= 400 && waited < 1400, `served after the 400 ms threshold, not after the stuck one (${waited} ms)`);
+        assert.ok(waited >= 1000 && waited < 3500, `served after the 1 s threshold, not after the stuck one (${waited} ms)`);
         assert.equal((await stuck).payload, first);
+    });
+
+    it("does not count the wait behind a cold start towards a second Worker", async () => {
+        await lambda.close();
+        lambda = newService(2, 300);
+        await lambda.addFunction(
+            spec(
+                "slowInit",
+                `const { threadId } = require("worker_threads");
+                 const until = Date.now() + 800;
+                 while (Date.now() < until) {} // init longer than scaleOutAfterMs
+                 exports.handler = async () => threadId;`,
+            ),
+        );
+        const results = await Promise.all([0, 1, 2, 3].map(() => lambda.invoke("slowInit", {})));
+        const threads = new Set(results.map((r) => r.payload));
+        assert.equal(threads.size, 1, "the invocations queued behind the init ran on the Worker that did it");
+        assert.match(results[0].logs, /Init Duration: (8\d\d|9\d\d|\d{4,})\.\d\d ms/);
     });
 });
