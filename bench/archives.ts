@@ -19,8 +19,6 @@ import { ArchiveFile } from "../local/archive";
 
 export const PROJECT_ROOT = path.resolve(__dirname, "..");
 export { ArchiveFile, archiveFiles } from "../local/archive";
-/** The package scopes the nodejs22.x runtime provides on its NODE_PATH. */
-export const RUNTIME_SCOPES = RUNTIME_PROVIDED_SCOPES;
 
 /** Files of a plain `name -> text` record (what buildClosureArchive returns). */
 export function filesOf(record: Record<string, string>): ArchiveFile[] {
@@ -129,7 +127,7 @@ export class Unpacker {
 export function runtimeModulesDir(parent: string): string {
     const folder = path.join(parent, "runtime-node_modules");
     fs.mkdirSync(folder, { recursive: true });
-    for (const scope of RUNTIME_SCOPES) {
+    for (const scope of RUNTIME_PROVIDED_SCOPES) {
         const source = path.join(PROJECT_ROOT, "node_modules", scope);
         if (fs.existsSync(source) && !fs.existsSync(path.join(folder, scope))) fs.symlinkSync(source, path.join(folder, scope), "dir");
     }

@@ -7,19 +7,20 @@
  *   2. 50 runs of 20 names each, their `start` events put at once (target: all SUCCEEDED, no event lost).
  *
  * For each it prints the wall time, state transitions per second, Lambda invocations, CPU time and peak memory,
- * checks every report (the total is the sum of the per-person files), prints PASS or FAIL per target and exits
- * non-zero when a target is missed. A fixed single-threaded loop, timed before and after, shows how fast the CPU
- * was at the time: on a shared VM it moves, and the wall times with it.
+ * checks every report as the load test does (test/support/load.ts: the total is the sum of the per-person files),
+ * prints PASS or FAIL per target and exits non-zero when a target is missed. A fixed single-threaded loop, timed
+ * before and after, shows how fast the CPU was at the time: on a shared VM it moves, and the wall times with it.
  *
  *   npm run bench [-- --names 1000 --concurrency 40 --runs 50 --run-names 20 --target-ms 10000 --no-warmup]
  */
 import * as os from "os";
-import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
-import { GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
-import { DescribeExecutionCommand, GetExecutionHistoryCommand, HistoryEvent, ListExecutionsCommand, SFNClient } from "@aws-sdk/client-sfn";
+import { PutEventsCommand } from "@aws-sdk/client-eventbridge";
+import { DescribeExecutionCommand, GetExecutionHistoryCommand, HistoryEvent } from "@aws-sdk/client-sfn";
 import { BusEvent } from "../local/eventBridge";
-import { LOCAL_CREDENTIALS, Runtime, startRuntime } from "../local/runtime";
+import { Runtime, startRuntime } from "../local/runtime";
 import { ExecutionProgress } from "../local/stepFunctions";
+import { MiB, checkReport, eachLimited, sampleMemory } from "../test/support/load";
+import { DrivenRuntime, clientsFor, listWorkflowExecutions, newExecutions } from "../test/support/runtime";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 
@@ -60,33 +61,6 @@ function parseOptions(argv: string[]): BenchOptions {
 
 // ---------------------------------------------------------------------------------------------------------------
 // Measuring
-
-const MiB = 1024 * 1024;
-
-/** Peak RSS and JS heap of this process, sampled every 50 ms. Lambda Workers are threads here: RSS includes them. */
-class MemorySampler {
-    private peakRss = 0;
-    private peakHeapUsed = 0;
-    private readonly timer: NodeJS.Timeout;
-
-    constructor() {
-        this.sample();
-        this.timer = setInterval(() => this.sample(), 50);
-        this.timer.unref();
-    }
-
-    private sample(): void {
-        const usage = process.memoryUsage();
-        this.peakRss = Math.max(this.peakRss, usage.rss);
-        this.peakHeapUsed = Math.max(this.peakHeapUsed, usage.heapUsed);
-    }
-
-    stop(): { peakRssMiB: number; peakHeapUsedMiB: number } {
-        this.sample();
-        clearInterval(this.timer);
-        return { peakRssMiB: this.peakRss / MiB, peakHeapUsedMiB: this.peakHeapUsed / MiB };
-    }
-}
 
 /**
  * A fixed piece of single-threaded work (JSON round trips), timed: how fast this machine's CPU is right now. On a
@@ -138,74 +112,23 @@ class Watch {
 // ---------------------------------------------------------------------------------------------------------------
 // Driving the runtime over HTTP
 
-interface Clients {
-    events: EventBridgeClient;
-    sfn: SFNClient;
-    s3: S3Client;
-}
-
-interface CookieReport {
-    names: string[];
-    numberOfPeople: number;
-    totalCookiesConsumed: number;
-}
-
 /** One PutEvents call with one `start` entry; resolves to whether it was accepted. */
-async function putStart(clients: Clients, count: number): Promise<boolean> {
-    const response = await clients.events.send(
+async function putStart(runtime: DrivenRuntime, count: number): Promise<boolean> {
+    const response = await runtime.clients.events.send(
         new PutEventsCommand({ Entries: [{ Source: "project", DetailType: "start", EventBusName: "default", Detail: JSON.stringify({ count }) }] }),
     );
     return response.FailedEntryCount === 0 && Boolean(response.Entries?.[0]?.EventId);
 }
 
-async function listExecutionArns(clients: Clients, stateMachineArn: string): Promise<string[]> {
-    const arns: string[] = [];
-    let nextToken: string | undefined;
-    do {
-        const page = await clients.sfn.send(new ListExecutionsCommand({ stateMachineArn, maxResults: 1000, nextToken }));
-        arns.push(...(page.executions ?? []).map((e) => e.executionArn!));
-        nextToken = page.nextToken;
-    } while (nextToken);
-    return arns;
-}
-
-/** Polls ListExecutions until `count` executions not in `known` exist; adds them to `known`. */
-async function newExecutions(clients: Clients, workflowArn: string, known: Set<string>, count: number, timeoutMs: number): Promise<string[]> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-        const fresh = (await listExecutionArns(clients, workflowArn)).filter((arn) => !known.has(arn));
-        if (fresh.length >= count) {
-            fresh.forEach((arn) => known.add(arn));
-            return fresh;
-        }
-        if (Date.now() > deadline) throw new Error(`expected ${count} new executions, saw ${fresh.length}`);
-        await new Promise((r) => setTimeout(r, 20));
-    }
-}
-
-async function history(clients: Clients, executionArn: string): Promise<HistoryEvent[]> {
+async function history(runtime: DrivenRuntime, executionArn: string): Promise<HistoryEvent[]> {
     const events: HistoryEvent[] = [];
     let nextToken: string | undefined;
     do {
-        const page = await clients.sfn.send(new GetExecutionHistoryCommand({ executionArn, maxResults: 1000, nextToken, includeExecutionData: false }));
+        const page = await runtime.clients.sfn.send(new GetExecutionHistoryCommand({ executionArn, maxResults: 1000, nextToken, includeExecutionData: false }));
         events.push(...(page.events ?? []));
         nextToken = page.nextToken;
     } while (nextToken);
     return events;
-}
-
-async function readJson<T>(clients: Clients, bucket: string, key: string): Promise<T> {
-    const object = await clients.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-    return JSON.parse(await object.Body!.transformToString()) as T;
-}
-
-/** Runs `work` over `items`, at most `limit` at a time. */
-async function eachLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
-    let next = 0;
-    const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
-        while (next < items.length) await work(items[next++]);
-    });
-    await Promise.all(lanes);
 }
 
 interface RunCheck {
@@ -220,10 +143,10 @@ interface RunCheck {
     stopMs: number;
 }
 
-/** Describes the execution and checks its report as a user would: the total is the sum of the per-person files. */
-async function checkRun(clients: Clients, bucket: string, executionArn: string, expectedNames: number): Promise<RunCheck> {
-    const execution = await clients.sfn.send(new DescribeExecutionCommand({ executionArn }));
-    const events = await history(clients, executionArn);
+/** Describes the execution, counts its history, and checks its report as a user would (checkReport). */
+async function checkRun(runtime: DrivenRuntime, executionArn: string, expectedNames: number): Promise<RunCheck> {
+    const execution = await runtime.clients.sfn.send(new DescribeExecutionCommand({ executionArn }));
+    const events = await history(runtime, executionArn);
     const check: RunCheck = {
         executionArn,
         status: execution.status ?? "UNKNOWN",
@@ -232,21 +155,10 @@ async function checkRun(clients: Clients, bucket: string, executionArn: string, 
         tasksSucceeded: events.filter((e) => e.type === "TaskSucceeded").length,
         stopMs: execution.stopDate?.getTime() ?? Number.NaN,
     };
-    if (execution.status !== "SUCCEEDED") return { ...check, problem: `${execution.status}: ${execution.error ?? ""} ${execution.cause ?? ""}` };
-    const output = JSON.parse(execution.output ?? "{}") as { totalCookiesConsumed: number; reportKey: string };
-    const name = executionArn.slice(executionArn.lastIndexOf(":") + 1);
-    const report = await readJson<CookieReport>(clients, bucket, output.reportKey);
-    check.names = report.names.length;
-    if (report.names.length !== expectedNames) return { ...check, problem: `report has ${report.names.length} names, expected ${expectedNames}` };
-    if (new Set(report.names).size !== report.names.length) return { ...check, problem: "report names are not distinct" };
-    let sum = 0;
-    await eachLimited(report.names, 32, async (person) => {
-        const profile = await readJson<{ name: string; numberOfCookiesConsumed: number }>(clients, bucket, `${name}/cookies-${person}.json`);
-        if (profile.name !== person) throw new Error(`${name}/cookies-${person}.json names ${profile.name}`);
-        sum += profile.numberOfCookiesConsumed;
-    });
-    if (report.totalCookiesConsumed !== sum || output.totalCookiesConsumed !== sum) {
-        return { ...check, problem: `total ${report.totalCookiesConsumed} (output ${output.totalCookiesConsumed}) is not the sum ${sum}` };
+    try {
+        check.names = (await checkReport(runtime, execution, expectedNames)).names.length;
+    } catch (error) {
+        check.problem = (error as Error).message;
     }
     return check;
 }
@@ -274,18 +186,16 @@ interface PhaseResult {
  * Starts `runs` runs of `names` names at once (one PutEvents call each), waits for them to end, and prints the
  * phase's figures. The wall time runs from the first PutEvents sent to the last execution's stop date.
  */
-async function phase(runtime: Runtime, clients: Clients, known: Set<string>, title: string, runs: number, names: number): Promise<PhaseResult> {
-    const workflowArn = String(runtime.stack.outputs.workflowArn);
-    const bucket = String(runtime.stack.outputs.bucketName);
+async function phase(runtime: Runtime & DrivenRuntime, known: Set<string>, title: string, runs: number, names: number): Promise<PhaseResult> {
     const watch = new Watch(runtime);
     const failuresBefore = runtime.eventBridge.deliveryFailures.length;
     const statsBefore = runtime.lambda.stats();
-    const memory = new MemorySampler();
+    const memory = sampleMemory();
     const cpuBefore = process.cpuUsage();
     const t0 = Date.now();
-    const puts = await Promise.allSettled(Array.from({ length: runs }, () => putStart(clients, names)));
+    const puts = await Promise.allSettled(Array.from({ length: runs }, () => putStart(runtime, names)));
     const refused = puts.filter((p) => p.status === "rejected" || !p.value).length;
-    const arns = refused === runs ? [] : await newExecutions(clients, workflowArn, known, runs - refused, 20_000);
+    const arns = refused === runs ? [] : await newExecutions(runtime, known, runs - refused, 20_000);
     await Promise.all(arns.map((arn) => runtime.stepFunctions.waitForExecution(arn, 300_000)));
     const finishedAt = Date.now();
     const cpu = process.cpuUsage(cpuBefore);
@@ -296,7 +206,7 @@ async function phase(runtime: Runtime, clients: Clients, known: Set<string>, tit
 
     const checks: RunCheck[] = [];
     await eachLimited(arns, 4, async (arn) => {
-        checks.push(await checkRun(clients, bucket, arn, names));
+        checks.push(await checkRun(runtime, arn, names));
     });
     const lastStop = Math.max(...checks.map((c) => c.stopMs));
     const wallMs = (Number.isFinite(lastStop) ? lastStop : finishedAt) - t0;
@@ -318,8 +228,8 @@ async function phase(runtime: Runtime, clients: Clients, known: Set<string>, tit
             `${((1000 * cpuSeconds) / (runs * names)).toFixed(1)} ms per name`,
     );
     console.log(
-        `  peak memory: RSS ${mem.peakRssMiB.toFixed(0)} MiB (Lambda Workers included: they are threads of this process), ` +
-            `JS heap used ${mem.peakHeapUsedMiB.toFixed(0)} MiB (main isolate)`,
+        `  peak memory: RSS ${(mem.peakRss / MiB).toFixed(0)} MiB (Lambda Workers included: they are threads of this process), ` +
+            `JS heap used ${(mem.peakHeapUsed / MiB).toFixed(0)} MiB (main isolate)`,
     );
     for (const c of checks.filter((c) => c.problem)) console.log(`  ${c.executionArn}: ${c.problem}`);
     return { checks, refused, wallMs, watch, failures: runtime.eventBridge.deliveryFailures.length - failuresBefore };
@@ -330,24 +240,23 @@ async function main(): Promise<void> {
     // Timed while nothing else runs: before the runtime starts its threads, and after it has stopped them.
     const referenceBefore = referenceLoopMs();
     const started = Date.now();
-    const runtime = await startRuntime({ port: 0, config: { "choreography:mapMaxConcurrency": String(options.concurrency) } });
+    const served = await startRuntime({ port: 0, config: { "choreography:mapMaxConcurrency": String(options.concurrency) } });
+    const runtime = { ...served, clients: clientsFor(served) };
     console.log(`runtime ready at ${runtime.url} in ${Date.now() - started} ms: ${runtime.stack.resources.length} resources, Map MaxConcurrency ${options.concurrency}`);
     console.log(`node ${process.version}, ${os.cpus().length} CPUs, load average ${os.loadavg()[0].toFixed(1)} before the runs`);
     console.log(
         "state transitions = `*StateEntered` events (Task, Map, Succeed ... states, each Map iteration's states included) " +
             "in the workflow executions' histories (GetExecutionHistory), per second of wall time",
     );
-    const config = { endpoint: runtime.url, region: runtime.stack.region, credentials: LOCAL_CREDENTIALS };
-    const clients: Clients = { events: new EventBridgeClient(config), sfn: new SFNClient(config), s3: new S3Client({ ...config, forcePathStyle: true }) };
-    const known = new Set(await listExecutionArns(clients, String(runtime.stack.outputs.workflowArn)));
+    const known = new Set((await listWorkflowExecutions(runtime)).map((e) => e.executionArn!));
 
     const targets: Target[] = [];
     try {
         if (options.warmupNames > 0) {
-            await phase(runtime, clients, known, `warm-up: 1 run x ${options.warmupNames} names (starts every function's Lambda Worker)`, 1, options.warmupNames);
+            await phase(runtime, known, `warm-up: 1 run x ${options.warmupNames} names (starts every function's Lambda Worker)`, 1, options.warmupNames);
         }
 
-        const single = await phase(runtime, clients, known, `1 run x ${options.names} names, Map MaxConcurrency ${options.concurrency}`, 1, options.names);
+        const single = await phase(runtime, known, `1 run x ${options.names} names, Map MaxConcurrency ${options.concurrency}`, 1, options.names);
         const [run] = single.checks;
         const sideEffects = single.watch.count("sideEffectDone");
         targets.push(
@@ -364,7 +273,7 @@ async function main(): Promise<void> {
             { name: `${options.names}-name run: one side effect per name`, pass: sideEffects === options.names, detail: `${sideEffects} sideEffectDone` },
         );
 
-        const many = await phase(runtime, clients, known, `${options.runs} runs x ${options.runNames} names started at once`, options.runs, options.runNames);
+        const many = await phase(runtime, known, `${options.runs} runs x ${options.runNames} names started at once`, options.runs, options.runNames);
         const { watch } = many;
         const totalNames = options.runs * options.runNames;
         const tasks = options.runs * (options.runNames + 2); // GetMultiple, one per name, PostProcessAll

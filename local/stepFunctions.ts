@@ -63,7 +63,6 @@ export interface StateMachineSpec {
 export type { PutEventsRequestEntry as PutEventsEntry, PutEventsResponse as PutEventsResult } from "./eventBridge";
 import type { PutEventsRequestEntry as PutEventsEntry, PutEventsResponse as PutEventsResult } from "./eventBridge";
 
-
 export interface TaskIntegrations {
     /** events:putEvents service integration; returns the PutEvents response ({FailedEntryCount, Entries:[{EventId}|{ErrorCode,ErrorMessage}]}). */
     putEvents(entries: PutEventsEntry[]): Promise<PutEventsResult>;

@@ -2,38 +2,25 @@
 import { runInNewContext } from "vm";
 import * as v8 from "v8";
 import { PutEventsCommand } from "@aws-sdk/client-eventbridge";
-import { DescribeExecutionCommand, ExecutionListItem, ListExecutionsCommand } from "@aws-sdk/client-sfn";
-import { TestRuntime, executionName, readJson } from "./runtime";
+import { DescribeExecutionCommand, DescribeExecutionCommandOutput, ExecutionListItem } from "@aws-sdk/client-sfn";
+import type { CookieReport } from "../../handlers/postProcessAll";
+import { DrivenRuntime, executionName, listWorkflowExecutions, readJson } from "./runtime";
 
 export const MiB = 1024 * 1024;
 
 /** Puts `runs` start events at once, one PutEvents call each, and fails on any refused entry. */
-export async function putStarts(runtime: TestRuntime, runs: number, detail: unknown): Promise<void> {
+export async function putStarts(runtime: DrivenRuntime, runs: number, detail: unknown): Promise<void> {
     const entry = { Source: "project", DetailType: "start", EventBusName: "default", Detail: JSON.stringify(detail) };
     const answers = await Promise.all(Array.from({ length: runs }, () => runtime.clients.events.send(new PutEventsCommand({ Entries: [entry] }))));
     const refused = answers.filter((a) => a.FailedEntryCount !== 0 || !a.Entries?.[0]?.EventId);
     if (refused.length > 0) throw new Error(`${refused.length} of ${runs} start events refused: ${JSON.stringify(refused[0].Entries)}`);
 }
 
-/** Every execution of the workflow, all pages of ListExecutions. */
-export async function listWorkflowExecutions(runtime: TestRuntime): Promise<ExecutionListItem[]> {
-    const items: ExecutionListItem[] = [];
-    let nextToken: string | undefined;
-    do {
-        const page = await runtime.clients.sfn.send(
-            new ListExecutionsCommand({ stateMachineArn: String(runtime.stack.outputs.workflowArn), maxResults: 1000, nextToken }),
-        );
-        items.push(...(page.executions ?? []));
-        nextToken = page.nextToken;
-    } while (nextToken);
-    return items;
-}
-
 /**
  * Polls ListExecutions (one request a poll, however many runs) until `count` executions not in `known` exist and
  * none of them is RUNNING; returns them.
  */
-export async function awaitNewRuns(runtime: TestRuntime, known: ReadonlySet<string>, count: number, timeoutMs: number): Promise<ExecutionListItem[]> {
+export async function awaitNewRuns(runtime: DrivenRuntime, known: ReadonlySet<string>, count: number, timeoutMs: number): Promise<ExecutionListItem[]> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
         const fresh = (await listWorkflowExecutions(runtime)).filter((e) => !known.has(e.executionArn!));
@@ -60,25 +47,30 @@ export async function eachLimited<T>(items: readonly T[], limit: number, work: (
     );
 }
 
+/** Describes a finished run over HTTP and checks its report (see checkReport). */
+export async function checkRun(runtime: DrivenRuntime, executionArn: string, people: number): Promise<CheckedReport> {
+    return checkReport(runtime, await runtime.clients.sfn.send(new DescribeExecutionCommand({ executionArn })), people);
+}
+
 /**
- * Describes a finished run over HTTP and checks its report as a user would: SUCCEEDED, `people` distinct names,
- * and a total that is the sum of the per-person files.
+ * Checks a described run's report as a user would: SUCCEEDED, `people` distinct names, and a total that is the sum
+ * of the per-person files (read 32 at a time). Throws with what is wrong.
  */
-export async function checkRun(runtime: TestRuntime, executionArn: string, people: number): Promise<CheckedReport> {
-    const execution = await runtime.clients.sfn.send(new DescribeExecutionCommand({ executionArn }));
+export async function checkReport(runtime: DrivenRuntime, execution: DescribeExecutionCommandOutput, people: number): Promise<CheckedReport> {
+    const executionArn = execution.executionArn!;
     if (execution.status !== "SUCCEEDED") throw new Error(`${executionArn} ended ${execution.status}: ${execution.error} ${execution.cause}`);
     const name = executionName(executionArn);
     const output = JSON.parse(execution.output!) as { totalCookiesConsumed: number; reportKey: string };
     if (output.reportKey !== `${name}/0-cookies.json`) throw new Error(`${name}: report key ${output.reportKey}`);
-    const report = await readJson<{ names: string[]; numberOfPeople: number; totalCookiesConsumed: number }>(runtime, output.reportKey);
+    const report = await readJson<CookieReport>(runtime, output.reportKey);
     if (report.names.length !== people || report.numberOfPeople !== people) throw new Error(`${name}: ${report.names.length} names, ${report.numberOfPeople} people`);
     if (new Set(report.names).size !== people) throw new Error(`${name}: names are not distinct`);
     let sum = 0;
-    for (const person of report.names) {
+    await eachLimited(report.names, 32, async (person) => {
         const profile = await readJson<{ name: string; numberOfCookiesConsumed: number }>(runtime, `${name}/cookies-${person}.json`);
         if (profile.name !== person) throw new Error(`${name}/cookies-${person}.json names ${profile.name}`);
         sum += profile.numberOfCookiesConsumed;
-    }
+    });
     if (report.totalCookiesConsumed !== sum || output.totalCookiesConsumed !== sum) {
         throw new Error(`${name}: total ${report.totalCookiesConsumed} (output ${output.totalCookiesConsumed}), per-person files sum to ${sum}`);
     }

@@ -1,7 +1,7 @@
 /** Starting the offline runtime in a test, and talking to it over HTTP with the AWS SDK. */
 import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
 import { GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
-import { DescribeExecutionCommand, DescribeExecutionCommandOutput, ListExecutionsCommand, SFNClient } from "@aws-sdk/client-sfn";
+import { DescribeExecutionCommand, DescribeExecutionCommandOutput, ExecutionListItem, ListExecutionsCommand, SFNClient } from "@aws-sdk/client-sfn";
 import { waitForEvent } from "../../components/eventDrivenStateMachine";
 import { BusEvent } from "../../local/eventBridge";
 import { LOCAL_CREDENTIALS, Runtime, RuntimeOptions, startRuntime } from "../../local/runtime";
@@ -15,10 +15,21 @@ export interface Clients {
     s3: S3Client;
 }
 
-export interface TestRuntime extends Runtime {
+/** What driving a runtime over HTTP needs: its stack's outputs and clients of its endpoint (tests and the benchmark). */
+export interface DrivenRuntime {
+    stack: Runtime["stack"];
     clients: Clients;
+}
+
+export interface TestRuntime extends Runtime, DrivenRuntime {
     /** Every event accepted on any bus since start. */
     events: BusEvent[];
+}
+
+/** SDK clients of the runtime's endpoint, signing with the runtime's own key. */
+export function clientsFor(runtime: Runtime): Clients {
+    const config = { endpoint: runtime.url, region: runtime.stack.region, credentials: LOCAL_CREDENTIALS };
+    return { events: new EventBridgeClient(config), sfn: new SFNClient(config), s3: new S3Client(config) };
 }
 
 /** A runtime on a free port with the dev stack; quick retries so fault tests finish in seconds. */
@@ -29,14 +40,9 @@ export async function startTestRuntime(options: RuntimeOptions = {}): Promise<Te
         ...options,
         evaluated: options.evaluated ?? (options.config ? undefined : await devStack()),
     });
-    const config = { endpoint: runtime.url, region: runtime.stack.region, credentials: LOCAL_CREDENTIALS };
     const events: BusEvent[] = [];
     runtime.eventBridge.onEvent((event) => events.push(event));
-    return {
-        ...runtime,
-        events,
-        clients: { events: new EventBridgeClient(config), sfn: new SFNClient(config), s3: new S3Client(config) },
-    };
+    return { ...runtime, events, clients: clientsFor(runtime) };
 }
 
 /** Puts a `start` event the way the seed command does, with the given detail text. */
@@ -47,12 +53,25 @@ export async function putStart(runtime: TestRuntime, detail: string): Promise<vo
     if (response.FailedEntryCount) throw new Error(`start refused: ${JSON.stringify(response.Entries)}`);
 }
 
-/** Waits over HTTP until the workflow has `count` executions more than `known`, and returns the new ARNs. */
-export async function newExecutions(runtime: TestRuntime, known: Set<string>, count = 1, timeoutMs = 20_000): Promise<string[]> {
+/** Every execution of the workflow, all pages of ListExecutions. */
+export async function listWorkflowExecutions(runtime: DrivenRuntime): Promise<ExecutionListItem[]> {
+    const items: ExecutionListItem[] = [];
+    let nextToken: string | undefined;
+    do {
+        const page = await runtime.clients.sfn.send(
+            new ListExecutionsCommand({ stateMachineArn: String(runtime.stack.outputs.workflowArn), maxResults: 1000, nextToken }),
+        );
+        items.push(...(page.executions ?? []));
+        nextToken = page.nextToken;
+    } while (nextToken);
+    return items;
+}
+
+/** Waits over HTTP until the workflow has `count` executions more than `known`, adds them to `known` and returns their ARNs. */
+export async function newExecutions(runtime: DrivenRuntime, known: Set<string>, count = 1, timeoutMs = 20_000): Promise<string[]> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-        const listed = await runtime.clients.sfn.send(new ListExecutionsCommand({ stateMachineArn: String(runtime.stack.outputs.workflowArn), maxResults: 1000 }));
-        const fresh = (listed.executions ?? []).map((e) => e.executionArn!).filter((arn) => !known.has(arn));
+        const fresh = (await listWorkflowExecutions(runtime)).map((e) => e.executionArn!).filter((arn) => !known.has(arn));
         if (fresh.length >= count) {
             fresh.forEach((arn) => known.add(arn));
             return fresh;
@@ -73,7 +92,7 @@ export async function finished(runtime: TestRuntime, executionArn: string, timeo
     }
 }
 
-export async function readJson<T>(runtime: TestRuntime, key: string): Promise<T> {
+export async function readJson<T>(runtime: DrivenRuntime, key: string): Promise<T> {
     const object = await runtime.clients.s3.send(new GetObjectCommand({ Bucket: String(runtime.stack.outputs.bucketName), Key: key }));
     return JSON.parse(await object.Body!.transformToString()) as T;
 }
