@@ -100,6 +100,21 @@ describe("handlers: serialized code against local S3 and the bus", function () {
         });
     });
 
+    it("postProcessSingle fails its task on a URL that is not http(s), without echoing the URL", async () => {
+        for (const [url, problem] of [
+            ["not a url?X-Amz-Signature=secret", "the presigned URL is not a valid URL"],
+            ["ftp://bucket/key?X-Amz-Signature=secret", "the presigned URL has protocol ftp:, not https: or http:"],
+        ]) {
+            const task = await waitingTask(runtime, "ProcessSingle");
+            const detail = { taskToken: task.taskToken, step: "ProcessSingle", executionId: task.executionArn, executionName: task.executionName, name: "Eve", url };
+            const result = await runtime.lambda.invoke("postProcessSingle", { "detail-type": "processSinglePost", source: "project", detail });
+            assert.equal(result.functionError, undefined, "bad input fails the task, not the invocation");
+            const answer = await answerFor(runtime, task.taskToken);
+            assert.equal(answer["detail-type"], "taskFailed");
+            assert.equal(answer.detail.cause, `ProcessSingle: reading the basic profile of Eve: ${problem}`);
+        }
+    });
+
     it("getMultiple fails its task when the start detail is text that is not JSON, naming the detail", async () => {
         const task = await waitingTask(runtime, "GetMultiple");
         const detail = { taskToken: task.taskToken, step: "GetMultiple", executionId: task.executionArn, executionName: task.executionName, input: "{count: 3" };
