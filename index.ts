@@ -156,7 +156,8 @@ const taskHandlers = [
         description: "Sums every person's cookies into the run's report",
         detailTypes: [DetailType.processAll],
         callbackFactory: postProcessAllFactory,
-        environment: bucketEnv,
+        // It heartbeats a few times per HeartbeatSeconds of its step, however many objects it reads.
+        environment: { ...bucketEnv, HEARTBEAT_SECONDS: String(settings.heartbeatSeconds) },
         timeoutSeconds: 120,
         statements: [
             { Effect: "Allow", Action: ["s3:GetObject", "s3:PutObject"], Resource: objects },

@@ -201,6 +201,7 @@ export function handlerEnvironment(stub: AwsStub, nodePath: string, home: string
         EVENT_SOURCE: "project",
         BUCKET: "results",
         PRESIGN_EXPIRY_SECONDS: "300",
+        HEARTBEAT_SECONDS: "60",
     };
 }
 

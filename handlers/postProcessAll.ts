@@ -5,7 +5,7 @@ import { ProcessAllDetail } from "./events";
 import { CookieProfile } from "./postProcessSingle";
 import { ResultsStore, getJson, personKey, putJson, reportKey, resultsStoreFromEnv } from "./storage";
 import { SDK_CLIENT_CONFIG, createHandlerContext, finishTask, withTaskFailure } from "./task";
-import { invalidInput } from "./validation";
+import { invalidInput, parseSeconds } from "./validation";
 
 export interface CookieReport {
     names: string[];
@@ -19,12 +19,32 @@ export interface PostProcessAllResult {
 }
 
 export interface PostProcessAllDeps extends ResultsStore {
-    /** Called between batches so a long read keeps the task alive within its HeartbeatSeconds. */
+    /** Tells Step Functions the task is alive (SendTaskHeartbeat). */
     heartbeat: () => Promise<void>;
+    /** Longest wait between heartbeats, in ms: a fraction of the step's HeartbeatSeconds. */
+    heartbeatEveryMs: number;
 }
 
-/** Reads at most this many objects at once: fast for 1,000 people without flooding S3 or the event loop. */
+/**
+ * Reads this many objects at once, batch after batch: fast for 1,000 people without flooding S3 or the event loop.
+ * Locally, batches beat a sliding window of as many reads: each wake-up of the S3 emulator then serves a burst
+ * of requests rather than one (measured: the 1,000-name run's last step took 0.9 to 1.1 s instead of 0.7 to 0.8 s).
+ */
 const READ_BATCH = 25;
+
+/**
+ * Heartbeats this many times per HeartbeatSeconds, so one slow batch does not cost the task: one call per 20 s for
+ * the default 60 s, where a call per batch made 40 for 1,000 people.
+ */
+const HEARTBEATS_PER_PERIOD = 3;
+
+/** The States Language's largest HeartbeatSeconds. */
+const MAX_HEARTBEAT_SECONDS = 99_999_999;
+
+/** The heartbeat interval for the step's HeartbeatSeconds, which the stack sets as `HEARTBEAT_SECONDS`. */
+export function heartbeatEveryMsFromEnv(env: NodeJS.ProcessEnv = process.env): number {
+    return (parseSeconds("HEARTBEAT_SECONDS", env.HEARTBEAT_SECONDS, MAX_HEARTBEAT_SECONDS) * 1000) / HEARTBEATS_PER_PERIOD;
+}
 
 export function summarize(names: string[], profiles: CookieProfile[]): CookieReport {
     return {
@@ -37,8 +57,12 @@ export function summarize(names: string[], profiles: CookieProfile[]): CookieRep
 export async function postProcessAll(deps: PostProcessAllDeps, task: ProcessAllDetail): Promise<PostProcessAllResult> {
     if (!Array.isArray(task.names)) throw invalidInput("processAll detail.names must be an array of names");
     const profiles: CookieProfile[] = [];
+    let lastHeartbeat = -Infinity;
     for (let i = 0; i < task.names.length; i += READ_BATCH) {
-        await deps.heartbeat();
+        if (Date.now() - lastHeartbeat >= deps.heartbeatEveryMs) {
+            lastHeartbeat = Date.now();
+            await deps.heartbeat();
+        }
         const batch = task.names.slice(i, i + READ_BATCH);
         profiles.push(
             ...(await Promise.all(
@@ -56,11 +80,12 @@ export function postProcessAllFactory() {
     const ctx = createHandlerContext("postProcessAll");
     const sfn = new SFNClient(SDK_CLIENT_CONFIG);
     const store = resultsStoreFromEnv();
+    const heartbeatEveryMs = heartbeatEveryMsFromEnv();
     return async (event: EventBridgeEvent<"processAll", ProcessAllDetail>): Promise<void> =>
         withTaskFailure(ctx, event.detail, async (task) => {
             const heartbeat = async () => {
                 await sfn.send(new SendTaskHeartbeatCommand({ taskToken: task.taskToken }));
             };
-            await finishTask(ctx, task, await postProcessAll({ ...store, heartbeat }, task));
+            await finishTask(ctx, task, await postProcessAll({ ...store, heartbeat, heartbeatEveryMs }, task));
         });
 }

@@ -9,8 +9,9 @@ import { strict as assert } from "assert";
 import * as fs from "fs";
 import * as path from "path";
 import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
-import { PutObjectCommand } from "@aws-sdk/client-s3";
+import { GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { ENTRY_FILE } from "../components/closureArchive";
+import { heartbeatEveryMsFromEnv, postProcessAll } from "../handlers/postProcessAll";
 import { SDK_CLIENT_CONFIG } from "../handlers/task";
 import { parseStartDetail } from "../handlers/validation";
 import { devStack, one } from "./support/stack";
@@ -161,5 +162,60 @@ describe("handlers: serialized code against local S3 and the bus", function () {
         }
         // A client with cached middleware must not address two buckets at once: resultsStoreFromEnv binds it to one.
         assert.deepEqual(clients.sort(), ["postProcessAll.ts: new SFNClient", "storage.ts: new S3Client", "task.ts: new EventBridgeClient"]);
+    });
+});
+
+describe("postProcessAll: reads and heartbeats", () => {
+    /** A stand-in S3 client that serves cookie files and records how many reads run at once. */
+    function fakeStore(names: string[]) {
+        const stats = { reads: 0, inFlight: 0, maxInFlight: 0 };
+        const s3 = {
+            send: async (command: GetObjectCommand | PutObjectCommand) => {
+                if (!(command instanceof GetObjectCommand)) return {};
+                stats.reads++;
+                stats.inFlight++;
+                stats.maxInFlight = Math.max(stats.maxInFlight, stats.inFlight);
+                await new Promise((resolve) => setTimeout(resolve, 1));
+                stats.inFlight--;
+                const name = names.find((n) => command.input.Key === `run/cookies-${n}.json`);
+                return { Body: { transformToString: async () => JSON.stringify({ name, numberOfCookiesConsumed: 2 }) } };
+            },
+        } as unknown as S3Client;
+        return { s3, stats };
+    }
+    const names = Array.from({ length: 100 }, (_, i) => `p${i}`);
+    const task = { taskToken: "t", step: "PostProcessAll", executionId: "e", executionName: "run", names };
+
+    it("reads every file, at most 25 at once, with one heartbeat per interval", async () => {
+        const { s3, stats } = fakeStore(names);
+        let heartbeats = 0;
+        const result = await postProcessAll({ s3, bucket: "b", heartbeat: async () => void heartbeats++, heartbeatEveryMs: 3_600_000 }, task);
+        assert.deepEqual(result, { totalCookiesConsumed: 200, reportKey: "run/0-cookies.json" });
+        assert.equal(stats.reads, 100);
+        assert.equal(stats.maxInFlight, 25);
+        assert.equal(heartbeats, 1, "one at the start; the next is due only after the interval");
+    });
+
+    it("heartbeats again once the interval has passed", async () => {
+        const { s3 } = fakeStore(names);
+        let heartbeats = 0;
+        await postProcessAll({ s3, bucket: "b", heartbeat: async () => void heartbeats++, heartbeatEveryMs: 0 }, task);
+        assert.equal(heartbeats, 4, "an interval of 0 ms: before every batch of 25");
+    });
+
+    it("stops reading when a heartbeat fails, and fails with its error", async () => {
+        const { s3, stats } = fakeStore(names);
+        let heartbeats = 0;
+        const heartbeat = async () => {
+            if (++heartbeats === 2) throw new Error("TaskTimedOut");
+        };
+        await assert.rejects(postProcessAll({ s3, bucket: "b", heartbeat, heartbeatEveryMs: 0 }, task), /TaskTimedOut/);
+        assert.equal(stats.reads, 25, "the first batch only");
+    });
+
+    it("takes its interval from HEARTBEAT_SECONDS, a third of it, and refuses a bad value", () => {
+        assert.equal(heartbeatEveryMsFromEnv({ HEARTBEAT_SECONDS: "60" }), 20_000);
+        assert.throws(() => heartbeatEveryMsFromEnv({}), /HEARTBEAT_SECONDS must be an integer from 1 to 99999999 seconds, got undefined/);
+        assert.throws(() => heartbeatEveryMsFromEnv({ HEARTBEAT_SECONDS: "1e2" }), /HEARTBEAT_SECONDS must be an integer/);
     });
 });

@@ -124,7 +124,7 @@ describe("stack: resource graph", () => {
             processSingle: { BUCKET: "results", PRESIGN_EXPIRY_SECONDS: "300" },
             postProcessSingle: { BUCKET: "results" },
             sideEffect: {},
-            postProcessAll: { BUCKET: "results" },
+            postProcessAll: { BUCKET: "results", HEARTBEAT_SECONDS: "60" },
         };
         for (const name of HANDLERS) {
             const fn = one(stack, T.fn, name).inputs;
@@ -181,6 +181,8 @@ describe("stack: config", () => {
         const tasks = Object.fromEntries(taskStates(definitionOf(stack, "workflow")));
         for (const name of ["GetMultiple", "ProcessSingle", "PostProcessAll"]) assert.equal(tasks[name].TimeoutSeconds, 42, name);
         assert.equal(tasks.PostProcessAll.HeartbeatSeconds, 7);
+        const env = (one(stack, T.fn, "postProcessAll").inputs.environment as { variables: Record<string, string> }).variables;
+        assert.equal(env.HEARTBEAT_SECONDS, "7", "its handler heartbeats by the step's HeartbeatSeconds");
     });
 
     it("creates its own bus when busName is not default, and every rule uses it", async () => {
