@@ -23,6 +23,8 @@ export interface PostProcessAllDeps extends ResultsStore {
     heartbeat: () => Promise<void>;
     /** Longest wait between heartbeats, in ms: a fraction of the step's HeartbeatSeconds. */
     heartbeatEveryMs: number;
+    /** The clock heartbeats are timed by; `Date.now` unless a test sets it. */
+    now?: () => number;
 }
 
 /**
@@ -57,10 +59,11 @@ export function summarize(names: string[], profiles: CookieProfile[]): CookieRep
 export async function postProcessAll(deps: PostProcessAllDeps, task: ProcessAllDetail): Promise<PostProcessAllResult> {
     if (!Array.isArray(task.names)) throw invalidInput("processAll detail.names must be an array of names");
     const profiles: CookieProfile[] = [];
+    const now = deps.now ?? Date.now;
     let lastHeartbeat = -Infinity;
     for (let i = 0; i < task.names.length; i += READ_BATCH) {
-        if (Date.now() - lastHeartbeat >= deps.heartbeatEveryMs) {
-            lastHeartbeat = Date.now();
+        if (now() - lastHeartbeat >= deps.heartbeatEveryMs) {
+            lastHeartbeat = now();
             await deps.heartbeat();
         }
         const batch = task.names.slice(i, i + READ_BATCH);

@@ -71,24 +71,48 @@ function s3ErrorSummary(status: number, body: string): string {
     return [String(status), code, message && `(${message})`].filter(Boolean).join(" ");
 }
 
+/** No byte for this long fails a read with an ordinary, retryable error, well inside a handler's timeout. */
+const READ_TIMEOUT_MS = 10_000;
+
+/** A read sent on a kept-alive connection that the server had closed, e.g. while the container was frozen. */
+class StaleConnectionError extends Error {}
+
 /**
- * GETs a URL with Node's own HTTP client, the transport the SDK already uses (kept alive by the global agents).
- * Not `fetch`: its separate stack (undici) costs about twice the CPU per small read and is one more body of code
- * for each container to load and optimise.
+ * GETs a URL with Node's http/https client, the core module the SDK's request handler is built on (with its own
+ * keep-alive pool here: the global agents). Not `fetch`: its separate stack (undici) cost about twice the CPU
+ * per small read locally, and is one more body of code for each container to load and optimise. As the SDK
+ * does, a read that met a stale kept-alive connection is sent once more on a fresh one; a GET repeats safely.
  */
-function getText(url: URL): Promise<{ status: number; body: string }> {
+async function getText(url: URL): Promise<{ status: number; body: string }> {
+    try {
+        return await getOnce(url);
+    } catch (error) {
+        if (!(error instanceof StaleConnectionError)) throw error;
+        return getOnce(url);
+    }
+}
+
+function getOnce(url: URL): Promise<{ status: number; body: string }> {
     const client = url.protocol === "https:" ? https : http;
     return new Promise((resolve, reject) => {
-        client
-            .get(url, (response) => {
-                response.setEncoding("utf8");
-                let body = "";
-                response.on("data", (chunk: string) => (body += chunk));
-                response.on("end", () => resolve({ status: response.statusCode ?? 0, body }));
-                response.on("error", reject);
-            })
-            .on("error", reject);
+        const request = client.get(url, { timeout: READ_TIMEOUT_MS }, (response) => {
+            response.setEncoding("utf8");
+            let body = "";
+            response.on("data", (chunk: string) => (body += chunk));
+            response.on("end", () => resolve({ status: response.statusCode ?? 0, body }));
+            response.on("error", reject);
+        });
+        request.on("timeout", () => request.destroy(new Error(`no answer within ${READ_TIMEOUT_MS} ms`)));
+        request.on("error", (error: NodeJS.ErrnoException) => {
+            const stale = request.reusedSocket && (error.code === "ECONNRESET" || error.code === "EPIPE");
+            reject(stale ? new StaleConnectionError(error.message, { cause: error }) : error);
+        });
     });
+}
+
+/** S3 answers that another attempt may get past: throttling, a server error, a request timeout. */
+function isRetryableStatus(status: number): boolean {
+    return status >= 500 || status === 408 || status === 429;
 }
 
 /**
@@ -103,19 +127,21 @@ function presignedUrl(url: string, what: string): URL {
         throw invalidInput(`${what}: the presigned URL is not a valid URL`);
     }
     if (parsed.protocol !== "https:" && parsed.protocol !== "http:") {
-        throw invalidInput(`${what}: the presigned URL has protocol ${parsed.protocol}, not https: or http:`);
+        throw invalidInput(`${what}: the presigned URL is not an http(s) URL`);
     }
     return parsed;
 }
 
 /**
  * Reads JSON through a presigned URL. A refused URL (expired, tampered, object gone) is the input's fault:
- * retrying the same URL cannot succeed, so it fails the step with what S3 said.
+ * retrying the same URL cannot succeed, so it fails the step with what S3 said. Throttling, S3's server errors and
+ * network errors are thrown as they are, so Lambda retries the invocation.
  */
 export async function fetchJson<T>(url: string, what: string): Promise<T> {
     const { status, body } = await getText(presignedUrl(url, what));
     if (status < 200 || status > 299) {
-        throw invalidInput(`${what}: the presigned URL was refused: ${s3ErrorSummary(status, body)}`);
+        const refused = `${what}: the presigned URL was refused: ${s3ErrorSummary(status, body)}`;
+        throw isRetryableStatus(status) ? new Error(refused) : invalidInput(refused);
     }
     try {
         return JSON.parse(body) as T;

@@ -86,12 +86,13 @@ export function requireString(field: string, value: unknown): string {
 
 /** The presign expiry from config or the environment: an integer number of seconds from 1 to 900. */
 export function parsePresignExpirySeconds(field: string, value: unknown): number {
+    // The policy pack reads PRESIGN_EXPIRY_SECONDS with this same function.
     return parseSeconds(field, value, MAX_PRESIGN_EXPIRY_SECONDS, " (15 minutes)");
 }
 
 /** A whole number of seconds from 1 to `max`, as a setting or environment variable gives it. */
 export function parseSeconds(field: string, value: unknown, max: number, maxNote = ""): number {
-    // Digits only: "1e2", "0x10" or " 300 " are typos, not durations (the policy pack reads the value the same way).
+    // Digits only: "1e2", "0x10" or " 300 " are typos, not durations.
     const seconds = typeof value === "string" ? (/^\d+$/.test(value) ? Number(value) : NaN) : value;
     if (typeof seconds !== "number" || !Number.isInteger(seconds) || seconds < 1 || seconds > max) {
         throw invalidInput(`${field} must be an integer from 1 to ${max} seconds${maxNote}, got ${describeValue(value)}`);

@@ -7,11 +7,14 @@
  */
 import { strict as assert } from "assert";
 import * as fs from "fs";
+import * as http from "http";
+import * as net from "net";
 import * as path from "path";
 import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
 import { GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { ENTRY_FILE } from "../components/closureArchive";
 import { heartbeatEveryMsFromEnv, postProcessAll } from "../handlers/postProcessAll";
+import { fetchJson } from "../handlers/storage";
 import { SDK_CLIENT_CONFIG } from "../handlers/task";
 import { parseStartDetail } from "../handlers/validation";
 import { devStack, one } from "./support/stack";
@@ -104,7 +107,7 @@ describe("handlers: serialized code against local S3 and the bus", function () {
     it("postProcessSingle fails its task on a URL that is not http(s), without echoing the URL", async () => {
         for (const [url, problem] of [
             ["not a url?X-Amz-Signature=secret", "the presigned URL is not a valid URL"],
-            ["ftp://bucket/key?X-Amz-Signature=secret", "the presigned URL has protocol ftp:, not https: or http:"],
+            ["ftp://bucket/key?X-Amz-Signature=secret", "the presigned URL is not an http(s) URL"],
         ]) {
             const task = await waitingTask(runtime, "ProcessSingle");
             const detail = { taskToken: task.taskToken, step: "ProcessSingle", executionId: task.executionArn, executionName: task.executionName, name: "Eve", url };
@@ -165,6 +168,70 @@ describe("handlers: serialized code against local S3 and the bus", function () {
     });
 });
 
+describe("fetchJson: reading a presigned URL", () => {
+    let server: http.Server;
+    let base: string;
+    const sockets = new Set<net.Socket>();
+    let connections = 0;
+    /** Path -> [status, body]. */
+    const answers: Record<string, [number, string]> = {
+        "/ok": [200, JSON.stringify({ name: "Ada" })],
+        "/expired": [403, "<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>"],
+        "/throttled": [503, "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"],
+    };
+    before(async () => {
+        server = http.createServer((req, res) => {
+            const [status, body] = answers[(req.url ?? "").split("?")[0]] ?? [404, ""];
+            res.writeHead(status, { "content-type": "application/xml" }).end(body);
+        });
+        server.on("connection", (socket: net.Socket) => {
+            connections++;
+            sockets.add(socket);
+            socket.on("close", () => sockets.delete(socket));
+        });
+        await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+        base = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+    });
+    after(() => server.close());
+
+    it("refuses with S3's code as bad input; throttling and server errors stay retryable", async () => {
+        assert.deepEqual(await fetchJson(`${base}/ok?X-Amz-Signature=s`, "read"), { name: "Ada" });
+        await assert.rejects(fetchJson(`${base}/expired?X-Amz-Signature=s`, "read"), (error: Error) => {
+            assert.equal(error.name, "InvalidInput");
+            assert.equal(error.message, "read: the presigned URL was refused: 403 AccessDenied (Request has expired)");
+            return true;
+        });
+        await assert.rejects(fetchJson(`${base}/throttled?X-Amz-Signature=s`, "read"), (error: Error) => {
+            assert.notEqual(error.name, "InvalidInput", "Lambda retries it");
+            assert.match(error.message, /^read: the presigned URL was refused: 503 SlowDown/);
+            return true;
+        });
+    });
+
+    it("a refused connection is an ordinary error that does not echo the URL", async () => {
+        const closed = http.createServer();
+        await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
+        const port = (closed.address() as net.AddressInfo).port;
+        await new Promise((resolve) => closed.close(resolve));
+        await assert.rejects(fetchJson(`http://127.0.0.1:${port}/k?X-Amz-Signature=secret`, "read"), (error: Error) => {
+            assert.notEqual(error.name, "InvalidInput");
+            assert.doesNotMatch(error.message, /secret/);
+            return true;
+        });
+    });
+
+    it("sends the read again when its kept-alive connection was closed while the process was frozen", async () => {
+        assert.deepEqual(await fetchJson(`${base}/ok`, "read"), { name: "Ada" });
+        const before = connections;
+        for (const socket of sockets) socket.destroy();
+        // Block the event loop, as a frozen container would, so the client has not yet seen the close.
+        const until = Date.now() + 100;
+        while (Date.now() < until);
+        assert.deepEqual(await fetchJson(`${base}/ok`, "read"), { name: "Ada" });
+        assert.equal(connections, before + 1, "the second attempt went out on a fresh connection");
+    });
+});
+
 describe("postProcessAll: reads and heartbeats", () => {
     /** A stand-in S3 client that serves cookie files and records how many reads run at once. */
     function fakeStore(names: string[]) {
@@ -201,6 +268,20 @@ describe("postProcessAll: reads and heartbeats", () => {
         let heartbeats = 0;
         await postProcessAll({ s3, bucket: "b", heartbeat: async () => void heartbeats++, heartbeatEveryMs: 0 }, task);
         assert.equal(heartbeats, 4, "an interval of 0 ms: before every batch of 25");
+        // A clock that moves 10 s per batch and a 20 s interval: batches 1 and 3 heartbeat.
+        let clock = 0;
+        const beatsAt: number[] = [];
+        const now = () => clock;
+        const heartbeat = async () => void beatsAt.push(clock);
+        const { s3: slow } = fakeStore(names);
+        const tick = {
+            send: async (command: GetObjectCommand) => {
+                clock += 400;
+                return slow.send(command);
+            },
+        } as unknown as S3Client;
+        await postProcessAll({ s3: tick, bucket: "b", heartbeat, heartbeatEveryMs: 20_000, now }, task);
+        assert.deepEqual(beatsAt, [0, 20_000]);
     });
 
     it("stops reading when a heartbeat fails, and fails with its error", async () => {
