@@ -15,12 +15,12 @@
  */
 import * as os from "os";
 import { PutEventsCommand } from "@aws-sdk/client-eventbridge";
-import { DescribeExecutionCommand, GetExecutionHistoryCommand, HistoryEvent } from "@aws-sdk/client-sfn";
+import { DescribeExecutionCommand } from "@aws-sdk/client-sfn";
 import { BusEvent } from "../local/eventBridge";
 import { Runtime, startRuntime } from "../local/runtime";
 import { ExecutionProgress } from "../local/stepFunctions";
 import { MiB, checkReport, eachLimited, sampleMemory } from "../test/support/load";
-import { DrivenRuntime, clientsFor, listWorkflowExecutions, newExecutions } from "../test/support/runtime";
+import { DrivenRuntime, clientsFor, historyOf, listWorkflowExecutions, newExecutions } from "../test/support/runtime";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 
@@ -120,17 +120,6 @@ async function putStart(runtime: DrivenRuntime, count: number): Promise<boolean>
     return response.FailedEntryCount === 0 && Boolean(response.Entries?.[0]?.EventId);
 }
 
-async function history(runtime: DrivenRuntime, executionArn: string): Promise<HistoryEvent[]> {
-    const events: HistoryEvent[] = [];
-    let nextToken: string | undefined;
-    do {
-        const page = await runtime.clients.sfn.send(new GetExecutionHistoryCommand({ executionArn, maxResults: 1000, nextToken, includeExecutionData: false }));
-        events.push(...(page.events ?? []));
-        nextToken = page.nextToken;
-    } while (nextToken);
-    return events;
-}
-
 interface RunCheck {
     executionArn: string;
     status: string;
@@ -146,7 +135,7 @@ interface RunCheck {
 /** Describes the execution, counts its history, and checks its report as a user would (checkReport). */
 async function checkRun(runtime: DrivenRuntime, executionArn: string, expectedNames: number): Promise<RunCheck> {
     const execution = await runtime.clients.sfn.send(new DescribeExecutionCommand({ executionArn }));
-    const events = await history(runtime, executionArn);
+    const events = await historyOf(runtime, executionArn, false);
     const check: RunCheck = {
         executionArn,
         status: execution.status ?? "UNKNOWN",

@@ -10,8 +10,8 @@ import { GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { ListExecutionsCommand, SendTaskFailureCommand, SendTaskSuccessCommand, StartExecutionCommand } from "@aws-sdk/client-sfn";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { scriptedGetMultipleFactory } from "./fixtures/faultyHandlers";
-import { bucketKeys, historyOf, replaceHandler, startRun, taskFailures } from "./support/faults";
-import { TestRuntime, executionName, finished, newExecutions, putStart, startTestRuntime, waitingTask } from "./support/runtime";
+import { bucketKeys, replaceHandler, startRun, taskFailures } from "./support/faults";
+import { TestRuntime, executionName, finished, historyOf, newExecutions, putStart, startTestRuntime, waitingTask } from "./support/runtime";
 
 /** The error an SDK call rejected with: its name (AWS's code) and message. */
 async function rejection(call: Promise<unknown>): Promise<{ name: string; message: string }> {

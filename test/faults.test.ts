@@ -15,8 +15,8 @@ import { CookieReport } from "../handlers/postProcessAll";
 import { CookieProfile } from "../handlers/postProcessSingle";
 import { EvaluatedStack } from "../local/evaluate";
 import { FAULT, faultyPostProcessSingleFactory, faultyProcessSingleFactory, scriptedGetMultipleFactory, silentPostProcessAllFactory } from "./fixtures/faultyHandlers";
-import { busEvent, finisherRunsFor, historyOf, putTaskFinished, replaceHandler, startRun, taskEvent, taskFailures } from "./support/faults";
-import { TestRuntime, executionName, finished, readJson, startTestRuntime } from "./support/runtime";
+import { busEvent, finisherRunsFor, putTaskFinished, replaceHandler, startRun, taskEvent, taskFailures } from "./support/faults";
+import { TestRuntime, executionName, finished, historyOf, readJson, startTestRuntime } from "./support/runtime";
 import { stackWith } from "./support/stack";
 
 const TASK_TIMEOUT_S = 8;

@@ -1,7 +1,7 @@
 /** Helpers for the fault and bad-input suites: swapping a handler's code, and reading what a run left behind. */
 import { PutEventsCommand, PutEventsRequestEntry } from "@aws-sdk/client-eventbridge";
 import { ListObjectsV2Command } from "@aws-sdk/client-s3";
-import { DescribeExecutionCommand, GetExecutionHistoryCommand, HistoryEvent, ListExecutionsCommand } from "@aws-sdk/client-sfn";
+import { DescribeExecutionCommand, HistoryEvent, ListExecutionsCommand } from "@aws-sdk/client-sfn";
 import { buildClosureArchive } from "../../components/closureArchive";
 import { waitForEvent } from "../../components/eventDrivenStateMachine";
 import { BusEvent } from "../../local/eventBridge";
@@ -30,17 +30,6 @@ export async function startRun(runtime: TestRuntime, known: Set<string>, detail:
     await putStart(runtime, JSON.stringify(detail));
     const [arn] = await newExecutions(runtime, known);
     return arn;
-}
-
-export async function historyOf(runtime: TestRuntime, executionArn: string): Promise<HistoryEvent[]> {
-    const events: HistoryEvent[] = [];
-    let nextToken: string | undefined;
-    do {
-        const page = await runtime.clients.sfn.send(new GetExecutionHistoryCommand({ executionArn, maxResults: 1000, nextToken }));
-        events.push(...(page.events ?? []));
-        nextToken = page.nextToken;
-    } while (nextToken);
-    return events;
 }
 
 /** The task failure of a history: its event (TaskFailed / TaskTimedOut) and the Task state it happened in. */

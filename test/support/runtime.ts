@@ -1,7 +1,15 @@
 /** Starting the offline runtime in a test, and talking to it over HTTP with the AWS SDK. */
 import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
 import { GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
-import { DescribeExecutionCommand, DescribeExecutionCommandOutput, ExecutionListItem, ListExecutionsCommand, SFNClient } from "@aws-sdk/client-sfn";
+import {
+    DescribeExecutionCommand,
+    DescribeExecutionCommandOutput,
+    ExecutionListItem,
+    GetExecutionHistoryCommand,
+    HistoryEvent,
+    ListExecutionsCommand,
+    SFNClient,
+} from "@aws-sdk/client-sfn";
 import { waitForEvent } from "../../components/eventDrivenStateMachine";
 import { BusEvent } from "../../local/eventBridge";
 import { LOCAL_CREDENTIALS, Runtime, RuntimeOptions, startRuntime } from "../../local/runtime";
@@ -51,6 +59,18 @@ export async function putStart(runtime: TestRuntime, detail: string): Promise<vo
         new PutEventsCommand({ Entries: [{ Source: "project", DetailType: "start", EventBusName: "default", Detail: detail }] }),
     );
     if (response.FailedEntryCount) throw new Error(`start refused: ${JSON.stringify(response.Entries)}`);
+}
+
+/** An execution's whole history, all pages; `includeExecutionData: false` leaves out inputs and outputs. */
+export async function historyOf(runtime: DrivenRuntime, executionArn: string, includeExecutionData = true): Promise<HistoryEvent[]> {
+    const events: HistoryEvent[] = [];
+    let nextToken: string | undefined;
+    do {
+        const page = await runtime.clients.sfn.send(new GetExecutionHistoryCommand({ executionArn, maxResults: 1000, nextToken, includeExecutionData }));
+        events.push(...(page.events ?? []));
+        nextToken = page.nextToken;
+    } while (nextToken);
+    return events;
 }
 
 /** Every execution of the workflow, all pages of ListExecutions. */
