@@ -8,13 +8,19 @@
 import * as crypto from "crypto";
 import * as fsp from "fs/promises";
 import * as http from "http";
-import * as os from "os";
 import * as path from "path";
 import { AwsError } from "./awsError";
 
 export interface DynamoDbEmulator {
     /** Handles one DynamoDB JSON request (`X-Amz-Target: DynamoDB_20120810.*`). Must not need the body to have been read. */
     handle(req: http.IncomingMessage, res: http.ServerResponse): void;
+    /** Its bound on a request body: BatchWriteItem takes up to 16 MB. */
+    maxBodyBytes: number;
+    /**
+     * One DynamoDB API call made by the runtime itself (Step Functions' optimised integrations, which AWS makes
+     * with the machine's role once IAM allowed it); rejects with AwsError.
+     */
+    call(operation: string, input: object): Promise<Record<string, unknown>>;
     /** Creates the declared table unless it exists, and returns once it is ACTIVE. */
     ensureTable(table: DeclaredTable): Promise<void>;
     /** Closes the store; with a `dataDir` its tables and items are there for the next emulator. */
@@ -82,27 +88,36 @@ const dynalite = require("dynalite") as (options: DynaliteOptions) => http.Serve
 // ---------------------------------------------------------------------------------------------------------------
 // The emulator
 
-export async function createDynamoDbEmulator(opts: { dataDir?: string }): Promise<DynamoDbEmulator> {
-    if (opts.dataDir) await fsp.mkdir(opts.dataDir, { recursive: true });
+export interface DynamoDbEmulatorOptions {
+    /** Tables persist there; in memory when absent. */
+    dataDir?: string;
+    /** A folder the caller owns and removes, for the private socket. */
+    scratchDir: string;
+}
+
+export async function createDynamoDbEmulator(opts: DynamoDbEmulatorOptions): Promise<DynamoDbEmulator> {
+    if (opts.dataDir) await fsp.mkdir(opts.dataDir, { recursive: true, mode: 0o700 });
     // Tables go ACTIVE on the next tick rather than after dynalite's default 500 ms.
     const server = dynalite({ path: opts.dataDir, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
     // The server also listens on a private socket: dynalite only closes its store from server.close(), which
     // needs a listening server, and ensureTable needs a way to call the API that isn't our public endpoint.
-    const socketPath = privateSocketPath();
+    const socketPath = privateSocketPath(opts.scratchDir);
     await listen(server, socketPath);
-    const call = (operation: string, input: object) => callDynalite(socketPath, operation, input);
+    const call = (operation: string, input: object) => callDynalite(socketPath, operation, input) as Promise<Record<string, unknown>>;
     return {
         handle(req, res) {
             server.emit("request", req, res);
         },
+        maxBodyBytes: 16 * 1024 * 1024,
+        call,
         ensureTable: (table) => ensureTable(call, table),
         close: () => closeServer(server),
     };
 }
 
-function privateSocketPath(): string {
+function privateSocketPath(scratchDir: string): string {
     const name = `choreography-dynalite-${process.pid}-${crypto.randomBytes(6).toString("hex")}`;
-    return process.platform === "win32" ? `\\\\.\\pipe\\${name}` : path.join(os.tmpdir(), `${name}.sock`);
+    return process.platform === "win32" ? `\\\\.\\pipe\\${name}` : path.join(scratchDir, "dynalite.sock");
 }
 
 function listen(server: http.Server, socketPath: string): Promise<void> {

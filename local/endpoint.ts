@@ -3,11 +3,20 @@
  * `X-Amz-Target` header (`AWSEvents.PutEvents`, `AWSStepFunctions.StartExecution`,
  * `DynamoDB_20120810.PutItem`); every request without one is S3's REST protocol. So one port serves them all,
  * and the AWS CLI and SDKs reach each service with the same `--endpoint-url`.
+ *
+ * Any local process can reach this port, so nothing a request carries may stop it: services and operations are
+ * looked up in Maps (a target such as `constructor.x` names nothing), bodies are bounded before they are read or
+ * parsed, JSON-protocol signatures are verified before an operation runs, and slow or idle connections are closed.
  */
 import { randomUUID } from "crypto";
 import * as http from "http";
 import { AddressInfo } from "net";
+import { Readable } from "stream";
 import { AwsError } from "./awsError";
+import { VerifiedCaller, verifySigV4 } from "./sigv4";
+
+/** One operation of a JSON-protocol service: AWS's JSON shapes in and out. */
+export type JsonOperation = (request: Record<string, unknown>) => unknown;
 
 /** A JSON-protocol service: its target prefix and its operations, each taking and returning AWS's JSON shapes. */
 export interface JsonService {
@@ -15,27 +24,58 @@ export interface JsonService {
     targetPrefix: string;
     /** `application/x-amz-json-1.0` or `-1.1`, as the service speaks. */
     contentType: string;
-    operations: Record<string, (request: Record<string, unknown>) => unknown>;
+    /** Its operations by name; only the object's own properties are operations. */
+    operations: Record<string, JsonOperation>;
     /**
-     * Checks, before an operation runs, that the caller (the access key of its SigV4 `Authorization` header)
-     * may make this request; throws AccessDeniedException when IAM would refuse.
+     * Checks, before an operation runs, that the caller (the access key of its verified SigV4 signature) may make
+     * this request; throws AccessDeniedException when IAM would refuse.
      */
-    authorize?: (accessKeyId: string | undefined, operation: string, request: Record<string, unknown>) => void;
+    authorize?: (accessKeyId: string, operation: string, request: Record<string, unknown>) => void;
 }
 
 /** A service that reads the raw request itself (the S3 and DynamoDB emulators). */
 export interface RawService {
     handle(req: http.IncomingMessage, res: http.ServerResponse): void;
+    /** Its bound on a request body, when routed by target (the endpoint reads the body to verify the signature). */
+    maxBodyBytes?: number;
 }
+
+/** Bounds on what one client may hold: AWS's front ends close slow and idle connections too. */
+export interface ConnectionLimits {
+    /** The request line and headers must arrive within this (Node answers 408 after it). */
+    headersTimeoutMs: number;
+    /** The whole request, body included, must arrive within this. */
+    requestTimeoutMs: number;
+    /** A kept-alive connection with no request is closed after this (above the SDKs' own idle timeouts). */
+    keepAliveTimeoutMs: number;
+    /** A socket with no traffic at all in either direction is closed after this. */
+    idleSocketTimeoutMs: number;
+    /** Connections open at once; more are refused at accept. */
+    maxConnections: number;
+}
+
+export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
+    headersTimeoutMs: 10_000,
+    requestTimeoutMs: 60_000,
+    keepAliveTimeoutMs: 65_000,
+    idleSocketTimeoutMs: 120_000,
+    maxConnections: 2048,
+};
 
 export interface EndpointOptions {
     json: JsonService[];
-    /** Raw services by target prefix (DynamoDB). */
+    /** Services that read the raw request, by target prefix (DynamoDB); their bodies are bounded and signatures verified here. */
     rawByTarget: Record<string, RawService>;
-    /** Everything without a target: S3. */
+    /** Everything without a target: S3, which verifies its own signatures (header and presigned). */
     fallback: RawService;
-    /** A request body larger than this is refused before it is parsed (PutEvents' 256 KB entries fit well inside). */
+    /**
+     * The secret of each access key whose signatures are checked (the runtime's own and every function's); a key it
+     * does not know is accepted unverified, as the user's.
+     */
+    secretOf: (accessKeyId: string) => string | undefined;
+    /** A request body larger than this is refused with 413 before it is parsed (PutEvents' 256 KB entries fit well inside). */
     maxBodyBytes?: number;
+    limits?: Partial<ConnectionLimits>;
     log?: (line: string) => void;
 }
 
@@ -44,6 +84,19 @@ export interface Endpoint {
     url: string;
     close(): Promise<void>;
 }
+
+/**
+ * Well above what any JSON operation served takes (PutEvents 256 KB a call, Step Functions 256 KiB payloads), and
+ * small enough to hold in memory; a raw service may set its own (DynamoDB's BatchWriteItem takes up to 16 MB).
+ */
+const DEFAULT_MAX_BODY_BYTES = 6 * 1024 * 1024;
+/** A body over its bound is read and thrown away up to this multiple of it, so the 413 reaches the client; beyond, the connection is cut. */
+const DISCARD_FACTOR = 4;
+/**
+ * Nesting deeper than this is refused before parsing: no request of the services served nests anywhere near it
+ * (DynamoDB's 32 levels of maps take about 70), and the services walk bodies recursively.
+ */
+export const MAX_JSON_DEPTH = 128;
 
 function sendJson(res: http.ServerResponse, status: number, contentType: string, body: unknown): void {
     const text = JSON.stringify(body ?? {});
@@ -54,29 +107,53 @@ function sendJson(res: http.ServerResponse, status: number, contentType: string,
 /** AWS's JSON error shape: `__type` carries the code (the SDKs read it, and the `x-amzn-errortype` header). */
 function sendError(res: http.ServerResponse, contentType: string, error: AwsError): void {
     res.setHeader("x-amzn-errortype", error.code);
+    if (error.statusCode === 413) res.setHeader("connection", "close");
     sendJson(res, error.statusCode, contentType, { __type: error.code, message: error.message });
 }
 
-function readBody(req: http.IncomingMessage, limit: number): Promise<string> {
+const tooLarge = (limit: number) => new AwsError("RequestEntityTooLargeException", `Request body is over the ${limit} bytes this endpoint accepts`, 413);
+
+/**
+ * Reads the whole body, refusing one over `limit`: a declared length over it is refused at once; an undeclared
+ * one is drained (up to a bound) so the client, still sending, reads the 413 instead of a reset connection.
+ */
+function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
     return new Promise((resolve, reject) => {
+        const declared = Number(req.headers["content-length"]);
+        const overLimit = Number.isFinite(declared) && declared > limit;
         const chunks: Buffer[] = [];
         let size = 0;
         req.on("data", (chunk: Buffer) => {
             size += chunk.length;
-            if (size > limit) {
-                reject(new AwsError("RequestEntityTooLargeException", `Request body is over ${limit} bytes`, 413));
+            if (size > limit * DISCARD_FACTOR) {
                 req.destroy();
-            } else chunks.push(chunk);
+                reject(tooLarge(limit));
+            } else if (size <= limit && !overLimit) chunks.push(chunk);
         });
-        req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+        req.on("end", () => (size > limit || overLimit ? reject(tooLarge(limit)) : resolve(Buffer.concat(chunks))));
         req.on("error", reject);
     });
 }
 
-async function handleJson(service: JsonService, operation: string, req: http.IncomingMessage, res: http.ServerResponse, limit: number): Promise<void> {
-    const run = service.operations[operation];
-    if (!run) throw new AwsError("UnknownOperationException", `Operation ${operation} is not supported by ${service.targetPrefix} here`);
-    const text = await readBody(req, limit);
+/** The deepest nesting of `[` and `{` in JSON text, outside strings; a linear scan with no recursion. */
+export function jsonDepth(text: string): number {
+    let depth = 0;
+    let deepest = 0;
+    let inString = false;
+    for (let i = 0; i < text.length; i++) {
+        const c = text.charCodeAt(i);
+        if (inString) {
+            if (c === 0x5c) i++;
+            else if (c === 0x22) inString = false;
+        } else if (c === 0x22) inString = true;
+        else if (c === 0x7b || c === 0x5b) deepest = Math.max(deepest, ++depth);
+        else if (c === 0x7d || c === 0x5d) depth--;
+    }
+    return deepest;
+}
+
+function parseJsonObject(text: string): Record<string, unknown> {
+    if (jsonDepth(text) > MAX_JSON_DEPTH) throw new AwsError("SerializationException", `Request body nests deeper than ${MAX_JSON_DEPTH} levels`);
     let request: unknown;
     try {
         request = text.trim() === "" ? {} : JSON.parse(text);
@@ -86,37 +163,100 @@ async function handleJson(service: JsonService, operation: string, req: http.Inc
     if (request === null || typeof request !== "object" || Array.isArray(request)) {
         throw new AwsError("SerializationException", "Request body must be a JSON object");
     }
-    service.authorize?.(accessKeyOf(req), operation, request as Record<string, unknown>);
-    sendJson(res, 200, service.contentType, await run(request as Record<string, unknown>));
+    return request as Record<string, unknown>;
 }
 
-/** The access key a SigV4-signed request names (`Credential=<key>/<date>/...`). */
-function accessKeyOf(req: http.IncomingMessage): string | undefined {
-    return /Credential=([^/,\s]+)\//.exec(req.headers.authorization ?? "")?.[1];
+/** A request whose body was read for verification, handed on to a raw service from memory. */
+function replayed(req: http.IncomingMessage, body: Buffer): http.IncomingMessage {
+    const copy = Readable.from(body.length > 0 ? [body] : []) as Readable & Partial<http.IncomingMessage>;
+    Object.assign(copy, { method: req.method, url: req.url, headers: req.headers, httpVersion: req.httpVersion, socket: req.socket });
+    return copy as http.IncomingMessage;
+}
+
+interface Route {
+    contentType: string;
+    run(req: http.IncomingMessage, res: http.ServerResponse): Promise<void>;
 }
 
 export function startEndpoint(options: EndpointOptions, host: string, port: number): Promise<Endpoint> {
-    const json = new Map(options.json.map((s) => [s.targetPrefix, s]));
-    const limit = options.maxBodyBytes ?? 6 * 1024 * 1024;
-    const server = http.createServer((req, res) => {
-        const target = req.headers["x-amz-target"];
-        if (typeof target !== "string") return options.fallback.handle(req, res);
-        const [prefix, operation = ""] = target.split(".");
-        const raw = options.rawByTarget[prefix];
-        if (raw) return raw.handle(req, res);
-        const service = json.get(prefix);
-        const contentType = service?.contentType ?? "application/x-amz-json-1.1";
-        const fail = (error: unknown) => {
-            if (res.headersSent) return res.destroy();
-            if (error instanceof AwsError) return sendError(res, contentType, error);
-            options.log?.(`${target}: internal error: ${(error as Error).stack ?? String(error)}`);
-            sendError(res, contentType, new AwsError("InternalFailure", (error as Error).message ?? String(error), 500));
-        };
-        if (!service) return fail(new AwsError("UnknownOperationException", `No service answers ${target} here`));
-        handleJson(service, operation, req, res, limit).catch(fail);
-    });
-    // Many SDK clients keep connections alive; the defaults would close idle ones under load.
-    server.keepAliveTimeout = 65_000;
+    const limit = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+    const limits = { ...DEFAULT_CONNECTION_LIMITS, ...options.limits };
+    const verify = (req: http.IncomingMessage, body: Buffer): Promise<VerifiedCaller> => verifySigV4(req, body, options.secretOf);
+
+    // Every lookup keyed by request data is a Map built from own properties only.
+    const routes = new Map<string, Map<string, Route>>();
+    for (const service of options.json) {
+        const operations = new Map<string, Route>();
+        for (const [name, run] of Object.entries(service.operations)) {
+            operations.set(name, {
+                contentType: service.contentType,
+                run: async (req, res) => {
+                    const body = await readBody(req, limit);
+                    const caller = await verify(req, body);
+                    const request = parseJsonObject(body.toString("utf8"));
+                    service.authorize?.(caller.accessKeyId, name, request);
+                    sendJson(res, 200, service.contentType, await run(request));
+                },
+            });
+        }
+        routes.set(service.targetPrefix, operations);
+    }
+    const raw = new Map<string, RawService>(Object.entries(options.rawByTarget));
+
+    const route = (target: string): Route => {
+        const dot = target.indexOf(".");
+        const prefix = dot < 0 ? target : target.slice(0, dot);
+        const operation = dot < 0 ? "" : target.slice(dot + 1);
+        const rawService = raw.get(prefix);
+        if (rawService) {
+            return {
+                contentType: "application/x-amz-json-1.0",
+                run: async (req, res) => {
+                    const body = await readBody(req, rawService.maxBodyBytes ?? limit);
+                    await verify(req, body);
+                    if (jsonDepth(body.toString("utf8")) > MAX_JSON_DEPTH) {
+                        throw new AwsError("SerializationException", `Request body nests deeper than ${MAX_JSON_DEPTH} levels`);
+                    }
+                    rawService.handle(replayed(req, body), res);
+                },
+            };
+        }
+        const found = routes.get(prefix)?.get(operation);
+        if (found) return found;
+        const known = routes.has(prefix) ? ` by ${prefix}` : "";
+        throw new AwsError("UnknownOperationException", `Operation ${JSON.stringify(operation || target)} is not served${known} here`);
+    };
+
+    const server = http.createServer(
+        {
+            headersTimeout: limits.headersTimeoutMs,
+            requestTimeout: limits.requestTimeoutMs,
+            keepAliveTimeout: limits.keepAliveTimeoutMs,
+            // Node checks the two timeouts above this often (30 s by default, which would let a slow client hold a
+            // connection for up to 30 s past them).
+            connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs),
+        },
+        (req, res) => {
+            const target = req.headers["x-amz-target"];
+            let contentType = "application/x-amz-json-1.1";
+            const fail = (error: unknown) => {
+                if (res.headersSent || res.destroyed) return res.destroy();
+                if (error instanceof AwsError) return sendError(res, contentType, error);
+                options.log?.(`${String(target ?? `${req.method} ${req.url}`)}: internal error: ${(error as Error)?.stack ?? String(error)}`);
+                sendError(res, contentType, new AwsError("InternalFailure", "The request processing has failed because of an unknown error.", 500));
+            };
+            try {
+                if (typeof target !== "string") return options.fallback.handle(req, res);
+                const found = route(target);
+                contentType = found.contentType;
+                found.run(req, res).catch(fail);
+            } catch (error) {
+                fail(error);
+            }
+        },
+    );
+    server.timeout = limits.idleSocketTimeoutMs;
+    server.maxConnections = limits.maxConnections;
     return new Promise((resolve, reject) => {
         server.once("error", reject);
         server.listen(port, host, () => {

@@ -17,7 +17,8 @@ import { DeclaredResource, EvaluatedStack, PROJECT_ROOT, evaluateStack } from ".
 import { EventBridgeService, RuleSpec, TargetSpec } from "./eventBridge";
 import { RolePolicies } from "./iam";
 import { AsyncInvocationRecord, FunctionSpec, LambdaService } from "./lambda";
-import { S3Emulator, createS3Emulator, scratchRoot } from "./s3";
+import { S3Emulator, createS3Emulator } from "./s3";
+import { createScratchFolder } from "./scratch";
 import { StepFunctionsService } from "./stepFunctions";
 
 /** The credentials you, the CLI and the tests sign with (unchecked by IAM); each function gets keys of its own. */
@@ -84,7 +85,15 @@ export async function startRuntime(options: RuntimeOptions = {}): Promise<Runtim
     const stack = options.evaluated ?? (await evaluateStack({ config: options.config, stack: options.stack }));
     const declared = new Declared(stack);
     const dataDir = options.dataDir ? path.resolve(options.dataDir) : undefined;
+    if (dataDir) {
+        // What is kept there (objects, executions) may hold what handlers wrote: the owner's only.
+        fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+        fs.chmodSync(dataDir, 0o700);
+    }
     const sub = (name: string) => (dataDir ? path.join(dataDir, name) : undefined);
+    // Everything that need not outlive this process, under one folder; dead runtimes' folders are removed first.
+    const scratch = createScratchFolder();
+    for (const leftover of scratch.removedLeftovers) log(`removed the scratch folder of a runtime that did not stop: ${leftover}`);
     const policies = new RolePolicies();
     for (const policy of declared.of("aws:iam/rolePolicy:RolePolicy")) {
         const role = declared.find("aws:iam/role:Role", policy.inputs.role);
@@ -108,6 +117,11 @@ export async function startRuntime(options: RuntimeOptions = {}): Promise<Runtim
         });
     }
     const roleOfKey = new Map([...functionKeys.values()].map((k) => [k.accessKeyId, k.roleArn]));
+    /** The keys whose signatures are verified: the runtime's own and each function's. */
+    const secrets = new Map<string, string>([
+        [LOCAL_CREDENTIALS.accessKeyId, LOCAL_CREDENTIALS.secretAccessKey],
+        ...[...functionKeys.values()].map((k): [string, string] => [k.accessKeyId, k.secretAccessKey]),
+    ]);
     /** The role behind a function's key; undefined for the user's own key, which is not checked. */
     const callerRole = (accessKeyId: string | undefined) => (accessKeyId ? roleOfKey.get(accessKeyId) : undefined);
     const requireCaller = (accessKeyId: string | undefined, action: string, resource: string) => {
@@ -122,7 +136,7 @@ export async function startRuntime(options: RuntimeOptions = {}): Promise<Runtim
         roleKeys: Object.fromEntries([...functionKeys.values()].map((k) => [k.accessKeyId, k.secretAccessKey])),
         authorize: (accessKeyId, action, resource) => policies.allows(roleOfKey.get(accessKeyId), action, resource),
     });
-    const dynamodb = await createDynamoDbEmulator({ dataDir: sub("dynamodb") });
+    const dynamodb = await createDynamoDbEmulator({ dataDir: sub("dynamodb"), scratchDir: scratch.sub("dynamodb") });
     // Filled in below; the endpoint needs the services and the services need the endpoint's URL.
     let eventBridge!: EventBridgeService;
     let stepFunctions!: StepFunctionsService;
@@ -134,8 +148,11 @@ export async function startRuntime(options: RuntimeOptions = {}): Promise<Runtim
                     contentType: "application/x-amz-json-1.1",
                     authorize: (accessKeyId, operation, request) => {
                         if (operation !== "PutEvents" || !Array.isArray(request.Entries)) return;
-                        for (const entry of request.Entries as Array<{ EventBusName?: string }>) {
-                            requireCaller(accessKeyId, "events:PutEvents", eventBridge.busArn(eventBridge.busName(entry?.EventBusName)));
+                        for (const entry of request.Entries as Array<{ EventBusName?: unknown } | null>) {
+                            // An entry whose bus is not a name or ARN is refused by PutEvents itself, for every caller.
+                            const bus = entry?.EventBusName;
+                            if (bus !== undefined && typeof bus !== "string") continue;
+                            requireCaller(accessKeyId, "events:PutEvents", eventBridge.busArn(eventBridge.busName(bus)));
                         }
                     },
                     operations: {
@@ -160,6 +177,7 @@ export async function startRuntime(options: RuntimeOptions = {}): Promise<Runtim
             ],
             rawByTarget: { DynamoDB_20120810: dynamodb },
             fallback: s3,
+            secretOf: (accessKeyId) => secrets.get(accessKeyId),
             log,
         },
         options.host ?? "127.0.0.1",
@@ -168,9 +186,8 @@ export async function startRuntime(options: RuntimeOptions = {}): Promise<Runtim
 
     // The functions' archives, unpacked as Lambda would: on tmpfs where there is one (many small files, written at
     // every start), and removed on close.
-    const lambdaDir = fs.mkdtempSync(path.join(scratchRoot(), "choreography-lambda-"));
     const lambda = new LambdaService({
-        workDir: lambdaDir,
+        workDir: scratch.sub("lambda"),
         baseEnvironment: {
             AWS_REGION: stack.region,
             AWS_DEFAULT_REGION: stack.region,
@@ -221,7 +238,8 @@ export async function startRuntime(options: RuntimeOptions = {}): Promise<Runtim
                 }
                 return result.payload;
             },
-            dynamodb: (action, params) => dynamoDbCall(endpoint.url, action, params),
+            // As AWS, the integration calls DynamoDB once the machine's role is allowed (checked before this call).
+            dynamodb: (action, params) => dynamodb.call(action, params),
         },
     });
 
@@ -308,9 +326,9 @@ export async function startRuntime(options: RuntimeOptions = {}): Promise<Runtim
             await endpoint.close();
             await stepFunctions.close();
             await lambda.close();
-            await fs.promises.rm(lambdaDir, { recursive: true, force: true });
             await s3.close();
             await dynamodb.close();
+            await scratch.remove();
         },
     };
 }
@@ -364,18 +382,6 @@ async function sendToBus(eventBridge: EventBridgeService, busArn: string, record
         Entries: [{ EventBusName: busArn, Source: LAMBDA_FAILURE.source, DetailType: LAMBDA_FAILURE.detailType, Detail: JSON.stringify(record) }],
     });
     if (result.FailedEntryCount) throw new Error(`destination ${busArn} refused the failure record: ${result.Entries[0].ErrorMessage}`);
-}
-
-/** The DynamoDB integrations call the emulator through the endpoint, as Step Functions calls DynamoDB. */
-async function dynamoDbCall(url: string, action: string, params: Record<string, unknown>): Promise<Record<string, unknown>> {
-    const response = await fetch(url, {
-        method: "POST",
-        headers: { "content-type": "application/x-amz-json-1.0", "x-amz-target": `DynamoDB_20120810.${action}` },
-        body: JSON.stringify(params),
-    });
-    const body = (await response.json()) as Record<string, unknown>;
-    if (!response.ok) throw new AwsError(str(body.__type).split("#").pop() ?? "DynamoDBError", str(body.message ?? body.Message), response.status);
-    return body;
 }
 
 function stepFunctionsOperations(service: () => StepFunctionsService): Record<string, (r: Record<string, unknown>) => unknown> {

@@ -10,7 +10,9 @@ import { GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { ListExecutionsCommand, SendTaskFailureCommand, SendTaskSuccessCommand, StartExecutionCommand } from "@aws-sdk/client-sfn";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { scriptedGetMultipleFactory } from "./fixtures/faultyHandlers";
+import { LOCAL_CREDENTIALS } from "../local/runtime";
 import { bucketKeys, replaceHandler, startRun, taskFailures } from "./support/faults";
+import { rawCall as rawRequest } from "./support/rawRequest";
 import { TestRuntime, executionName, finished, historyOf, newExecutions, putStart, startTestRuntime, waitingTask } from "./support/runtime";
 
 /** The error an SDK call rejected with: its name (AWS's code) and message. */
@@ -23,14 +25,8 @@ async function rejection(call: Promise<unknown>): Promise<{ name: string; messag
     throw new Error("the call succeeded");
 }
 
-/** A raw request to the endpoint, as a client without an SDK sends it; the answer's status and JSON body. */
-async function rawCall(runtime: TestRuntime, target: string, body: string): Promise<{ status: number; type: string; message: string }> {
-    const contentType = target.startsWith("AWSStepFunctions.") ? "application/x-amz-json-1.0" : "application/x-amz-json-1.1";
-    const response = await fetch(runtime.url, { method: "POST", headers: { "content-type": contentType, "x-amz-target": target }, body });
-    const json = (await response.json()) as { __type?: string; message?: string; Message?: string };
-    // AWS may qualify the code (`com.amazon.coral.service#SerializationException`); SDKs keep what follows `#`.
-    return { status: response.status, type: String(json.__type ?? "").split("#").pop()!, message: String(json.message ?? json.Message ?? "") };
-}
+/** A raw request to the endpoint, as a client without an SDK sends it, signed with the runtime's own key. */
+const rawCall = (runtime: TestRuntime, target: string, body: string) => rawRequest(runtime.url, target, body, { credentials: LOCAL_CREDENTIALS });
 
 /** The input EventBridge gives the workflow for a `start` event with this detail. */
 function startEvent(detail: unknown): string {

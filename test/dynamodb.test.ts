@@ -56,7 +56,7 @@ describe("local DynamoDB (dynalite)", () => {
     let server: Awaited<ReturnType<typeof serve>>;
 
     before(async () => {
-        emulator = await createDynamoDbEmulator({});
+        emulator = await createDynamoDbEmulator({ scratchDir: await fsp.mkdtemp(path.join(os.tmpdir(), "dynamodb-scratch-")) });
         server = await serve(emulator);
     });
 
@@ -161,14 +161,14 @@ describe("local DynamoDB persistence", () => {
     it("keeps tables and items written with a dataDir across close() and a new emulator", async () => {
         const dataDir = await fsp.mkdtemp(path.join(os.tmpdir(), "dynamodb-data-"));
         try {
-            const first = await createDynamoDbEmulator({ dataDir });
+            const first = await createDynamoDbEmulator({ dataDir, scratchDir: dataDir });
             await first.ensureTable(ORDERS);
             const firstServer = await serve(first);
             await firstServer.client.send(new PutItemCommand({ TableName: "orders", Item: order("c9", "o9", "NEW", 9) }));
             await firstServer.close();
             await first.close();
 
-            const second = await createDynamoDbEmulator({ dataDir });
+            const second = await createDynamoDbEmulator({ dataDir, scratchDir: dataDir });
             await second.ensureTable(ORDERS); // finds the persisted table
             const secondServer = await serve(second);
             const got = await secondServer.client.send(new GetItemCommand({ TableName: "orders", Key: { pk: { S: "c9" }, sk: { S: "o9" } } }));
