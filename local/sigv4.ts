@@ -130,6 +130,9 @@ function requestToVerify(req: http.IncomingMessage, claim: SignatureClaim, body:
         if (values === undefined) throw new AwsError("InvalidSignatureException", `The request names the signed header ${name} but does not carry it.`, 403);
         headers[name] = values.join(",");
     }
+    // The signer takes a declared payload hash on trust; the one that counts is the body's own, so a body other
+    // than the one signed fails the comparison.
+    if ("x-amz-content-sha256" in headers) headers["x-amz-content-sha256"] = createHash("sha256").update(body).digest("hex");
     return { method: req.method ?? "POST", protocol: "http:", hostname: String(req.headers.host ?? ""), path: rawPath, query, headers, body };
 }
 
