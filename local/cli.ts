@@ -32,6 +32,9 @@ export function parseArgs(argv: string[]): CliOptions {
 export async function start(options: RuntimeOptions): Promise<Runtime> {
     // The SDK warns that Node 20 support ends; handlers target nodejs22.x and the runtime works on both.
     process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
+    // Everything the runtime writes (objects, tables, executions, unpacked archives) is its owner's only, including
+    // files made by code that sets no mode of its own (dynalite's LevelDB).
+    process.umask(0o077);
     try {
         return await startRuntime(options);
     } catch (error) {
