@@ -26,6 +26,8 @@ export interface JsonService {
     contentType: string;
     /** Its operations by name; only the object's own properties are operations. */
     operations: Record<string, JsonOperation>;
+    /** Refuses a request whose members have the wrong JSON types (SerializationException), before authorize. */
+    checkShape?: (operation: string, request: Record<string, unknown>) => void;
     /**
      * Checks, before an operation runs, that the caller (the access key of its verified SigV4 signature) may make
      * this request; throws AccessDeniedException when IAM would refuse.
@@ -194,6 +196,7 @@ export function startEndpoint(options: EndpointOptions, host: string, port: numb
                     const body = await readBody(req, limit);
                     const caller = await verify(req, body);
                     const request = parseJsonObject(body.toString("utf8"));
+                    service.checkShape?.(name, request);
                     service.authorize?.(caller.accessKeyId, name, request);
                     sendJson(res, 200, service.contentType, await run(request));
                 },

@@ -7,6 +7,8 @@
 import { randomBytes } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
+import * as eventBridgeSdk from "@aws-sdk/client-eventbridge";
+import * as stepFunctionsSdk from "@aws-sdk/client-sfn";
 import * as pulumi from "@pulumi/pulumi";
 import { LAMBDA_FAILURE } from "../components/taskFinisher";
 import { archiveContents } from "./archive";
@@ -16,6 +18,7 @@ import { Endpoint, startEndpoint } from "./endpoint";
 import { DeclaredResource, EvaluatedStack, PROJECT_ROOT, evaluateStack } from "./evaluate";
 import { EventBridgeService, RuleSpec, TargetSpec } from "./eventBridge";
 import { RolePolicies } from "./iam";
+import { requestShapes } from "./requestShapes";
 import { AsyncInvocationRecord, FunctionSpec, LambdaService } from "./lambda";
 import { S3Emulator, createS3Emulator } from "./s3";
 import { createScratchFolder } from "./scratch";
@@ -146,6 +149,7 @@ export async function startRuntime(options: RuntimeOptions = {}): Promise<Runtim
                 {
                     targetPrefix: "AWSEvents",
                     contentType: "application/x-amz-json-1.1",
+                    checkShape: requestShapes(eventBridgeSdk),
                     authorize: (accessKeyId, operation, request) => {
                         if (operation !== "PutEvents" || !Array.isArray(request.Entries)) return;
                         for (const entry of request.Entries as Array<{ EventBusName?: unknown } | null>) {
@@ -166,6 +170,7 @@ export async function startRuntime(options: RuntimeOptions = {}): Promise<Runtim
                 {
                     targetPrefix: "AWSStepFunctions",
                     contentType: "application/x-amz-json-1.0",
+                    checkShape: requestShapes(stepFunctionsSdk),
                     authorize: (accessKeyId, operation, request) => {
                         if (!callerRole(accessKeyId) || !operation.startsWith("SendTask")) return;
                         // A token that is not waiting has no machine to check against; the call then fails as in AWS.
@@ -249,7 +254,10 @@ export async function startRuntime(options: RuntimeOptions = {}): Promise<Runtim
         log(line);
     };
     for (const bucket of declared.of("aws:s3/bucket:Bucket")) {
-        await s3.ensureBucket(str(bucket.state.bucket));
+        const encryption = declared
+            .of("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")
+            .find((config) => str(config.inputs.bucket) === str(bucket.state.bucket));
+        await s3.ensureBucket(str(bucket.state.bucket), { serverSideEncryption: encryption?.inputs });
         serve(`s3          bucket ${str(bucket.state.bucket)}`);
     }
     for (const table of declared.of("aws:dynamodb/table:Table")) {
