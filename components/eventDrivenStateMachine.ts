@@ -87,6 +87,8 @@ export interface EventDrivenStateMachineArgs {
     statements?: pulumi.Input<pulumi.Input<Statement>[]>;
     /** Days its log group keeps execution logs. */
     logRetentionDays: number;
+    /** Whether its log holds inputs and outputs (default true); false when they carry credentials (TaskFinisher). */
+    includeExecutionData?: boolean;
 }
 
 
@@ -122,7 +124,7 @@ export class EventDrivenStateMachine extends pulumi.ComponentResource {
                 definition: definition.apply((d) => JSON.stringify(d)),
                 loggingConfiguration: {
                     logDestination: pulumi.interpolate`${logGroup.arn}:*`,
-                    includeExecutionData: true,
+                    includeExecutionData: args.includeExecutionData ?? true,
                     level: args.type === "EXPRESS" ? "ALL" : "ERROR",
                 },
             },

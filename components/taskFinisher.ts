@@ -3,9 +3,12 @@
  * output is the event's detail), `taskFailed` becomes SendTaskFailure with the detail's error and cause, and a
  * handler's failed invocation (Lambda's on-failure record, after its retries) becomes SendTaskFailure naming
  * the step and the handler's error. An answer for a token that is no longer waiting (already answered, timed
- * out, never issued) is recorded in the execution's output and ends it cleanly.
+ * out, never issued) is caught, recorded as the caught error, and ends the execution cleanly.
  *
- * EXPRESS: each answer is one short request-response call, the kind of work EXPRESS machines are for.
+ * EXPRESS: each answer is one short request-response call, the kind of work EXPRESS machines are for. Its log
+ * (level ALL, the only record AWS keeps of an EXPRESS execution) leaves execution data out: every input holds a
+ * task token, and a failure record holds the handler's whole event, presigned URL included. The log still shows
+ * each execution's states, the task it answered and any error caught (`Sfn.TaskDoesNotExistException` ...).
  */
 import * as pulumi from "@pulumi/pulumi";
 import { DetailType } from "../handlers/events";
@@ -114,6 +117,7 @@ export class TaskFinisher extends pulumi.ComponentResource {
                     },
                 ],
                 logRetentionDays: args.logRetentionDays,
+                includeExecutionData: false,
             },
             { parent: this },
         );

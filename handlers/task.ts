@@ -41,8 +41,10 @@ export async function finishTask<T>(ctx: HandlerContext, task: TaskDetail, resul
 /**
  * Runs a step's work for a waiting task. Bad input fails the task at once with a cause that names the step
  * and the field. Any other error is rethrown: Lambda retries the asynchronous invocation twice and then sends
- * the failure to its on-failure destination (the bus), where the TaskFinisher fails the task with it.
- * An event without a token cannot be answered; it is logged and dropped rather than retried for nothing.
+ * the failure to its on-failure destination (the bus), where the TaskFinisher fails the task with it; its message
+ * (which becomes the task's cause) first loses any credential of the event (the token, a presigned URL's query).
+ * An event without a token cannot be answered; it is logged (its step and which keys it has, not its values: a
+ * detail may carry a presigned URL) and dropped rather than retried for nothing.
  */
 export async function withTaskFailure<D extends Partial<TaskDetail>>(
     ctx: HandlerContext,
@@ -50,14 +52,14 @@ export async function withTaskFailure<D extends Partial<TaskDetail>>(
     work: (task: D & TaskDetail) => Promise<void>,
 ): Promise<void> {
     if (!detail || typeof detail.taskToken !== "string" || detail.taskToken === "") {
-        ctx.logger.error("event has no detail.taskToken; nothing to answer", { detail });
+        ctx.logger.error("event has no detail.taskToken; nothing to answer", describeDetail(detail));
         return;
     }
     const task = { ...detail, step: detail.step ?? "unknown step" } as D & TaskDetail;
     try {
         await work(task);
     } catch (error) {
-        if (!isInvalidInput(error)) throw error;
+        if (!isInvalidInput(error)) throw withoutCredentials(error, detail);
         const failed: TaskFailedDetail = {
             taskToken: task.taskToken,
             step: task.step,
@@ -66,5 +68,49 @@ export async function withTaskFailure<D extends Partial<TaskDetail>>(
         };
         ctx.logger.warn("task failed on its input", { step: task.step, cause: failed.cause });
         await putTaskEvent(ctx.events, ctx.target, DetailType.taskFailed, failed);
+    }
+}
+
+/** What may be logged about a detail that cannot be answered: its step and the names of its members. */
+function describeDetail(detail: unknown): { step?: string; keys: string[] } {
+    if (typeof detail !== "object" || detail === null || Array.isArray(detail)) return { keys: [] };
+    const step = (detail as { step?: unknown }).step;
+    return { ...(typeof step === "string" ? { step } : {}), keys: Object.keys(detail).sort() };
+}
+
+/** Presigned URL query parameters that are, or reveal, the signer's credentials. */
+const PRESIGNED_QUERY = /[?&](X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token)=/i;
+
+/**
+ * The error with the detail's credentials taken out of its message and stack: the task token and the query of
+ * every presigned URL the detail carries (the path, naming the object, is kept). Lambda copies both into the
+ * failure record, and the message into the task's cause, which the workflow's execution history and log keep.
+ */
+function withoutCredentials(error: unknown, detail: object): unknown {
+    if (!(error instanceof Error)) return error;
+    const secrets: Array<[string, string]> = [];
+    for (const value of Object.values(detail)) {
+        if (typeof value !== "string" || value === "") continue;
+        const query = value.indexOf("?");
+        if (!/^https?:\/\//i.test(value) || query < 0 || !PRESIGNED_QUERY.test(value)) continue;
+        secrets.push([value.slice(query + 1), "REDACTED"]);
+        // A message may quote one parameter alone, decoded or not.
+        for (const [name, parameter] of new URLSearchParams(value.slice(query + 1))) {
+            if (!/^X-Amz-(Signature|Credential|Security-Token)$/i.test(name) || parameter === "") continue;
+            secrets.push([parameter, "REDACTED"], [encodeURIComponent(parameter), "REDACTED"]);
+        }
+    }
+    const token = (detail as { taskToken?: unknown }).taskToken;
+    if (typeof token === "string" && token !== "") secrets.push([token, "REDACTED-task-token"]);
+    const scrub = (text: string) => secrets.reduce((result, [secret, replacement]) => result.split(secret).join(replacement), text);
+    try {
+        error.message = scrub(error.message);
+        if (error.stack) error.stack = scrub(error.stack);
+        return error;
+    } catch {
+        // A read-only message: rethrow a plain copy rather than the original.
+        const copy = new Error(scrub(error.message));
+        copy.name = error.name;
+        return copy;
     }
 }

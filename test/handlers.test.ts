@@ -15,7 +15,9 @@ import { GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3
 import { ENTRY_FILE } from "../components/closureArchive";
 import { heartbeatEveryMsFromEnv, postProcessAll } from "../handlers/postProcessAll";
 import { fetchJson } from "../handlers/storage";
-import { SDK_CLIENT_CONFIG } from "../handlers/task";
+import { Logger } from "@aws-lambda-powertools/logger";
+import { ProcessSinglePostDetail } from "../handlers/events";
+import { HandlerContext, SDK_CLIENT_CONFIG, withTaskFailure } from "../handlers/task";
 import { parseStartDetail } from "../handlers/validation";
 import { devStack, one } from "./support/stack";
 import { BusEvent } from "../local/eventBridge";
@@ -298,5 +300,45 @@ describe("postProcessAll: reads and heartbeats", () => {
         assert.equal(heartbeatEveryMsFromEnv({ HEARTBEAT_SECONDS: "60" }), 20_000);
         assert.throws(() => heartbeatEveryMsFromEnv({}), /HEARTBEAT_SECONDS must be an integer from 1 to 99999999 seconds, got undefined/);
         assert.throws(() => heartbeatEveryMsFromEnv({ HEARTBEAT_SECONDS: "1e2" }), /HEARTBEAT_SECONDS must be an integer/);
+    });
+});
+
+describe("withTaskFailure: what a failing handler logs and throws", () => {
+    const url = "https://results.s3.amazonaws.com/run/basic-Ann.json?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=ASIAXYZ%2F20260101%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Security-Token=IQoJb3JpZ2lu&X-Amz-Signature=5ca1ab1e5ca1ab1e";
+    const token = "T".repeat(64);
+
+    /** A handler context whose logger records what it is given (its other members are not reached here). */
+    function recordingContext() {
+        const logged: Array<{ level: string; message: string; fields: unknown }> = [];
+        const logger = new Logger({ serviceName: "test" });
+        logger.error = ((message: string, fields: unknown) => void logged.push({ level: "error", message, fields })) as Logger["error"];
+        logger.warn = ((message: string, fields: unknown) => void logged.push({ level: "warn", message, fields })) as Logger["warn"];
+        const ctx: HandlerContext = { logger, events: new EventBridgeClient({}), target: { busName: "b", source: "s" } };
+        return { ctx, logged };
+    }
+
+    it("logs an event with no token by its step and keys only, never its values", async () => {
+        const { ctx, logged } = recordingContext();
+        let ran = false;
+        await withTaskFailure(ctx, { step: "PostProcessSingle", url, name: "Ann" } as Partial<ProcessSinglePostDetail>, async () => void (ran = true));
+        assert.equal(ran, false);
+        assert.deepEqual(logged, [{ level: "error", message: "event has no detail.taskToken; nothing to answer", fields: { step: "PostProcessSingle", keys: ["name", "step", "url"] } }]);
+        await withTaskFailure(ctx, "not an object" as unknown as Partial<ProcessSinglePostDetail>, async () => undefined);
+        assert.deepEqual(logged[1].fields, { keys: [] });
+    });
+
+    it("rethrows an unexpected error without the token or the URL's query, keeping the rest of its message", async () => {
+        const { ctx } = recordingContext();
+        const detail: ProcessSinglePostDetail = { taskToken: token, step: "PostProcessSingle", executionId: "e", executionName: "run", name: "Ann", url };
+        const signature = new URL(url).searchParams.get("X-Amz-Signature")!;
+        const thrown = await withTaskFailure(ctx, detail, async () => {
+            throw new TypeError(`cannot fetch ${url} (signature ${signature}) for ${token}`);
+        }).then(
+            () => assert.fail("expected the error to be rethrown"),
+            (error: unknown) => error as Error,
+        );
+        assert.ok(thrown instanceof TypeError, "the same error, so Lambda reports its type");
+        assert.equal(thrown.message, "cannot fetch https://results.s3.amazonaws.com/run/basic-Ann.json?REDACTED (signature REDACTED) for REDACTED-task-token");
+        for (const secret of [token, signature, "ASIAXYZ", "IQoJb3JpZ2lu"]) assert.ok(!String(thrown.stack).includes(secret), `the stack holds no ${secret}`);
     });
 });

@@ -141,6 +141,8 @@ describe("stack: resource graph", () => {
         for (const name of ["workflow", "finisher"]) {
             const logging = one(stack, T.sfn, name).inputs.loggingConfiguration as { logDestination: string; includeExecutionData: boolean };
             assert.match(logging.logDestination, /^arn:aws:logs:.*:log-group:\/aws\/vendedlogs\/states\/.*:\*$/);
+            // The finisher's inputs hold task tokens and failure records (presigned URLs): its log leaves data out.
+            assert.equal(logging.includeExecutionData, name === "workflow", name);
         }
     });
 
