@@ -4,11 +4,12 @@
  * response shapes), task tokens with timeouts and heartbeats, the service integrations the stack uses, AWS-shaped
  * execution history, and persistence of executions across restarts.
  */
-import { randomBytes, randomUUID } from "node:crypto";
+import { createHash, randomBytes, randomUUID } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { ExecutionAbortedError, ExecutionError, ExecutionTimeoutError, StateMachine, type RunOptions, type StateMachineDefinition } from "aws-local-stepfunctions";
 import { AwsError } from "./awsError";
+import { redactText, type RedactOptions } from "./redact";
 import {
     HistoryRecorder,
     LibraryEventConverter,
@@ -88,6 +89,17 @@ export interface StepFunctionsServiceOptions {
     /** Where executions are persisted; in memory only when absent. */
     dataDir?: string;
     /**
+     * How many finished STANDARD executions stay in memory (default DEFAULT_MAX_RETAINED_EXECUTIONS); running ones
+     * always do. Beyond it the oldest finished one is dropped from memory: with `dataDir` it stays on disk, listed
+     * by ListExecutions and read back by DescribeExecution/GetExecutionHistory; without, it is forgotten.
+     */
+    maxRetainedExecutions?: number;
+    /**
+     * How many finished EXPRESS executions are kept (default DEFAULT_MAX_RETAINED_EXPRESS_EXECUTIONS), in memory and
+     * on disk: AWS keeps none (it only logs them), so only the most recent are, for DescribeExecution and tests.
+     */
+    maxRetainedExpressExecutions?: number;
+    /**
      * Checks that the machine's role may call an integration (`events:PutEvents` on a bus, ...); throws an
      * AwsError when IAM would refuse. Without it every call is allowed.
      */
@@ -96,6 +108,15 @@ export interface StepFunctionsServiceOptions {
 
 /** How many answered or timed-out tokens are remembered, to tell TaskTimedOut from TaskDoesNotExist. */
 const MAX_RETIRED_TOKENS = 100_000;
+/** Finished STANDARD executions kept in memory unless `maxRetainedExecutions` says otherwise. */
+export const DEFAULT_MAX_RETAINED_EXECUTIONS = 2_000;
+/** Finished EXPRESS executions kept unless `maxRetainedExpressExecutions` says otherwise: a small ring of the latest. */
+export const DEFAULT_MAX_RETAINED_EXPRESS_EXECUTIONS = 100;
+/** Folders and files under the data directory are the owner's only: executions hold run data. */
+const PRIVATE_DIR_MODE = 0o700;
+const PRIVATE_FILE_MODE = 0o600;
+/** The readable part of an execution's file name, before its digest (file names stay far below 255 bytes). */
+const READABLE_FILE_NAME_LENGTH = 120;
 
 export type ExecutionStatus = "RUNNING" | "SUCCEEDED" | "FAILED" | "TIMED_OUT" | "ABORTED";
 const EXECUTION_STATUSES: readonly string[] = ["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PENDING_REDRIVE"];
@@ -528,6 +549,8 @@ interface ExecutionData {
 /** Present while this process runs the execution. */
 interface ExecutionRuntime {
     abort(): void;
+    /** SHA-256 of the input as sent: the stored input is redacted, but a repeated StartExecution must match it exactly. */
+    inputDigest: string;
     pendingTasks: Set<PendingTask>;
     converter: LibraryEventConverter;
     stopDetails: { error?: string; cause?: string };
@@ -658,7 +681,18 @@ export class StepFunctionsService {
     private readonly accountId: string;
     private readonly executionsDir?: string;
     private readonly machines = new Map<string, PreparedMachine>();
+    /** Running executions, and the most recent finished ones (see retainFinished). */
     private readonly executions = new Map<string, ExecutionState>();
+    private readonly maxRetainedExecutions: number;
+    private readonly maxRetainedExpressExecutions: number;
+    /** ARNs of the finished executions held in `executions`, oldest finished first, per type. */
+    private readonly finishedStandard = new Set<string>();
+    private readonly finishedExpress = new Set<string>();
+    /**
+     * Finished STANDARD executions dropped from memory but kept on disk (with a data directory only): their list
+     * entry, for ListExecutions and name reuse; DescribeExecution and GetExecutionHistory read the file.
+     */
+    private readonly onDiskOnly = new Map<string, ExecutionListItem>();
     private readonly listeners = new Set<(progress: ExecutionProgress) => void>();
     /** Outstanding task tokens. */
     private readonly tokens = new Map<string, PendingTask>();
@@ -666,6 +700,8 @@ export class StepFunctionsService {
     private readonly retiredTokens = new Map<string, "completed" | "timedOut">();
     /** Stands in for `$$.Task.Token` until the handler knows the real token (the library has no such context). */
     private readonly tokenPlaceholder = `LocalRuntimeTaskToken${randomBytes(12).toString("hex")}`;
+    /** Tokens this service issued are recognised anywhere in stored text, not only in members named like one. */
+    private readonly redaction: RedactOptions = { isTaskToken: (candidate) => this.tokens.has(candidate) || this.retiredTokens.has(candidate) };
     private closed = false;
 
     constructor(opts: StepFunctionsServiceOptions) {
@@ -673,6 +709,8 @@ export class StepFunctionsService {
         this.authorize = opts.authorize;
         this.region = opts.region;
         this.accountId = opts.accountId;
+        this.maxRetainedExecutions = retentionBound(opts.maxRetainedExecutions, DEFAULT_MAX_RETAINED_EXECUTIONS, "maxRetainedExecutions");
+        this.maxRetainedExpressExecutions = retentionBound(opts.maxRetainedExpressExecutions, DEFAULT_MAX_RETAINED_EXPRESS_EXECUTIONS, "maxRetainedExpressExecutions");
         if (opts.dataDir) {
             this.executionsDir = path.join(opts.dataDir, "stepfunctions", "executions");
             this.loadExecutions();
@@ -717,7 +755,7 @@ export class StepFunctionsService {
         const existing = this.findReusableExecution(machine, name, inputText);
         if (existing) return { executionArn: existing.data.executionArn, startDate: toEpochSeconds(existing.data.startDate) };
         const execution = this.createExecution(machine, name, inputText, traceHeader);
-        this.run(execution, machine, input);
+        this.run(execution, machine, input, digest(inputText));
         return { executionArn: execution.data.executionArn, startDate: toEpochSeconds(execution.data.startDate) };
     }
 
@@ -733,12 +771,10 @@ export class StepFunctionsService {
             throw new AwsError("ValidationException", `Value '${filter}' at 'statusFilter' failed to satisfy constraint: Member must satisfy enum value set: [${EXECUTION_STATUSES.join(", ")}]`);
         }
         // Newest first; reversing insertion order first keeps executions started in the same millisecond ordered.
-        const items = [...this.executions.values()]
-            .reverse()
-            .map((execution) => execution.data)
-            .filter((data) => data.stateMachineArn === machine.spec.arn && (filter === undefined || data.status === filter))
-            .sort((a, b) => b.startDate - a.startDate)
-            .map(listItem);
+        const inMemory = [...this.executions.values()].reverse().map((execution) => listItem(execution.data));
+        const items = [...inMemory, ...[...this.onDiskOnly.values()].reverse()]
+            .filter((item) => item.stateMachineArn === machine.spec.arn && (filter === undefined || item.status === filter))
+            .sort((a, b) => b.startDate - a.startDate);
         const page = paginate(items, `executions:${machine.spec.arn}:${filter ?? ""}`, request.maxResults, request.nextToken);
         return page.nextToken ? { executions: page.items, nextToken: page.nextToken } : { executions: page.items };
     }
@@ -757,9 +793,9 @@ export class StepFunctionsService {
         if (execution.data.status !== "RUNNING" || !runtime) return { stopDate: toEpochSeconds(execution.data.stopDate ?? Date.now()) };
         execution.data.status = "ABORTED";
         execution.data.stopDate = Date.now();
-        execution.data.error = error;
-        execution.data.cause = cause;
-        runtime.stopDetails = { error, cause };
+        execution.data.error = this.redact(error);
+        execution.data.cause = this.redact(cause);
+        runtime.stopDetails = { error: execution.data.error, cause: execution.data.cause };
         runtime.abort();
         this.abandonPendingTasks(execution, "The execution was stopped.");
         await runtime.finished.promise;
@@ -779,6 +815,15 @@ export class StepFunctionsService {
         }
         if (execution.data.status === "RUNNING") throw new Error(`Execution ${executionArn} is still RUNNING: the service was closed`);
         return describe(execution.data, true);
+    }
+
+    /**
+     * How many executions the service holds: running ones, finished ones in memory per type (see
+     * `maxRetainedExecutions`), and finished STANDARD ones kept on disk only. For the soak benchmark and tests.
+     */
+    retainedExecutions(): { running: number; standard: number; express: number; onDiskOnly: number } {
+        const running = this.executions.size - this.finishedStandard.size - this.finishedExpress.size;
+        return { running, standard: this.finishedStandard.size, express: this.finishedExpress.size, onDiskOnly: this.onDiskOnly.size };
     }
 
     /** Stops timers and runs; running executions are saved as RUNNING, for the next start to mark ABORTED. */
@@ -843,9 +888,16 @@ export class StepFunctionsService {
 
     private requireExecution(arnValue: unknown): ExecutionState {
         const arn = requireExecutionArn(arnValue);
-        const execution = this.executions.get(arn);
+        const execution = this.executions.get(arn) ?? this.readFromDisk(arn);
         if (!execution) throw new AwsError("ExecutionDoesNotExist", `Execution Does Not Exist: '${arn}'`);
         return execution;
+    }
+
+    /** A finished execution no longer held in memory, read from its file (not kept: the next request reads it again). */
+    private readFromDisk(arn: string): ExecutionState | undefined {
+        const file = this.onDiskOnly.has(arn) ? this.fileFor(arn) : undefined;
+        const execution = file && fs.existsSync(file) ? readStoredExecution(file) : undefined;
+        return execution?.data.executionArn === arn ? execution : undefined;
     }
 
     /** The state machine whose task is waiting on `token`, if one is. */
@@ -866,10 +918,11 @@ export class StepFunctionsService {
     /** AWS: same name and input as a running STANDARD execution returns it; otherwise a reused name is an error. */
     private findReusableExecution(machine: PreparedMachine, name: string, inputText: string): ExecutionState | undefined {
         if (machine.spec.type !== "STANDARD") return undefined;
-        const existing = this.executions.get(this.executionArn(machine, name));
-        if (!existing) return undefined;
-        if (existing.data.status === "RUNNING" && existing.data.input === inputText) return existing;
-        throw new AwsError("ExecutionAlreadyExists", `Execution Already Exists: '${existing.data.executionArn}'`);
+        const arn = this.executionArn(machine, name);
+        const existing = this.executions.get(arn);
+        if (!existing && !this.onDiskOnly.has(arn)) return undefined;
+        if (existing?.data.status === "RUNNING" && existing.runtime?.inputDigest === digest(inputText)) return existing;
+        throw new AwsError("ExecutionAlreadyExists", `Execution Already Exists: '${arn}'`);
     }
 
     private executionArn(machine: PreparedMachine, name: string): string {
@@ -889,7 +942,8 @@ export class StepFunctionsService {
             name,
             status: "RUNNING",
             startDate: Date.now(),
-            input,
+            // What is stored and answered; the run itself gets the input as sent.
+            input: this.redact(input),
             traceHeader,
         };
         const execution: ExecutionState = { data, history: new HistoryRecorder() };
@@ -897,12 +951,13 @@ export class StepFunctionsService {
         return execution;
     }
 
-    private run(execution: ExecutionState, machine: PreparedMachine, input: JsonValue): void {
+    private run(execution: ExecutionState, machine: PreparedMachine, input: JsonValue, inputDigest: string): void {
         const handlers: LibraryHandlers = {};
         for (const task of machine.tasks.values()) handlers[task.name] = (wrapped) => this.runTask(execution, task, wrapped);
         const options = this.runOptions(execution, machine, handlers, input);
         const runtime: ExecutionRuntime = {
             abort: () => undefined,
+            inputDigest,
             pendingTasks: new Set(),
             converter: new LibraryEventConverter({
                 roleArn: machine.spec.roleArn,
@@ -963,7 +1018,8 @@ export class StepFunctionsService {
         if (this.closed || !runtime) return;
         this.abandonPendingTasks(execution, "The execution has ended.");
         if (execution.data.status === "RUNNING") {
-            Object.assign(execution.data, outcome);
+            const { status, output, error, cause } = outcome;
+            Object.assign(execution.data, { status, output: this.redact(output), error: this.redact(error), cause: this.redact(cause) });
             execution.data.stopDate = Date.now();
         }
         this.ensureClosingEvent(execution);
@@ -971,6 +1027,7 @@ export class StepFunctionsService {
         this.persist(execution);
         // A finished execution keeps its description and history only: the library's run state can go.
         execution.runtime = undefined;
+        this.retainFinished(execution);
         runtime.finished.resolve();
     }
 
@@ -990,7 +1047,7 @@ export class StepFunctionsService {
     }
 
     private record(execution: ExecutionState, type: string, details?: EventDetails, origin: EventOrigin = {}, timestampMs?: number): void {
-        execution.history.append({ type, details, timestampMs });
+        execution.history.append({ type, details: details && this.redactDetails(details), timestampMs });
         this.schedulePersist(execution);
         const progress: ExecutionProgress = { executionArn: execution.data.executionArn, stateMachineArn: execution.data.stateMachineArn, type, ...origin };
         for (const listener of this.listeners) {
@@ -1284,24 +1341,95 @@ export class StepFunctionsService {
         }
     }
 
+    // ----- credentials and retention --------------------------------------------------------------------------
+
+    /** Stored text without credentials: presigned URL queries and task tokens (local/redact.ts). */
+    private redact(text: string): string;
+    private redact(text: string | undefined): string | undefined;
+    private redact(text: string | undefined): string | undefined {
+        return text === undefined ? undefined : redactText(text, this.redaction);
+    }
+
+    private redactDetails(details: EventDetails): EventDetails {
+        const redacted: EventDetails = {};
+        for (const [field, value] of Object.entries(details)) redacted[field] = typeof value === "string" ? this.redact(value) : value;
+        return redacted;
+    }
+
+    /**
+     * Keeps a finished execution within its type's bound, dropping the oldest finished one beyond it: an EXPRESS
+     * one altogether (file included), a STANDARD one from memory only, its file and list entry kept when there is
+     * a data directory.
+     */
+    private retainFinished(execution: ExecutionState): void {
+        const arn = execution.data.executionArn;
+        const express = execution.data.stateMachineType === "EXPRESS";
+        const finished = express ? this.finishedExpress : this.finishedStandard;
+        finished.add(arn);
+        const bound = express ? this.maxRetainedExpressExecutions : this.maxRetainedExecutions;
+        while (finished.size > bound) {
+            const oldest: string = finished.values().next().value!;
+            finished.delete(oldest);
+            const dropped = this.executions.get(oldest);
+            this.executions.delete(oldest);
+            if (!dropped || !this.executionsDir) continue;
+            if (express) this.removeFile(oldest);
+            else this.onDiskOnly.set(oldest, listItem(dropped.data));
+        }
+    }
+
     // ----- persistence ---------------------------------------------------------------------------------------
 
+    /**
+     * An execution's file: a readable prefix, then the SHA-256 of the whole ARN, so distinct ARNs never share a file
+     * (`a!x` and `a@x`, or `日本` and `中国`, which a character substitution maps to one name) and every name stays
+     * well under the 255 bytes a file name may have, whatever the 80-character machine and execution names hold.
+     */
     private fileFor(executionArn: string): string | undefined {
-        return this.executionsDir ? path.join(this.executionsDir, `${executionArn.replace(/[^A-Za-z0-9._-]/g, "_")}.json`) : undefined;
+        return this.executionsDir ? path.join(this.executionsDir, executionFileName(executionArn)) : undefined;
     }
 
     /** Written synchronously (tmp file + rename) so a crash never leaves half a file and writes never reorder. */
     private persist(execution: ExecutionState): void {
         const file = this.fileFor(execution.data.executionArn);
         if (!file || !this.executionsDir) return;
-        const stored: StoredExecution = { version: 1, stateMachineType: execution.data.stateMachineType, roleArn: execution.data.roleArn, description: describe(execution.data, true), history: execution.history.events };
+        const stored: StoredExecution = { version: STORED_VERSION, stateMachineType: execution.data.stateMachineType, roleArn: execution.data.roleArn, description: describe(execution.data, true), history: execution.history.events };
         try {
-            fs.mkdirSync(this.executionsDir, { recursive: true });
+            fs.mkdirSync(this.executionsDir, { recursive: true, mode: PRIVATE_DIR_MODE });
             const temporary = `${file}.${process.pid}.tmp`;
-            fs.writeFileSync(temporary, JSON.stringify(stored, null, 2));
+            fs.writeFileSync(temporary, JSON.stringify(stored, null, 2), { mode: PRIVATE_FILE_MODE });
             fs.renameSync(temporary, file);
         } catch (err) {
             console.warn(`stepfunctions: could not save ${execution.data.executionArn}: ${errorMessage(err)}`);
+        }
+    }
+
+    /** Redacts, and saves again, an execution written before stored data was redacted. */
+    private redactStored(execution: ExecutionState): void {
+        const { data } = execution;
+        data.input = this.redact(data.input);
+        data.output = this.redact(data.output);
+        data.error = this.redact(data.error);
+        data.cause = this.redact(data.cause);
+        const events = execution.history.events;
+        for (const event of events) {
+            for (const key of Object.keys(event)) {
+                if (!key.endsWith("EventDetails")) continue;
+                const field = key as `${string}EventDetails`;
+                const details = event[field];
+                if (details) event[field] = this.redactDetails(details);
+            }
+        }
+        this.persist(execution);
+    }
+
+    private removeFile(executionArn: string): void {
+        const file = this.fileFor(executionArn);
+        if (!file) return;
+        try {
+            fs.rmSync(file, { force: true });
+        } catch (err) {
+            console.warn(`stepfunctions: could not remove the file of ${executionArn}: ${errorMessage(err)}`);
         }
     }
 
@@ -1319,14 +1447,35 @@ export class StepFunctionsService {
         runtime.persistTimer.unref();
     }
 
+    /**
+     * Reads the saved executions, oldest file first (a file is last written when its execution finishes), so the
+     * retention bounds keep the most recently finished in memory. Files named by an earlier version of this module
+     * are renamed to their current name; folders and files are made the owner's only.
+     */
     private loadExecutions(): void {
         const dir = this.executionsDir;
-        if (!dir || !fs.existsSync(dir)) return;
-        for (const file of fs.readdirSync(dir).filter((name) => name.endsWith(".json"))) {
-            const execution = readStoredExecution(path.join(dir, file));
+        if (!dir) return;
+        fs.mkdirSync(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
+        for (const folder of [path.dirname(dir), dir]) fs.chmodSync(folder, PRIVATE_DIR_MODE);
+        const files = fs
+            .readdirSync(dir)
+            .filter((name) => name.endsWith(".json"))
+            .map((name) => ({ name, file: path.join(dir, name), modifiedMs: fs.statSync(path.join(dir, name)).mtimeMs }))
+            .sort((a, b) => a.modifiedMs - b.modifiedMs || (a.name < b.name ? -1 : 1));
+        for (const { name, file } of files) {
+            const execution = readStoredExecution(file);
             if (!execution) continue;
-            this.executions.set(execution.data.executionArn, execution);
+            const arn = execution.data.executionArn;
+            const current = executionFileName(arn);
+            if (name !== current) {
+                if (this.executions.has(arn) || this.onDiskOnly.has(arn) || fs.existsSync(path.join(dir, current))) continue;
+                fs.renameSync(file, path.join(dir, current));
+            }
+            fs.chmodSync(path.join(dir, current), PRIVATE_FILE_MODE);
+            if (execution.unredacted) this.redactStored(execution);
+            this.executions.set(arn, execution);
             if (execution.data.status === "RUNNING") this.abortInterrupted(execution);
+            this.retainFinished(execution);
         }
     }
 
@@ -1344,19 +1493,41 @@ export class StepFunctionsService {
 // Helpers used by the service
 // ---------------------------------------------------------------------------------------------------------------
 
+function digest(text: string): string {
+    return createHash("sha256").update(text).digest("base64url");
+}
+
+/** See StepFunctionsService.fileFor. */
+function executionFileName(executionArn: string): string {
+    const readable = executionArn.replace(/^arn:[^:]*:states:[^:]*:[^:]*:/, "").replace(/[^A-Za-z0-9._-]/g, "_").slice(0, READABLE_FILE_NAME_LENGTH);
+    return `${readable}~${digest(executionArn)}.json`;
+}
+
+function retentionBound(value: number | undefined, fallback: number, option: string): number {
+    if (value === undefined) return fallback;
+    if (!Number.isInteger(value) || value < 0) throw new Error(`StepFunctionsService: ${option} must be a whole number of executions, 0 or more; got ${value}`);
+    return value;
+}
+
+/**
+ * 2: written redacted (local/redact.ts). A version 1 file, written before redaction, is redacted when read and
+ * saved again.
+ */
+const STORED_VERSION = 2;
+
 interface StoredExecution {
-    version: 1;
+    version: 1 | typeof STORED_VERSION;
     stateMachineType: "STANDARD" | "EXPRESS";
     roleArn: string;
     description: DescribeExecutionResponse;
     history: HistoryEvent[];
 }
 
-function readStoredExecution(file: string): ExecutionState | undefined {
+function readStoredExecution(file: string): (ExecutionState & { unredacted: boolean }) | undefined {
     try {
         const stored = JSON.parse(fs.readFileSync(file, "utf8")) as StoredExecution;
         const description = stored.description;
-        if (stored.version !== 1 || typeof description?.executionArn !== "string" || !Array.isArray(stored.history)) throw new Error("unrecognised content");
+        if ((stored.version !== 1 && stored.version !== STORED_VERSION) || typeof description?.executionArn !== "string" || !Array.isArray(stored.history)) throw new Error("unrecognised content");
         const data: ExecutionData = {
             executionArn: description.executionArn,
             stateMachineArn: description.stateMachineArn,
@@ -1372,7 +1543,7 @@ function readStoredExecution(file: string): ExecutionState | undefined {
             cause: description.cause,
             traceHeader: description.traceHeader,
         };
-        return { data, history: new HistoryRecorder(stored.history) };
+        return { data, history: new HistoryRecorder(stored.history), unredacted: stored.version === 1 };
     } catch (err) {
         console.warn(`stepfunctions: ignoring unreadable execution file ${file}: ${errorMessage(err)}`);
         return undefined;

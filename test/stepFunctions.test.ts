@@ -4,6 +4,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { AwsError } from "../local/awsError";
+import { redactTaskToken } from "../local/redact";
 import { StepFunctionsService, type ExecutionProgress, type HistoryEvent, type PutEventsEntry, type TaskIntegrations } from "../local/stepFunctions";
 
 const REGION = "us-east-1";
@@ -171,7 +172,8 @@ describe("StepFunctionsService", function () {
             assert.equal(scheduled?.resourceType, "events");
             assert.equal(scheduled?.resource, "putEvents.waitForTaskToken");
             assert.equal(scheduled?.region, REGION);
-            assert.ok(String(scheduled?.parameters).includes(tokenOf(entry)), "the recorded parameters carry the real token");
+            assert.ok(!String(scheduled?.parameters).includes(tokenOf(entry)), "the recorded parameters do not carry the token");
+            assert.ok(String(scheduled?.parameters).includes(redactTaskToken(tokenOf(entry))), "they carry its fingerprint instead");
             assert.deepEqual(JSON.parse(String(events[5].taskSucceededEventDetails?.output)), { approved: true });
             assert.equal(events[0].executionStartedEventDetails?.roleArn, ROLE);
         });

@@ -6,6 +6,7 @@ import { buildClosureArchive } from "../../components/closureArchive";
 import { waitForEvent } from "../../components/eventDrivenStateMachine";
 import { BusEvent } from "../../local/eventBridge";
 import { FunctionSpec } from "../../local/lambda";
+import { redactTaskToken } from "../../local/redact";
 import { TestRuntime, executionName, newExecutions, putStart } from "./runtime";
 import { one } from "./stack";
 
@@ -108,7 +109,8 @@ export async function finisherRunsFor(runtime: TestRuntime, taskToken: string, c
             if (item.status === "RUNNING") continue;
             const described = await runtime.clients.sfn.send(new DescribeExecutionCommand({ executionArn: item.executionArn }));
             const input = JSON.parse(described.input ?? "{}") as FinisherRun["input"];
-            if (input.detail?.taskToken !== taskToken) continue;
+            // The runtime stores a token as its fingerprint (local/redact.ts).
+            if (input.detail?.taskToken !== redactTaskToken(taskToken)) continue;
             runs.push({ executionArn: item.executionArn!, status: described.status, input, output: described.output ? (JSON.parse(described.output) as FinisherRun["output"]) : undefined });
         }
         if (runs.length >= count) return runs;
