@@ -168,16 +168,29 @@ function parseJsonObject(text: string): Record<string, unknown> {
     return request as Record<string, unknown>;
 }
 
-/** A request whose body was read for verification, handed on to a raw service from memory. */
-function replayed(req: http.IncomingMessage, body: Buffer): http.IncomingMessage {
+/**
+ * A request whose body was read for verification, handed on to a raw service from memory. The service reads it in
+ * `data`/`end` listeners, where a throw would be uncaught and stop the process: it goes to `onError` instead.
+ */
+function replayed(req: http.IncomingMessage, body: Buffer, onError: (error: unknown) => void): http.IncomingMessage {
     const copy = Readable.from(body.length > 0 ? [body] : []) as Readable & Partial<http.IncomingMessage>;
     Object.assign(copy, { method: req.method, url: req.url, headers: req.headers, httpVersion: req.httpVersion, socket: req.socket });
+    const emit = copy.emit;
+    copy.emit = function (this: Readable, event: string | symbol, ...args: unknown[]): boolean {
+        try {
+            return emit.call(this, event, ...args);
+        } catch (error) {
+            onError(error);
+            return false;
+        }
+    };
     return copy as http.IncomingMessage;
 }
 
 interface Route {
     contentType: string;
-    run(req: http.IncomingMessage, res: http.ServerResponse): Promise<void>;
+    /** Answers the request; a rejection, or an error passed to `fail`, is answered as AWS's error. */
+    run(req: http.IncomingMessage, res: http.ServerResponse, fail: (error: unknown) => void): Promise<void>;
 }
 
 export function startEndpoint(options: EndpointOptions, host: string, port: number): Promise<Endpoint> {
@@ -214,13 +227,13 @@ export function startEndpoint(options: EndpointOptions, host: string, port: numb
         if (rawService) {
             return {
                 contentType: "application/x-amz-json-1.0",
-                run: async (req, res) => {
+                run: async (req, res, fail) => {
                     const body = await readBody(req, rawService.maxBodyBytes ?? limit);
                     await verify(req, body);
-                    if (jsonDepth(body.toString("utf8")) > MAX_JSON_DEPTH) {
-                        throw new AwsError("SerializationException", `Request body nests deeper than ${MAX_JSON_DEPTH} levels`);
-                    }
-                    rawService.handle(replayed(req, body), res);
+                    // The emulator behind gets only a JSON object of bounded depth: dynalite throws, uncaught, on a
+                    // body such as `null`, which would stop the whole process.
+                    parseJsonObject(body.toString("utf8"));
+                    rawService.handle(replayed(req, body, fail), res);
                 },
             };
         }
@@ -252,7 +265,7 @@ export function startEndpoint(options: EndpointOptions, host: string, port: numb
                 if (typeof target !== "string") return options.fallback.handle(req, res);
                 const found = route(target);
                 contentType = found.contentType;
-                found.run(req, res).catch(fail);
+                found.run(req, res, fail).catch(fail);
             } catch (error) {
                 fail(error);
             }

@@ -28,10 +28,19 @@ async function testEndpoint(limits: Partial<ConnectionLimits> = {}, maxBodyBytes
             throw new Error("a raw service bug");
         },
     };
+    // As dynalite does with a body it did not expect: throws from inside the request's `end` listener.
+    const throwsLater = {
+        handle(req: http.IncomingMessage): void {
+            req.on("data", () => undefined);
+            req.on("end", () => {
+                throw new TypeError("Cannot read properties of null");
+            });
+        },
+    };
     return startEndpoint(
         {
             json: [echo],
-            rawByTarget: { Raw: raw, Broken: broken },
+            rawByTarget: { Raw: raw, Broken: broken, ThrowsLater: throwsLater },
             fallback: raw,
             secretOf: (key) => (key === LOCAL_CREDENTIALS.accessKeyId ? LOCAL_CREDENTIALS.secretAccessKey : undefined),
             maxBodyBytes,
@@ -168,6 +177,10 @@ describe("endpoint hardening", function () {
         it("answers 500 for a service that throws while handling, and keeps serving", async () => {
             const answer = await rawCall(endpoint.url, "Broken.Anything", "{}", signed);
             assert.deepEqual([answer.status, answer.type], [500, "InternalFailure"]);
+            const later = await rawCall(endpoint.url, "ThrowsLater.Anything", "{}", signed);
+            assert.deepEqual([later.status, later.type], [500, "InternalFailure"], "a throw in the service's end listener is answered, not uncaught");
+            const notAnObject = await rawCall(endpoint.url, "Raw.Anything", "null", signed);
+            assert.deepEqual([notAnObject.status, notAnObject.type], [400, "SerializationException"], "a raw service gets JSON objects only");
             assert.equal((await rawCall(endpoint.url, "Raw.Anything", "{}", signed)).status, 200);
         });
     });
