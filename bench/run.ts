@@ -12,6 +12,14 @@
  * before and after, shows how fast the CPU was at the time: on a shared VM it moves, and the wall times with it.
  *
  *   npm run bench [-- --names 1000 --concurrency 40 --runs 50 --run-names 20 --target-ms 10000 --no-warmup]
+ *
+ * `--soak N` runs a soak instead: N runs at the dev stack's own settings, in waves of `--wave` runs (20) of
+ * `--soak-names` names (5) started at once, with the runtime keeping `--retain` finished workflow executions (50, so
+ * the bound is reached within the first waves). After each wave it prints the main isolate's heap after forced
+ * full collections, RSS and how many executions the Step Functions service holds, and at the end whether the heap
+ * stayed within `--heap-range-mib` (32) across the waves that followed the bound being reached.
+ *
+ *   npm run bench -- --soak 300 [--wave 20 --soak-names 5 --retain 50 --heap-range-mib 32]
  */
 import * as os from "os";
 import { PutEventsCommand } from "@aws-sdk/client-eventbridge";
@@ -19,7 +27,7 @@ import { DescribeExecutionCommand } from "@aws-sdk/client-sfn";
 import { BusEvent } from "../local/eventBridge";
 import { Runtime, startRuntime } from "../local/runtime";
 import { ExecutionProgress } from "../local/stepFunctions";
-import { MiB, checkReport, eachLimited, sampleMemory } from "../test/support/load";
+import { MiB, checkReport, eachLimited, sampleMemory, settledHeapUsed } from "../test/support/load";
 import { DrivenRuntime, clientsFor, historyOf, listWorkflowExecutions, newExecutions } from "../test/support/runtime";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
@@ -32,10 +40,16 @@ interface BenchOptions {
     /** The 1,000-name run must succeed within this. */
     targetMs: number;
     warmupNames: number;
+    /** Runs of the soak; 0 runs the load phases instead. */
+    soak: number;
+    wave: number;
+    soakNames: number;
+    retain: number;
+    heapRangeMib: number;
 }
 
 function parseOptions(argv: string[]): BenchOptions {
-    const options: BenchOptions = { names: 1000, concurrency: 40, runs: 50, runNames: 20, targetMs: 10_000, warmupNames: 40 };
+    const options: BenchOptions = { names: 1000, concurrency: 40, runs: 50, runNames: 20, targetMs: 10_000, warmupNames: 40, soak: 0, wave: 20, soakNames: 5, retain: 50, heapRangeMib: 32 };
     const flags: Record<string, keyof BenchOptions> = {
         "--names": "names",
         "--concurrency": "concurrency",
@@ -43,6 +57,11 @@ function parseOptions(argv: string[]): BenchOptions {
         "--run-names": "runNames",
         "--target-ms": "targetMs",
         "--warmup-names": "warmupNames",
+        "--soak": "soak",
+        "--wave": "wave",
+        "--soak-names": "soakNames",
+        "--retain": "retain",
+        "--heap-range-mib": "heapRangeMib",
     };
     const usage = `usage: npm run bench -- [${Object.keys(flags).join(" N] [")} N] [--no-warmup]`;
     for (let i = 0; i < argv.length; i++) {
@@ -55,7 +74,7 @@ function parseOptions(argv: string[]): BenchOptions {
         if (!key || !Number.isInteger(value) || value < 0) throw new Error(usage);
         options[key] = value;
     }
-    if (options.names < 1 || options.runs < 1 || options.runNames < 1 || options.concurrency < 1) throw new Error(usage);
+    if (options.names < 1 || options.runs < 1 || options.runNames < 1 || options.concurrency < 1 || options.wave < 1 || options.soakNames < 1) throw new Error(usage);
     return options;
 }
 
@@ -224,8 +243,81 @@ async function phase(runtime: Runtime & DrivenRuntime, known: Set<string>, title
     return { checks, refused, wallMs, watch, failures: runtime.eventBridge.deliveryFailures.length - failuresBefore };
 }
 
+// ---------------------------------------------------------------------------------------------------------------
+// Soak
+
+/** Figures after one wave of the soak. */
+interface WaveFigures {
+    runs: number;
+    heapAfterGc: number;
+    rss: number;
+    /** The workflow's finished executions in memory reached the retention bound. */
+    boundReached: boolean;
+}
+
+/**
+ * `--soak`: waves of runs at the dev stack's settings, the heap measured after each once the runtime is idle. The
+ * retention bound is set low so that it is reached early: from then on, what the runtime keeps should not grow.
+ */
+async function soak(options: BenchOptions): Promise<boolean> {
+    const served = await startRuntime({ port: 0, maxExecutions: options.retain });
+    const runtime = { ...served, clients: clientsFor(served) };
+    console.log(`runtime ready at ${runtime.url}: soak of ${options.soak} runs x ${options.soakNames} names, waves of ${options.wave}, keeping ${options.retain} finished workflow executions`);
+    console.log(`node ${process.version}, ${os.cpus().length} CPUs, load average ${os.loadavg()[0].toFixed(1)}; heap = main isolate after forced full GCs (Lambda Workers are isolates of their own, in RSS)`);
+    const known = new Set((await listWorkflowExecutions(runtime)).map((e) => e.executionArn!));
+    const waves: WaveFigures[] = [];
+    let failed = 0;
+    try {
+        const baseline = await settledHeapUsed();
+        console.log(`before the first run: heap ${(baseline / MiB).toFixed(1)} MiB, RSS ${(process.memoryUsage().rss / MiB).toFixed(0)} MiB`);
+        for (let done = 0; done < options.soak; ) {
+            const size = Math.min(options.wave, options.soak - done);
+            const t0 = Date.now();
+            const puts = await Promise.all(Array.from({ length: size }, () => putStart(runtime, options.soakNames)));
+            const started = await newExecutions(runtime, known, puts.filter(Boolean).length, 60_000);
+            const ended = await Promise.all(started.map((arn) => runtime.stepFunctions.waitForExecution(arn, 300_000)));
+            failed += size - ended.filter((e) => e.status === "SUCCEEDED").length;
+            // Known ARNs are only needed to tell new executions from listed ones; the evicted are no longer listed.
+            for (const arn of started) known.delete(arn);
+            for (const item of await listWorkflowExecutions(runtime)) known.add(item.executionArn!);
+            await runtime.idle();
+            done += size;
+            const heapAfterGc = await settledHeapUsed();
+            const rss = process.memoryUsage().rss;
+            const held = runtime.stepFunctions.retainedExecutions();
+            const wave = { runs: done, heapAfterGc, rss, boundReached: held.standard >= options.retain };
+            waves.push(wave);
+            console.log(
+                `  ${String(done).padStart(5)} runs: heap after GC ${(heapAfterGc / MiB).toFixed(1).padStart(6)} MiB, RSS ${(rss / MiB).toFixed(0).padStart(4)} MiB, ` +
+                    `held: ${held.standard} workflow + ${held.express} finisher finished, ${held.running} running; ` +
+                    `wave ${((Date.now() - t0) / 1000).toFixed(1)} s, ${failed} runs not SUCCEEDED so far`,
+            );
+        }
+    } finally {
+        await runtime.close();
+    }
+    const steady = waves.filter((w) => w.boundReached);
+    if (steady.length < 2) {
+        console.log(`
+FAIL  the retention bound (${options.retain}) was reached in fewer than 2 waves: soak longer or retain less`);
+        return false;
+    }
+    const heaps = steady.map((w) => w.heapAfterGc);
+    const range = (Math.max(...heaps) - Math.min(...heaps)) / MiB;
+    const perRun = (steady[steady.length - 1].heapAfterGc - steady[0].heapAfterGc) / MiB / (steady[steady.length - 1].runs - steady[0].runs);
+    const pass = range <= options.heapRangeMib && failed === 0;
+    console.log(
+        `
+${pass ? "PASS" : "FAIL"}  heap after GC from run ${steady[0].runs} (bound reached) to run ${steady[steady.length - 1].runs}: ` +
+            `${(Math.min(...heaps) / MiB).toFixed(1)}-${(Math.max(...heaps) / MiB).toFixed(1)} MiB, a range of ${range.toFixed(1)} MiB (target: within ${options.heapRangeMib}), ` +
+            `${(perRun * 1024).toFixed(1)} KiB per run first to last; RSS ${(steady[0].rss / MiB).toFixed(0)} -> ${(steady[steady.length - 1].rss / MiB).toFixed(0)} MiB; ${failed} runs not SUCCEEDED`,
+    );
+    return pass;
+}
+
 async function main(): Promise<void> {
     const options = parseOptions(process.argv.slice(2));
+    if (options.soak > 0) process.exit((await soak(options)) ? 0 : 1);
     // Timed while nothing else runs: before the runtime starts its threads, and after it has stopped them.
     const referenceBefore = referenceLoopMs();
     const started = Date.now();

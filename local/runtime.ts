@@ -18,6 +18,7 @@ import { Endpoint, startEndpoint } from "./endpoint";
 import { DeclaredResource, EvaluatedStack, PROJECT_ROOT, evaluateStack } from "./evaluate";
 import { EventBridgeService, RuleSpec, TargetSpec } from "./eventBridge";
 import { RolePolicies } from "./iam";
+import { redactText } from "./redact";
 import { requestShapes } from "./requestShapes";
 import { AsyncInvocationRecord, FunctionSpec, LambdaService } from "./lambda";
 import { S3Emulator, createS3Emulator } from "./s3";
@@ -48,6 +49,8 @@ export interface RuntimeOptions {
     maxWorkersPerFunction?: number;
     /** How long an invocation queues before its function gets another Worker (see LambdaServiceOptions). */
     scaleOutAfterMs?: number;
+    /** Finished STANDARD executions kept in memory (StepFunctionsServiceOptions.maxRetainedExecutions). */
+    maxExecutions?: number;
 }
 
 export interface Runtime {
@@ -84,7 +87,9 @@ class Declared {
 }
 
 export async function startRuntime(options: RuntimeOptions = {}): Promise<Runtime> {
-    const log = options.log ?? (() => undefined);
+    // Whatever the runtime prints (handler log lines, delivery failures) has presigned queries and tokens redacted.
+    const print = options.log;
+    const log = print ? (line: string) => print(redactText(line)) : () => undefined;
     const stack = options.evaluated ?? (await evaluateStack({ config: options.config, stack: options.stack }));
     const declared = new Declared(stack);
     const dataDir = options.dataDir ? path.resolve(options.dataDir) : undefined;
@@ -230,6 +235,7 @@ export async function startRuntime(options: RuntimeOptions = {}): Promise<Runtim
         region: stack.region,
         accountId: stack.accountId,
         dataDir,
+        maxRetainedExecutions: options.maxExecutions,
         // The machine's role must allow each call, as IAM would in AWS.
         authorize,
         integrations: {
