@@ -40,6 +40,30 @@ export function parseEventPattern(pattern: string | EventPattern): EventPattern 
     return parsed;
 }
 
+/**
+ * PutRule's and TestEventPattern's EventPattern is "Length Constraints: Maximum length of 4096" (the API
+ * reference); the account quota is 2,048 by default, adjustable to 4,096. Callers check it, as AWS does
+ * before the pattern is read, with a ValidationException.
+ */
+export const MAX_EVENT_PATTERN_LENGTH = 4096;
+
+/**
+ * How deep a pattern's objects may nest. A 4,096-character pattern nests at most ~800 objects; this bounds the
+ * recursion for patterns given as objects too. AWS's own limit is not documented (its JSON parser refuses
+ * documents nested over 1,000 levels by default).
+ */
+export const MAX_EVENT_PATTERN_DEPTH = 1000;
+
+/**
+ * "Rule is too complex": event-ruler's MachineComplexityEvaluator counts how many wildcard patterns a
+ * worst-case value could leave in progress at once, per field; AWS refuses a rule past a threshold it does not
+ * document. 10 is the threshold a third-party emulator measured against AWS, and agrees with a published case
+ * (three `*:stack/<name>/*` values on one field accepted, four refused); see `wildcardComplexity`.
+ */
+export const WILDCARD_COMPLEXITY_LIMIT = 10;
+
+const TOO_COMPLEX = "Rule is too complex - try using fewer wildcard characters or fewer repeating character sequences after a wildcard character";
+
 /** True when `event` (a full EventBridge envelope: source, detail-type, ..., detail) matches `pattern`. */
 export function matchesEventPattern(pattern: EventPattern, event: Record<string, unknown>): boolean {
     return matchObject(compiledFor(pattern), event);
@@ -67,7 +91,8 @@ type Matcher =
     | { readonly kind: "prefix"; readonly value: string; readonly ignoreCase: boolean }
     | { readonly kind: "suffix"; readonly value: string; readonly ignoreCase: boolean }
     | { readonly kind: "equals-ignore-case"; readonly value: string }
-    | { readonly kind: "wildcard"; readonly regex: RegExp }
+    /** The text between unescaped `*`s, escapes resolved: `a*b\*c` is ["a", "b*c"]. One piece: no wildcard. */
+    | { readonly kind: "wildcard"; readonly pieces: readonly string[] }
     | { readonly kind: "numeric"; readonly lower?: NumericBound; readonly upper?: NumericBound }
     | { readonly kind: "exists"; readonly value: boolean }
     | { readonly kind: "cidr"; readonly family: 4 | 6; readonly low: bigint; readonly high: bigint }
@@ -114,6 +139,7 @@ function compiledFor(pattern: EventPattern): ObjectNode {
     if (node === undefined) {
         if (!isPlainObject(pattern)) throw invalid([], "Filter is not an object");
         node = compileObject(pattern, [], false);
+        checkWildcardComplexity(node);
         compiledCache.set(pattern, node);
     }
     return node;
@@ -140,6 +166,7 @@ function parseJson(text: string): unknown {
 }
 
 function compileObject(pattern: Record<string, unknown>, path: Path, insideOr: boolean): ObjectNode {
+    if (path.length > MAX_EVENT_PATTERN_DEPTH) throw invalid([], `Pattern is nested more than ${MAX_EVENT_PATTERN_DEPTH} levels deep`);
     const keys = Object.keys(pattern);
     if (keys.length === 0) throw invalid(path, "Empty objects are not allowed");
     const fields: Array<readonly [string, FieldNode]> = [];
@@ -200,7 +227,7 @@ function compileExpression(expression: Record<string, unknown>, path: Path): Mat
         case "equals-ignore-case":
             return { kind: "equals-ignore-case", value: requireString(argument, operator, path) };
         case "wildcard":
-            return { kind: "wildcard", regex: compileWildcard(requireString(argument, operator, path), path) };
+            return { kind: "wildcard", pieces: compileWildcard(requireString(argument, operator, path), path) };
         case "anything-but":
             return compileAnythingBut(argument, path);
         case "numeric":
@@ -289,7 +316,7 @@ function anythingButObjectMatcher(operator: string, value: string, path: Path): 
         case "equals-ignore-case":
             return { kind: "equals-ignore-case", value };
         default:
-            return { kind: "wildcard", regex: compileWildcard(value, path) };
+            return { kind: "wildcard", pieces: compileWildcard(value, path) };
     }
 }
 
@@ -348,28 +375,179 @@ function checkNumericLimits(value: number, path: Path): void {
 /**
  * Wildcard rules from the operators page: `*` matches any run of characters, `**` is refused,
  * `\*` is a literal asterisk, `\\` a literal backslash, and a backslash before anything else is refused.
+ * Compiled to the literal pieces between the wildcards, matched by `wildcardMatches` without a regular
+ * expression (a backtracking one takes exponential time on `*a*a*a...`).
  */
-function compileWildcard(pattern: string, path: Path): RegExp {
-    let source = "";
+function compileWildcard(pattern: string, path: Path): string[] {
+    const pieces: string[] = [];
+    let piece = "";
     for (let i = 0; i < pattern.length; i++) {
         const ch = pattern[i];
         if (ch === "*") {
             if (pattern[i + 1] === "*") throw invalid(path, `Consecutive wildcard characters at pos ${i} in wildcard "${pattern}"`);
-            source += "[\\s\\S]*";
+            pieces.push(piece);
+            piece = "";
         } else if (ch === "\\") {
             const next = pattern[i + 1];
             if (next !== "*" && next !== "\\") throw invalid(path, `Invalid escape character at pos ${i} in wildcard "${pattern}"`);
-            source += escapeRegExp(next);
+            piece += next;
             i++;
         } else {
-            source += escapeRegExp(ch);
+            piece += ch;
         }
     }
-    return new RegExp(`^${source}$`);
+    pieces.push(piece);
+    return pieces;
 }
 
-function escapeRegExp(text: string): string {
-    return text.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
+// ---------------------------------------------------------------------------------------------------
+// Wildcard complexity (PutRule/TestEventPattern refuse a rule that would make matching slow)
+// ---------------------------------------------------------------------------------------------------
+
+/** Distinct sets of in-progress states explored before a field is scored at the cap. */
+const COMPLEXITY_SEARCH_LIMIT = 20_000;
+
+/**
+ * Refuses a pattern whose wildcards, on any one field, score over WILDCARD_COMPLEXITY_LIMIT. Fields are
+ * keyed by their dot-joined path, as EventBridge flattens them, so "$or" branches naming the same field
+ * count together, as they share one of event-ruler's machines.
+ */
+function checkWildcardComplexity(root: ObjectNode): void {
+    const byField = new Map<string, Map<string, readonly string[]>>();
+    const pending: Array<{ node: ObjectNode; path: string }> = [{ node: root, path: "" }];
+    for (let item = pending.pop(); item !== undefined; item = pending.pop()) {
+        for (const [key, field] of item.node.fields) {
+            const path = item.path === "" ? key : `${item.path}.${key}`;
+            if (field.kind === "object") {
+                pending.push({ node: field.node, path });
+                continue;
+            }
+            for (const pieces of wildcardsOf(field.matchers)) {
+                let patterns = byField.get(path);
+                if (patterns === undefined) byField.set(path, (patterns = new Map()));
+                // event-ruler stores equal patterns once.
+                patterns.set(JSON.stringify(pieces), pieces);
+            }
+        }
+        for (const branch of item.node.or ?? []) pending.push({ node: branch, path: item.path });
+    }
+    for (const patterns of byField.values()) {
+        const score = complexityOfPieces([...patterns.values()], true, WILDCARD_COMPLEXITY_LIMIT + 1);
+        if (score > WILDCARD_COMPLEXITY_LIMIT) throw invalid([], TOO_COMPLEX);
+    }
+}
+
+/** The wildcard patterns of a leaf array, those inside anything-but included (each counts as a pattern). */
+function wildcardsOf(matchers: readonly Matcher[]): Array<readonly string[]> {
+    return matchers.flatMap((m) => {
+        if (m.kind === "wildcard") return [m.pieces];
+        if (m.kind === "anything-but") return wildcardsOf(m.excluded);
+        return [];
+    });
+}
+
+/**
+ * The complexity score of wildcard values (as written in a pattern, escapes included) sharing one field,
+ * capped at `cap`: see `complexityOfPieces`. `quoted: false` scores them as bare byte strings, as
+ * event-ruler's own unit tests of MachineComplexityEvaluator do; EventBridge matches quoted JSON strings.
+ */
+export function wildcardComplexity(wildcards: readonly string[], { quoted = true, cap = 100 }: { quoted?: boolean; cap?: number } = {}): number {
+    const unique = new Map(wildcards.map((w) => [w, compileWildcard(w, [])]));
+    return complexityOfPieces([...unique.values()], quoted, cap);
+}
+
+interface ComplexityState {
+    /** Where each byte leads (several places once past a wildcard, where patterns no longer share states). */
+    readonly literal: Map<number, number[]>;
+    /** A wildcard's state: it stays in progress on any byte. */
+    readonly loops: boolean;
+    /** The wildcard state that follows this one, entered without consuming a byte. */
+    star?: number;
+    /** The patterns that pass through this state: its weight. */
+    readonly patterns: Set<number>;
+}
+
+/** A byte no pattern names: what every unlisted byte does. */
+const ANY_OTHER_BYTE = -1;
+
+/**
+ * event-ruler's measure, after MachineComplexityEvaluator: the patterns are compiled into one byte automaton
+ * (over `"` + UTF-8 bytes + `"` when `quoted`), patterns sharing their states up to and including their
+ * first wildcard as event-ruler's byte machine does. Then every set of states some input can leave in
+ * progress at once is visited, and a set weighs the patterns passing through its states (plus those of a
+ * wildcard state one step ahead, which an input matching up to here also reaches). The score is the heaviest
+ * set. The visit stops once a set reaches `cap` and scores `cap` after COMPLEXITY_SEARCH_LIMIT sets, so it is
+ * bounded whatever the pattern.
+ */
+function complexityOfPieces(patterns: ReadonlyArray<readonly string[]>, quoted: boolean, cap: number): number {
+    const states: ComplexityState[] = [];
+    const newState = (loops: boolean): number => states.push({ literal: new Map(), loops, patterns: new Set() }) - 1;
+    const root = newState(false);
+    const quote = 0x22;
+    patterns.forEach((pieces, index) => {
+        const bytes = pieces.map((piece) => [...Buffer.from(piece, "utf8")]);
+        if (quoted) {
+            bytes[0].unshift(quote);
+            bytes[bytes.length - 1].push(quote);
+        }
+        let current = root;
+        let shared = true;
+        bytes.forEach((piece, pieceIndex) => {
+            if (pieceIndex > 0) {
+                // A wildcard: the first one after a shared prefix is shared too; nothing after it is.
+                const star = (shared ? states[current].star : undefined) ?? newState(true);
+                states[current].star = star;
+                states[star].patterns.add(index);
+                current = star;
+                shared = false;
+            }
+            for (const byte of piece) {
+                const targets = states[current].literal.get(byte) ?? [];
+                let next = shared ? targets[0] : undefined;
+                if (next === undefined) {
+                    next = newState(false);
+                    states[current].literal.set(byte, [...targets, next]);
+                }
+                states[next].patterns.add(index);
+                current = next;
+            }
+        });
+    });
+    const weight = (active: ReadonlySet<number>): number => {
+        let total = 0;
+        for (const id of active) {
+            total += states[id].patterns.size;
+            const star = states[id].star;
+            if (star !== undefined && !active.has(star)) total += states[star].patterns.size;
+        }
+        return total;
+    };
+    const seen = new Set<string>();
+    const pending: number[][] = [[root]];
+    let heaviest = 0;
+    for (let active = pending.pop(); active !== undefined; active = pending.pop()) {
+        // The states this set is in, counting the wildcards entered without a byte.
+        const reached = active.flatMap((id) => (states[id].star === undefined ? [id] : [id, states[id].star!]));
+        const bytes = new Set<number>([ANY_OTHER_BYTE]);
+        for (const id of reached) for (const byte of states[id].literal.keys()) bytes.add(byte);
+        for (const byte of bytes) {
+            const next = new Set<number>();
+            for (const id of reached) {
+                if (states[id].loops) next.add(id);
+                for (const target of states[id].literal.get(byte) ?? []) next.add(target);
+            }
+            if (next.size === 0) continue;
+            heaviest = Math.max(heaviest, weight(next));
+            if (heaviest >= cap) return cap;
+            const ids = [...next].sort((a, b) => a - b);
+            const key = ids.join(",");
+            if (seen.has(key)) continue;
+            if (seen.size >= COMPLEXITY_SEARCH_LIMIT) return cap;
+            seen.add(key);
+            pending.push(ids);
+        }
+    }
+    return heaviest;
 }
 
 function compileCidr(cidr: string, path: Path): Matcher {
@@ -434,7 +612,7 @@ function matchValue(matcher: Matcher, value: Leaf): boolean {
         case "equals-ignore-case":
             return typeof value === "string" && foldCase(value) === foldCase(matcher.value);
         case "wildcard":
-            return typeof value === "string" && matcher.regex.test(value);
+            return typeof value === "string" && wildcardMatches(value, matcher.pieces);
         case "numeric":
             return typeof value === "number" && numericMatches(value, matcher.lower, matcher.upper);
         case "exists":
@@ -444,6 +622,26 @@ function matchValue(matcher: Matcher, value: Leaf): boolean {
         case "anything-but":
             return !matcher.excluded.some((excluded) => matchValue(excluded, value));
     }
+}
+
+/**
+ * Glob matching in O(value x pattern) at worst, no backtracking: the first piece must start the value and
+ * the last end it; each middle piece is taken at its leftmost place after the previous one, which is never
+ * worse than any later place (whatever a later place leaves to match, the leftmost one leaves more).
+ */
+function wildcardMatches(value: string, pieces: readonly string[]): boolean {
+    if (pieces.length === 1) return value === pieces[0];
+    const first = pieces[0];
+    const last = pieces[pieces.length - 1];
+    if (value.length < first.length + last.length || !value.startsWith(first) || !value.endsWith(last)) return false;
+    const end = value.length - last.length;
+    let from = first.length;
+    for (let i = 1; i < pieces.length - 1; i++) {
+        const at = value.indexOf(pieces[i], from);
+        if (at < 0 || at + pieces[i].length > end) return false;
+        from = at + pieces[i].length;
+    }
+    return true;
 }
 
 function affixMatches(value: string, affix: string, ignoreCase: boolean, side: "prefix" | "suffix"): boolean {
@@ -474,16 +672,42 @@ function cidrMatches(value: string, family: 4 | 6, low: bigint, high: bigint): b
 // Event helpers
 // ---------------------------------------------------------------------------------------------------
 
-/** The JSON scalar values held by an event value, looking through (nested) arrays. */
+/**
+ * The JSON scalar values held by an event value, looking through (nested) arrays. Iterative: an event's arrays
+ * may nest far deeper than the stack would allow recursion.
+ */
 function leavesIn(value: unknown): Leaf[] {
-    if (Array.isArray(value)) return value.flatMap(leavesIn);
-    return isLeaf(value) ? [value] : [];
+    const leaves: Leaf[] = [];
+    forEachInArrays(value, (item) => {
+        if (isLeaf(item)) leaves.push(item);
+    });
+    return leaves;
 }
 
 /** The objects held by an event value, looking through (nested) arrays. */
 function objectsIn(value: unknown): Array<Record<string, unknown>> {
-    if (Array.isArray(value)) return value.flatMap(objectsIn);
-    return isPlainObject(value) ? [value] : [];
+    const objects: Array<Record<string, unknown>> = [];
+    forEachInArrays(value, (item) => {
+        if (isPlainObject(item)) objects.push(item);
+    });
+    return objects;
+}
+
+/** Calls `visit` with each non-array value in `value`'s (nested) arrays, in document order; `value` itself if it is no array. */
+function forEachInArrays(value: unknown, visit: (item: unknown) => void): void {
+    const stack: Array<{ items: readonly unknown[]; next: number }> = [];
+    if (!Array.isArray(value)) return visit(value);
+    stack.push({ items: value, next: 0 });
+    while (stack.length > 0) {
+        const top = stack[stack.length - 1];
+        if (top.next >= top.items.length) {
+            stack.pop();
+            continue;
+        }
+        const item = top.items[top.next++];
+        if (Array.isArray(item)) stack.push({ items: item, next: 0 });
+        else visit(item);
+    }
 }
 
 function isLeaf(value: unknown): value is Leaf {

@@ -2,8 +2,10 @@ import assert from "node:assert/strict";
 import {
     EventPattern,
     InvalidEventPatternError,
+    WILDCARD_COMPLEXITY_LIMIT,
     matchesEventPattern,
     parseEventPattern,
+    wildcardComplexity,
 } from "../local/eventPattern";
 
 /**
@@ -467,6 +469,70 @@ const invalidCases: InvalidCase[] = [
     { name: "invalid pattern given as an object", pattern: { detail: { state: [{ exists: null }] } }, mentions: ["detail.state", "exists"] },
 ];
 
+
+/**
+ * Glob semantics from the operators page ("Wildcard matching"): `*` matches zero or more characters, the
+ * match is anchored at both ends, `\*` and `\\` are a literal asterisk and backslash. Each row: the
+ * wildcard as written in the pattern's JSON, a value, whether it matches.
+ */
+const globCases: ReadonlyArray<readonly [string, string, boolean]> = [
+    ["*", "", true],
+    ["*", "anything", true],
+    ["a*", "a", true],
+    ["*a", "a", true],
+    ["a*", "ba", false],
+    ["*a", "ab", false],
+    ["a*a", "a", false], // the two literal pieces may not overlap
+    ["a*a", "aa", true],
+    ["a*b*c", "abc", true],
+    ["a*b*c", "aXbYc", true],
+    ["a*b*c", "acb", false],
+    ["*ab*ab*", "abab", true],
+    ["*ab*ab*", "aba", false],
+    ["*a*a*a*", "aaa", true],
+    ["*a*a*a*", "aa", false],
+    ["x*yz", "xyzyz", true], // the last piece is anchored at the end, not at its first occurrence
+    ["x*yz*", "xy", false],
+    ["a\\*b", "a*b", true],
+    ["a\\*b", "aXb", false],
+    ["a\\**", "a*bc", true],
+    ["*\\*", "no star", false],
+    ["*\\*", "ends with *", true],
+    ["C:\\\\*", "C:\\dir", true],
+    ["C:\\\\*", "C:/dir", false],
+    ["[a-z]*", "[a-z]x", true], // no character classes: brackets are literal
+    ["[a-z]*", "bx", false],
+    ["a.c*", "abc", false], // a dot is literal
+    ["日本*語", "日本の語", true],
+    ["", "", true],
+    ["", "a", false],
+];
+
+/**
+ * event-ruler's own MachineComplexityEvaluatorTest (aws/event-ruler), whose expected scores are for bare byte
+ * strings: `wildcardComplexity(..., { quoted: false })` must agree with every one.
+ */
+const eventRulerComplexityCases: ReadonlyArray<readonly [number, readonly string[]]> = [
+    [1, ["*"]], [3, ["*", "ab*c"]], [1, ["abc"]], [2, ["*ab"]], [3, ["*aa"]], [2, ["a*b"]], [2, ["aa*"]], [2, ["a*bc"]],
+    [3, ["a*bb"]], [3, ["a*bcb"]], [4, ["a*bbb"]], [4, ["*ab*ad"]], [3, ["*ab*d"]], [4, ["*aba*"]], [5, ["a*b*bb"]],
+    [4, ["a*b*cb"]], [3, ["a*b*cd"]], [4, ["a*b*b"]], [4, ["a*bb*"]], [3, ["ab*b*"]], [3, ["ab*c", "x*xx"]],
+    [4, ["*abc", "*abcde"]], [4, ["a*bcd", "ab*cd"]], [4, ["a*bc", "a*bcde"]], [7, ["a*aaa", "aa*aa"]], [4, ["a*bc", "abc*d"]],
+    [6, ["a*aaa", "aaa*a"]], [5, ["a*aax", "aaa*x"]], [4, ["a*bc", "abc*"]], [5, ["a*aa", "aaa*"]], [3, ["abc*", "abcde*"]],
+    [6, ["ab*cd", "ab*wx", "ab*yz"]], [7, ["*ab*b*b*"]], [17, ["*a*a*a*a*a*a*a*a*"]], [2, ["ab*c", "ab*c"]],
+    [10, ["F*eatureFeature", "Fe*atureFeature", "Fea*tureFeature"]],
+    [45, ("aahed* aal*ii aargh* aarti* a*baca *abaci a*back ab*acs abaf*t *abaka ab*amp a*band *abase abash* abas*k ab*ate " +
+        "aba*ya abbas* abbed* ab*bes abbey* *abbot ab*cee abea*m abe*ar a*bele a*bers abet*s *abhor abi*de a*bies *abled").split(" ")],
+];
+
+const TOO_COMPLEX = "Event pattern is not valid. Reason: Rule is too complex - try using fewer wildcard characters or fewer repeating character sequences after a wildcard character";
+
+/** Runs `action` and returns how long it took, in milliseconds. */
+function timed(action: () => void): number {
+    const start = process.hrtime.bigint();
+    action();
+    return Number(process.hrtime.bigint() - start) / 1e6;
+}
+
 describe("eventPattern", () => {
     describe("matchesEventPattern", () => {
         for (const c of cases) {
@@ -491,6 +557,89 @@ describe("eventPattern", () => {
                 });
             });
         }
+    });
+
+
+    describe("wildcard: glob semantics without backtracking", () => {
+        for (const [wildcard, value, expected] of globCases) {
+            it(`${JSON.stringify(wildcard)} ${expected ? "matches" : "does not match"} ${JSON.stringify(value)}`, () => {
+                const pattern = parseEventPattern({ detail: { v: [{ wildcard }] } });
+                assert.equal(matchesEventPattern(pattern, withDetail({ v: value })), expected);
+                // anything-but wildcard is its exact negation on a string value.
+                const negated = parseEventPattern({ detail: { v: [{ "anything-but": { wildcard } }] } });
+                assert.equal(matchesEventPattern(negated, withDetail({ v: value })), !expected);
+            });
+        }
+
+        it("the 25-wildcard pattern of issue 11 is refused in milliseconds (it used to run for minutes)", () => {
+            const text = JSON.stringify({ detail: { v: [{ wildcard: "*a".repeat(25) + "*b" }] } });
+            let error: unknown;
+            const ms = timed(() => {
+                try {
+                    parseEventPattern(text);
+                } catch (err) {
+                    error = err;
+                }
+            });
+            assert.ok(error instanceof InvalidEventPatternError, `refused, got ${String(error)}`);
+            assert.equal(error.message, TOO_COMPLEX);
+            assert.ok(ms < 200, `took ${ms} ms`);
+        });
+
+        it("a pattern within the limit, on a value made to backtrack, matches in milliseconds", () => {
+            // `*a*a*a*b` scores 8 (<= 10); against 100,000 a's a backtracking regular expression needs ~n^3 steps.
+            const pattern = parseEventPattern({ detail: { v: [{ wildcard: "*a*a*a*b" }] } });
+            const value = "a".repeat(100_000);
+            let results: boolean[] = [];
+            const ms = timed(() => {
+                results = [matchesEventPattern(pattern, withDetail({ v: value })), matchesEventPattern(pattern, withDetail({ v: `${value}b` }))];
+            });
+            assert.deepEqual(results, [false, true]);
+            assert.ok(ms < 200, `took ${ms} ms`);
+        });
+
+        it("a valid pattern with several wildcards still matches correctly", () => {
+            const pattern = parseEventPattern({ resources: [{ wildcard: "arn:aws:*:us-*-1:*:function:*-prod" }] });
+            const withResource = (arn: string) => ({ ...ec2Event, resources: [arn] });
+            assert.equal(matchesEventPattern(pattern, withResource("arn:aws:lambda:us-east-1:123456789012:function:orders-prod")), true);
+            assert.equal(matchesEventPattern(pattern, withResource("arn:aws:lambda:us-east-1:123456789012:function:orders-dev")), false);
+            assert.equal(matchesEventPattern(pattern, withResource("arn:aws:lambda:eu-west-1:123456789012:function:orders-prod")), false);
+        });
+    });
+
+    describe("wildcard complexity, as event-ruler measures it", () => {
+        for (const [expected, wildcards] of eventRulerComplexityCases) {
+            it(`${wildcards.length > 3 ? `${wildcards.length} patterns (Quamina exploder)` : wildcards.join(", ")} scores ${expected}`, () => {
+                assert.equal(wildcardComplexity(wildcards, { quoted: false }), expected);
+            });
+        }
+
+        it("the limit is 10 on quoted values: three `*:stack/<name>/*` on one field pass, four are refused (a published case)", () => {
+            const stacks = ["SharedStack", "ApiStack", "DataStack", "MonitoringStack"].map((name) => ({ wildcard: `*:stack/${name}/*` }));
+            assert.equal(WILDCARD_COMPLEXITY_LIMIT, 10);
+            assert.doesNotThrow(() => parseEventPattern({ detail: { "stack-id": stacks.slice(0, 3) } }));
+            assert.throws(() => parseEventPattern({ detail: { "stack-id": stacks } }), { message: TOO_COMPLEX });
+        });
+
+        it("wildcards on different fields are scored apart; the same field across $or branches together", () => {
+            const three = (name: string) => [1, 2, 3].map((i) => ({ wildcard: `*:${name}${i}/*` }));
+            assert.doesNotThrow(() => parseEventPattern({ detail: { a: three("a"), b: three("b") } }));
+            assert.throws(
+                () => parseEventPattern({ detail: { $or: [{ a: three("a") }, { a: three("b") }] } }),
+                { message: TOO_COMPLEX },
+            );
+        });
+
+        it("anything-but wildcards count as wildcards", () => {
+            const values = ["a", "b", "c", "d"].map((n) => `*:stack/${n}/*`);
+            assert.throws(() => parseEventPattern({ detail: { s: [{ "anything-but": { wildcard: values } }] } }), { message: TOO_COMPLEX });
+        });
+
+        it("scoring is bounded: a 4,096-character wildcard of many stars is scored in milliseconds", () => {
+            const wildcard = "F*e*a*t*u*r*e*".repeat(292);
+            const ms = timed(() => assert.equal(wildcardComplexity([wildcard], { cap: 100 }), 100));
+            assert.ok(ms < 500, `took ${ms} ms`);
+        });
     });
 
     describe("API", () => {
