@@ -6,7 +6,7 @@ export interface CliOptions extends RuntimeOptions {
     rest: string[];
 }
 
-/** `--port N --host H --data-dir D --verbose`, as the README documents them. */
+/** `--port N --host H --data-dir D --max-executions N --verbose`, as the README documents them. */
 export function parseArgs(argv: string[]): CliOptions {
     const options: CliOptions = { rest: [] };
     for (let i = 0; i < argv.length; i++) {
@@ -20,10 +20,14 @@ export function parseArgs(argv: string[]): CliOptions {
         else if (flag === "--host") options.host = value();
         else if (flag === "--data-dir") options.dataDir = value();
         else if (flag === "--verbose") options.verbose = true;
+        else if (flag === "--max-executions") options.maxExecutions = Number(value());
         else options.rest.push(flag);
     }
     if (options.port !== undefined && (!Number.isInteger(options.port) || options.port < 0 || options.port > 65535)) {
         throw new Error(`--port must be a port number, got ${options.port}`);
+    }
+    if (options.maxExecutions !== undefined && (!Number.isInteger(options.maxExecutions) || options.maxExecutions < 1)) {
+        throw new Error(`--max-executions must be a whole number of at least 1, got ${options.maxExecutions}`);
     }
     return options;
 }

@@ -17,7 +17,7 @@ async function main(): Promise<void> {
         throw new Error(`--count takes a whole number of names, got ${JSON.stringify(options.rest[countFlag + 1] ?? null)}`);
     }
     const unknown = options.rest.filter((word, i) => i !== countFlag && i !== countFlag + 1);
-    if (unknown.length) throw new Error(`unknown arguments: ${unknown.join(" ")} (flags: --count N --port N --host H --data-dir D --verbose)`);
+    if (unknown.length) throw new Error(`unknown arguments: ${unknown.join(" ")} (flags: --count N --port N --host H --data-dir D --max-executions N --verbose)`);
     const detail = count === undefined ? "{}" : JSON.stringify({ count });
     const started = Date.now();
     const runtime = await start({ ...options, port: options.port ?? 4566 });

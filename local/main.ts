@@ -6,7 +6,7 @@ import { parseArgs, start } from "./cli";
 
 async function main(): Promise<void> {
     const options = parseArgs(process.argv.slice(2));
-    if (options.rest.length) throw new Error(`unknown arguments: ${options.rest.join(" ")} (flags: --port N --host H --data-dir D --verbose)`);
+    if (options.rest.length) throw new Error(`unknown arguments: ${options.rest.join(" ")} (flags: --port N --host H --data-dir D --max-executions N --verbose)`);
     const started = Date.now();
     const runtime = await start({ ...options, log: (line) => console.log(line) });
     console.log(

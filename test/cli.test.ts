@@ -3,6 +3,7 @@ import { strict as assert } from "assert";
 import { spawn } from "child_process";
 import * as path from "path";
 import { ListEventBusesCommand, EventBridgeClient } from "@aws-sdk/client-eventbridge";
+import { parseArgs } from "../local/cli";
 import { LOCAL_CREDENTIALS } from "../local/runtime";
 
 describe("cli: npm start", function () {
@@ -36,5 +37,15 @@ describe("cli: npm start", function () {
         const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
         child.kill("SIGINT");
         assert.equal(await exited, 0);
+    });
+});
+
+describe("cli: flags", () => {
+    it("takes --max-executions as a whole number of at least 1 and refuses anything else, naming the flag", () => {
+        assert.equal(parseArgs(["--max-executions", "50"]).maxExecutions, 50);
+        for (const bad of ["0", "-3", "1.5", "many"]) {
+            assert.throws(() => parseArgs(["--max-executions", bad]), /--max-executions must be a whole number of at least 1/);
+        }
+        assert.throws(() => parseArgs(["--max-executions"]), /--max-executions needs a value/);
     });
 });
