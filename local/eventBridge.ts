@@ -5,7 +5,7 @@
  */
 import { randomUUID } from "crypto";
 import { AwsError } from "./awsError";
-import { EventPattern, InvalidEventPatternError, matchesEventPattern, parseEventPattern } from "./eventPattern";
+import { EventPattern, InvalidEventPatternError, MAX_EVENT_PATTERN_LENGTH, matchesEventPattern, parseEventPattern } from "./eventPattern";
 
 /**
  * AWS's limits on PutEvents: entries per call, and bytes per call, the entries' sizes summed as AWS computes
@@ -14,6 +14,23 @@ import { EventPattern, InvalidEventPatternError, matchesEventPattern, parseEvent
  */
 export const MAX_ENTRIES = 10;
 export const MAX_ENTRY_BYTES = 256 * 1024;
+
+/**
+ * "PutEvents will only process nested JSON up to 1100 levels deep" (the PutEvents API reference). A deeper
+ * Detail fails its entry with MalformedDetail, a deeper TestEventPattern Event the call; the limit also keeps
+ * every later walk of an event (matching, JSON.stringify for targets) far from the stack's end.
+ */
+export const MAX_JSON_DEPTH = 1100;
+
+/**
+ * PutEventsRequestEntry.EventBusName: a name, or the ARN of a bus, "Length Constraints: Minimum length of 1.
+ * Maximum length of 256." and this pattern, a partner bus's "/" excluded (AWS quotes it in the
+ * ValidationException it answers, whole call, when an entry's name does not match).
+ */
+const ENTRY_BUS_PATTERN = "(arn:aws[\\w-]*:events:[a-z]{2}-[a-z]+-[\\w-]+:[0-9]{12}:event-bus\\/)?[\\.\\-_A-Za-z0-9]+";
+/** EventBusNameOrArn of ListRules and ListTargetsByRule: 1 to 1,600 characters, partner buses' "/" allowed. */
+const BUS_NAME_OR_ARN_PATTERN = "(arn:aws[\\w-]*:events:[a-z]{2}-[a-z]+-[\\w-]+:[0-9]{12}:event-bus\\/)?[/\\.\\-_A-Za-z0-9]+";
+const BUS_ARN = /^arn:(aws[\w-]*):events:([a-z]{2}-[a-z]+-[\w-]+):([0-9]{12}):event-bus\/(.+)$/;
 
 /** An entry's size as EventBridge computes it: Time counts 14 bytes, then the UTF-8 bytes of Source, DetailType, Detail and each resource. */
 export function entrySize(entry: PutEventsRequestEntry): number {
@@ -35,6 +52,11 @@ export interface PutEventsResultEntry {
     EventId?: string;
     ErrorCode?: string;
     ErrorMessage?: string;
+}
+/** PutEvents' request as a caller sends it: shapes are checked by `putEvents`, which answers SerializationException. */
+export interface PutEventsRequest {
+    Entries?: unknown;
+    EndpointId?: unknown;
 }
 export interface PutEventsResponse {
     FailedEntryCount: number;
@@ -96,16 +118,66 @@ interface Rule extends RuleSpec {
     targets: TargetSpec[];
 }
 
-/** Reads a simple JSONPath (`$`, `$.a.b`, `$.detail-type`) out of an event. */
+/** Reads a simple JSONPath (`$`, `$.a.b`, `$.detail-type`) out of an event; only own fields, never `constructor` & co. */
 function readPath(event: unknown, jsonPath: string): unknown {
     if (jsonPath === "$") return event;
     if (!jsonPath.startsWith("$.")) throw new AwsError("ValidationException", `unsupported JSONPath ${jsonPath}`);
     let value: unknown = event;
     for (const key of jsonPath.slice(2).split(".")) {
-        value = value !== null && typeof value === "object" ? (value as Record<string, unknown>)[key] : undefined;
+        value = value !== null && typeof value === "object" && Object.hasOwn(value, key) ? (value as Record<string, unknown>)[key] : undefined;
     }
     return value;
 }
+
+/**
+ * The JSON protocol's answer to a member of the wrong type: the request is refused whole, before anything runs.
+ * Worded as the endpoint's own shape check words it (`Entries[0].Source must be a string, not a number`), which
+ * answers first for requests over HTTP; these checks are for the runtime's direct callers.
+ */
+function serializationError(where: string, expected: string, value: unknown): AwsError {
+    const got = value === null ? "null" : Array.isArray(value) ? "a list" : typeof value === "object" ? "an object" : `a ${typeof value}`;
+    return new AwsError("SerializationException", `${where} must be ${expected}, not ${got}`);
+}
+
+/** A string member: absent (undefined or null, as the JSON protocols read null) or a string. */
+function optionalString(value: unknown, where: string): string | undefined {
+    if (value === undefined || value === null) return undefined;
+    if (typeof value !== "string") throw serializationError(where, "a string", value);
+    return value;
+}
+
+/** An integer member: absent or a whole JSON number. */
+function optionalInteger(value: unknown, where: string): number | undefined {
+    if (value === undefined || value === null) return undefined;
+    if (typeof value !== "number" || !Number.isInteger(value)) throw serializationError(where, "a number", value);
+    return value;
+}
+
+/** AWS's constraint message: "1 validation error detected: Value '<v>' at '<member>' failed to satisfy constraint: ...". */
+function constraintError(where: string, value: unknown, constraint: string): AwsError {
+    const shown = typeof value === "string" ? (value.length > 256 ? `${value.slice(0, 256)}...` : value) : String(value);
+    return new AwsError("ValidationException", `1 validation error detected: Value '${shown}' at '${where}' failed to satisfy constraint: ${constraint}`);
+}
+
+/** Whether a JSON text nests objects and arrays deeper than `limit`; a linear scan, no parse (and no recursion). */
+export function jsonNestsDeeperThan(text: string, limit: number): boolean {
+    let depth = 0;
+    let inString = false;
+    for (let i = 0; i < text.length; i++) {
+        const ch = text.charCodeAt(i);
+        if (inString) {
+            if (ch === 0x5c) i++; // a backslash escapes the next character
+            else if (ch === 0x22) inString = false;
+        } else if (ch === 0x22) inString = true;
+        else if (ch === 0x7b || ch === 0x5b) {
+            if (++depth > limit) return true;
+        } else if (ch === 0x7d || ch === 0x5d) depth--;
+    }
+    return false;
+}
+
+/** Where an entry is put: a local bus by name, or a reason AWS would refuse the entry. */
+type EntryBus = { name: string } | { refused: PutEventsResultEntry };
 
 /**
  * EventBridge's input transformer: `<name>` placeholders replaced by the values their paths select. Inside
@@ -132,7 +204,8 @@ export function targetInput(event: BusEvent, target: TargetSpec): string {
 
 export class EventBridgeService {
     private readonly buses = new Set<string>(["default"]);
-    private readonly rules = new Map<string, Rule>();
+    /** Rules by bus name, then by rule name: names are data, so Maps, never objects that would find `constructor`. */
+    private readonly rules = new Map<string, Map<string, Rule>>();
     private readonly eventListeners = new Set<(event: BusEvent, busName: string) => void>();
     public readonly deliveryFailures: DeliveryFailure[] = [];
     private inFlight = 0;
@@ -144,9 +217,15 @@ export class EventBridgeService {
         return `arn:aws:events:${this.opts.region}:${this.opts.accountId}:event-bus/${name}`;
     }
 
-    /** Accepts a bus name or ARN, as AWS does. */
-    public busName(nameOrArn: string | undefined): string {
-        if (!nameOrArn) return "default";
+    /**
+     * A bus name or ARN as the stack or a caller names it, reduced to the name (the part after `event-bus/`).
+     * Lenient: the runtime's IAM check calls it before a request is validated, so a value of the wrong type
+     * reads as the default bus here and is refused by the operation itself.
+     */
+    public busName(nameOrArn: unknown): string {
+        if (typeof nameOrArn !== "string" || nameOrArn === "") return "default";
+        const arn = BUS_ARN.exec(nameOrArn);
+        if (arn) return arn[4];
         return nameOrArn.startsWith("arn:") ? nameOrArn.slice(nameOrArn.lastIndexOf("/") + 1) : nameOrArn;
     }
 
@@ -155,11 +234,16 @@ export class EventBridgeService {
     }
 
     public addRule(spec: RuleSpec): void {
-        this.rules.set(`${spec.busName}/${spec.name}`, { ...spec, pattern: parseEventPattern(spec.eventPattern), targets: [] });
+        if (spec.eventPattern.length > MAX_EVENT_PATTERN_LENGTH) {
+            throw constraintError("eventPattern", spec.eventPattern, `Member must have length less than or equal to ${MAX_EVENT_PATTERN_LENGTH}`);
+        }
+        let onBus = this.rules.get(spec.busName);
+        if (onBus === undefined) this.rules.set(spec.busName, (onBus = new Map()));
+        onBus.set(spec.name, { ...spec, pattern: parseEventPattern(spec.eventPattern), targets: [] });
     }
 
     public addTarget(busName: string, ruleName: string, target: TargetSpec): void {
-        const rule = this.rules.get(`${busName}/${ruleName}`);
+        const rule = this.rules.get(busName)?.get(ruleName);
         if (!rule) throw new Error(`target ${target.id}: rule ${ruleName} does not exist on bus ${busName}`);
         rule.targets.push(target);
     }
@@ -170,45 +254,121 @@ export class EventBridgeService {
         return () => this.eventListeners.delete(listener);
     }
 
-    public putEvents(request: { Entries?: PutEventsRequestEntry[] }): PutEventsResponse {
-        const entries = request.Entries;
-        if (!Array.isArray(entries) || entries.length === 0) {
-            throw new AwsError("ValidationException", "1 validation error detected: Value null at 'entries' failed to satisfy constraint: Member must not be null");
-        }
+    public putEvents(request: PutEventsRequest): PutEventsResponse {
+        const entries = this.readEntries(request);
         if (entries.length > MAX_ENTRIES) {
             throw new AwsError(
                 "ValidationException",
                 `1 validation error detected: Value '[${entries.length} entries]' at 'entries' failed to satisfy constraint: Member must have length less than or equal to ${MAX_ENTRIES}`,
             );
         }
-        if (entries.reduce((n, entry) => n + entrySize(entry), 0) > MAX_ENTRY_BYTES) {
+        if (entries.reduce((n, entry) => n + (entry ? entrySize(entry) : 0), 0) > MAX_ENTRY_BYTES) {
             throw new AwsError("ValidationException", "Total size of the entries in the request is over the limit.");
         }
-        const results = entries.map((entry) => this.acceptEntry(entry));
+        // Constraints on any entry refuse the whole call, so every bus is resolved before any entry is put.
+        const buses = entries.map((entry, i) => (entry ? this.entryBus(entry.EventBusName, i + 1) : undefined));
+        const results = entries.map((entry, i) => this.acceptEntry(entry, buses[i]));
         return { FailedEntryCount: results.filter((r) => r.ErrorCode).length, Entries: results };
     }
 
-    private acceptEntry(entry: PutEventsRequestEntry): PutEventsResultEntry {
+    /** The request's entries with their members' types checked (a null entry is kept, and fails alone). */
+    private readEntries(request: PutEventsRequest): Array<PutEventsRequestEntry | null> {
+        optionalString(request.EndpointId, "EndpointId");
+        const raw = request.Entries;
+        if (raw === undefined || raw === null) {
+            throw new AwsError("ValidationException", "1 validation error detected: Value null at 'entries' failed to satisfy constraint: Member must not be null");
+        }
+        if (!Array.isArray(raw)) throw serializationError("Entries", "a list", raw);
+        if (raw.length === 0) {
+            throw new AwsError("ValidationException", "1 validation error detected: Value '[]' at 'entries' failed to satisfy constraint: Member must have length greater than or equal to 1");
+        }
+        return raw.map((item: unknown, index): PutEventsRequestEntry | null => {
+            const where = `Entries[${index}]`;
+            if (item === null) return null;
+            if (typeof item !== "object" || Array.isArray(item)) throw serializationError(where, "an object", item);
+            const fields = item as Record<string, unknown>;
+            const entry: PutEventsRequestEntry = {};
+            const source = optionalString(fields.Source, `${where}.Source`);
+            const detailType = optionalString(fields.DetailType, `${where}.DetailType`);
+            const detail = optionalString(fields.Detail, `${where}.Detail`);
+            const busName = optionalString(fields.EventBusName, `${where}.EventBusName`);
+            optionalString(fields.TraceHeader, `${where}.TraceHeader`);
+            if (source !== undefined) entry.Source = source;
+            if (detailType !== undefined) entry.DetailType = detailType;
+            if (detail !== undefined) entry.Detail = detail;
+            if (busName !== undefined) entry.EventBusName = busName;
+            const resources = fields.Resources;
+            if (resources !== undefined && resources !== null) {
+                if (!Array.isArray(resources)) throw serializationError(`${where}.Resources`, "a list", resources);
+                entry.Resources = resources.map((r: unknown, i) => optionalString(r, `${where}.Resources[${i}]`) ?? "");
+            }
+            const time = fields.Time;
+            if (time !== undefined && time !== null) {
+                // A timestamp: epoch seconds as the SDKs send it, or a date string.
+                if (typeof time !== "number" && typeof time !== "string") throw serializationError(`${where}.Time`, "a timestamp (epoch seconds)", time);
+                entry.Time = time;
+            }
+            return entry;
+        });
+    }
+
+    /**
+     * The local bus an entry names. A name or ARN outside EventBusName's pattern refuses the whole call; an ARN
+     * of another Region too, as EventBridge refuses cross-Region calls; another account's bus fails the entry
+     * with AccessDeniedException, as no other account here has a policy letting this one put events.
+     */
+    private entryBus(nameOrArn: string | undefined, position: number): EntryBus {
+        if (nameOrArn === undefined) return { name: "default" };
+        const where = `entries.${position}.member.eventBusName`;
+        if (nameOrArn.length === 0) throw constraintError(where, nameOrArn, "Member must have length greater than or equal to 1");
+        if (nameOrArn.length > 256) throw constraintError(where, nameOrArn, "Member must have length less than or equal to 256");
+        if (!new RegExp(`^(?:${ENTRY_BUS_PATTERN})$`).test(nameOrArn)) {
+            throw constraintError(where, nameOrArn, `Member must satisfy regular expression pattern: ${ENTRY_BUS_PATTERN}`);
+        }
+        return this.localBus(nameOrArn);
+    }
+
+    /** A valid bus name or ARN, resolved here: another Region is a ValidationException, another account a refused entry. */
+    private localBus(nameOrArn: string): EntryBus {
+        const arn = BUS_ARN.exec(nameOrArn);
+        if (!arn) return { name: nameOrArn };
+        const [, partition, region, account, name] = arn;
+        if (partition !== "aws" || region !== this.opts.region) throw new AwsError("ValidationException", "Cross-region API call is not allowed.");
+        if (account !== this.opts.accountId) {
+            return {
+                refused: {
+                    ErrorCode: "AccessDeniedException",
+                    ErrorMessage: `Account ${this.opts.accountId} is not authorized to perform: events:PutEvents on resource: ${nameOrArn} because no resource-based policy allows the events:PutEvents action`,
+                },
+            };
+        }
+        return { name };
+    }
+
+    private acceptEntry(entry: PutEventsRequestEntry | null, bus: EntryBus | undefined): PutEventsResultEntry {
         const invalid = (field: string, reason: string): PutEventsResultEntry => ({
             ErrorCode: "InvalidArgument",
             ErrorMessage: `Parameter ${field} is not valid. Reason: ${reason}`,
         });
-        if (!entry || typeof entry !== "object") return invalid("Entry", "Entry must be an object.");
+        if (!entry || !bus) return invalid("Entry", "Entry must be an object.");
         if (!entry.Source) return invalid("Source", "Source is a required argument.");
         if (!entry.DetailType) return invalid("DetailType", "DetailType is a required argument.");
         if (entry.Detail === undefined || entry.Detail === "") return invalid("Detail", "Detail is a required argument.");
         if (entry.Source.startsWith("aws.")) return { ErrorCode: "NotAuthorizedForSourceException", ErrorMessage: "Not authorized for the source." };
+        if (jsonNestsDeeperThan(entry.Detail, MAX_JSON_DEPTH)) {
+            return { ErrorCode: "MalformedDetail", ErrorMessage: `Detail is malformed: it nests more than ${MAX_JSON_DEPTH} levels deep.` };
+        }
         let detail: unknown;
         try {
-            detail = JSON.parse(String(entry.Detail));
+            detail = JSON.parse(entry.Detail);
         } catch {
             return { ErrorCode: "MalformedDetail", ErrorMessage: "Detail is malformed." };
         }
         if (detail === null || typeof detail !== "object" || Array.isArray(detail)) {
             return { ErrorCode: "MalformedDetail", ErrorMessage: "Detail is malformed: it must be a JSON object." };
         }
-        const busName = this.busName(entry.EventBusName);
-        if (!this.buses.has(busName)) return { ErrorCode: "ResourceNotFoundException", ErrorMessage: `Event bus ${busName} does not exist.` };
+        if ("refused" in bus) return bus.refused;
+        if (!this.buses.has(bus.name)) return { ErrorCode: "ResourceNotFoundException", ErrorMessage: `Event bus ${bus.name} does not exist.` };
         const time = entry.Time === undefined ? new Date() : new Date(typeof entry.Time === "number" ? entry.Time * 1000 : entry.Time);
         const event: BusEvent = {
             version: "0",
@@ -221,23 +381,26 @@ export class EventBridgeService {
             resources: entry.Resources ?? [],
             detail: detail as Record<string, unknown>,
         };
-        this.route(event, busName);
+        this.route(event, bus.name);
         return { EventId: event.id };
     }
 
     /** Matches an accepted event against the bus's rules and delivers it to their targets, after the call returns. */
     private route(event: BusEvent, busName: string): void {
-        const matched = [...this.rules.values()].filter((r) => r.busName === busName && r.state !== "DISABLED" && matchesEventPattern(r.pattern, event as unknown as Record<string, unknown>));
+        const rules = [...(this.rules.get(busName)?.values() ?? [])];
+        const matched = rules.filter((r) => r.state !== "DISABLED" && matchesEventPattern(r.pattern, event as unknown as Record<string, unknown>));
         for (const listener of this.eventListeners) listener(event, busName);
         for (const rule of matched) {
             for (const target of rule.targets) {
                 this.inFlight++;
                 setImmediate(() => {
-                    this.opts.dispatcher
-                        .deliver(target, rule, targetInput(event, target))
-                        .catch((error: Error) => {
-                            this.deliveryFailures.push({ rule: rule.name, target: target.arn, eventId: event.id, error: error.message });
-                            this.opts.log?.(`rule ${rule.name}: delivery to ${target.arn} failed: ${error.message}`);
+                    // Whatever fails here, the input included, is this delivery's failure: never the process's.
+                    Promise.resolve()
+                        .then(() => this.opts.dispatcher.deliver(target, rule, targetInput(event, target)))
+                        .catch((error: unknown) => {
+                            const message = error instanceof Error ? error.message : String(error);
+                            this.deliveryFailures.push({ rule: rule.name, target: target.arn, eventId: event.id, error: message });
+                            this.opts.log?.(`rule ${rule.name}: delivery to ${target.arn} failed: ${message}`);
                         })
                         .finally(() => this.settle());
                 });
@@ -259,36 +422,73 @@ export class EventBridgeService {
         return this.inFlight === 0 ? Promise.resolve() : new Promise((resolve) => this.drained.push(resolve));
     }
 
-    public testEventPattern(request: { EventPattern?: string; Event?: string }): { Result: boolean } {
-        if (!request.EventPattern) throw new AwsError("ValidationException", "EventPattern is required");
-        if (!request.Event) throw new AwsError("ValidationException", "Event is required");
+    public testEventPattern(request: Record<string, unknown>): { Result: boolean } {
+        const patternText = optionalString(request.EventPattern, "EventPattern");
+        const eventText = optionalString(request.Event, "Event");
+        if (patternText === undefined) {
+            throw new AwsError("ValidationException", "1 validation error detected: Value null at 'eventPattern' failed to satisfy constraint: Member must not be null");
+        }
+        if (eventText === undefined) {
+            throw new AwsError("ValidationException", "1 validation error detected: Value null at 'event' failed to satisfy constraint: Member must not be null");
+        }
+        if (patternText.length > MAX_EVENT_PATTERN_LENGTH) {
+            throw constraintError("eventPattern", patternText, `Member must have length less than or equal to ${MAX_EVENT_PATTERN_LENGTH}`);
+        }
         let pattern: EventPattern;
         try {
-            pattern = parseEventPattern(request.EventPattern);
+            pattern = parseEventPattern(patternText);
         } catch (error) {
             if (error instanceof InvalidEventPatternError) throw new AwsError("InvalidEventPatternException", error.message);
             throw error;
         }
+        // EventBridge answers any event it cannot read with this one sentence.
+        const invalidEvent = () => new AwsError("ValidationException", "Parameter Event is not valid.");
+        if (jsonNestsDeeperThan(eventText, MAX_JSON_DEPTH)) throw invalidEvent();
         let event: unknown;
         try {
-            event = JSON.parse(request.Event);
+            event = JSON.parse(eventText);
         } catch {
-            throw new AwsError("InvalidEventPatternException", "Event is not valid JSON");
+            throw invalidEvent();
         }
+        if (event === null || typeof event !== "object" || Array.isArray(event)) throw invalidEvent();
         const required = ["id", "account", "source", "time", "region", "detail-type"];
-        const missing = required.filter((k) => !(event && typeof event === "object" && k in event));
-        if (missing.length) throw new AwsError("InvalidEventPatternException", `Event is missing required fields: ${missing.join(", ")}`);
+        if (required.some((k) => !Object.hasOwn(event as object, k))) throw invalidEvent();
         return { Result: matchesEventPattern(pattern, event as Record<string, unknown>) };
     }
 
-    public listRules(request: { EventBusName?: string; NamePrefix?: string; Limit?: number; NextToken?: string }) {
-        const busName = this.busName(request.EventBusName);
-        if (!this.buses.has(busName)) throw new AwsError("ResourceNotFoundException", `Event bus ${busName} does not exist.`);
-        const all = [...this.rules.values()]
-            .filter((r) => r.busName === busName && (!request.NamePrefix || r.name.startsWith(request.NamePrefix)))
-            .sort((a, b) => a.name.localeCompare(b.name));
-        const start = request.NextToken ? Number(request.NextToken) : 0;
-        const limit = request.Limit ?? 100;
+    /** A ListRules/ListTargetsByRule bus: a name or ARN of EventBusNameOrArn's pattern, resolved here. */
+    private requestBus(value: unknown): string {
+        const nameOrArn = optionalString(value, "EventBusName");
+        if (nameOrArn === undefined) return "default";
+        if (nameOrArn.length === 0) throw constraintError("eventBusName", nameOrArn, "Member must have length greater than or equal to 1");
+        if (nameOrArn.length > 1600) throw constraintError("eventBusName", nameOrArn, "Member must have length less than or equal to 1600");
+        if (!new RegExp(`^(?:${BUS_NAME_OR_ARN_PATTERN})$`).test(nameOrArn)) {
+            throw constraintError("eventBusName", nameOrArn, `Member must satisfy regular expression pattern: ${BUS_NAME_OR_ARN_PATTERN}`);
+        }
+        const bus = this.localBus(nameOrArn);
+        // Another account's bus: none exists here.
+        const name = "name" in bus ? bus.name : nameOrArn;
+        if (!this.buses.has(name)) throw new AwsError("ResourceNotFoundException", `Event bus ${name} does not exist.`);
+        return name;
+    }
+
+    /** Limit (1 to 100) and NextToken (the offset this service hands out) of the List operations. */
+    private page(request: Record<string, unknown>): { start: number; limit: number } {
+        const limit = optionalInteger(request.Limit, "Limit") ?? 100;
+        if (limit < 1) throw constraintError("limit", limit, "Member must have value greater than or equal to 1");
+        if (limit > 100) throw constraintError("limit", limit, "Member must have value less than or equal to 100");
+        const token = optionalString(request.NextToken, "NextToken");
+        if (token !== undefined && !/^\d{1,9}$/.test(token)) throw new AwsError("ValidationException", "The NextToken provided is not valid.");
+        return { start: token === undefined ? 0 : Number(token), limit };
+    }
+
+    public listRules(request: Record<string, unknown>) {
+        const busName = this.requestBus(request.EventBusName);
+        const prefix = optionalString(request.NamePrefix, "NamePrefix");
+        const { start, limit } = this.page(request);
+        const all = [...(this.rules.get(busName)?.values() ?? [])]
+            .filter((r) => !prefix || r.name.startsWith(prefix))
+            .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
         const page = all.slice(start, start + limit);
         return {
             Rules: page.map((r) => ({ Name: r.name, Arn: r.arn, EventPattern: r.eventPattern, State: r.state ?? "ENABLED", EventBusName: r.busName })),
@@ -296,18 +496,29 @@ export class EventBridgeService {
         };
     }
 
-    public listTargetsByRule(request: { Rule?: string; EventBusName?: string }) {
-        const rule = this.rules.get(`${this.busName(request.EventBusName)}/${request.Rule}`);
-        if (!rule) throw new AwsError("ResourceNotFoundException", `Rule ${request.Rule} does not exist on EventBus ${this.busName(request.EventBusName)}.`);
-        return { Targets: rule.targets.map((t) => ({ Id: t.id, Arn: t.arn, RoleArn: t.roleArn, Input: t.input, InputPath: t.inputPath })) };
+    public listTargetsByRule(request: Record<string, unknown>) {
+        const ruleName = optionalString(request.Rule, "Rule");
+        if (ruleName === undefined) {
+            throw new AwsError("ValidationException", "1 validation error detected: Value null at 'rule' failed to satisfy constraint: Member must not be null");
+        }
+        const busName = this.requestBus(request.EventBusName);
+        const { start, limit } = this.page(request);
+        const rule = this.rules.get(busName)?.get(ruleName);
+        if (!rule) throw new AwsError("ResourceNotFoundException", `Rule ${ruleName} does not exist on EventBus ${busName}.`);
+        const targets = rule.targets.slice(start, start + limit);
+        return {
+            Targets: targets.map((t) => ({ Id: t.id, Arn: t.arn, RoleArn: t.roleArn, Input: t.input, InputPath: t.inputPath })),
+            ...(start + limit < rule.targets.length ? { NextToken: String(start + limit) } : {}),
+        };
     }
 
-    public listEventBuses(request: { NamePrefix?: string }) {
+    public listEventBuses(request: Record<string, unknown>) {
+        const prefix = optionalString(request.NamePrefix, "NamePrefix");
+        const { start, limit } = this.page(request);
+        const all = [...this.buses].filter((name) => !prefix || name.startsWith(prefix)).sort();
         return {
-            EventBuses: [...this.buses]
-                .filter((name) => !request.NamePrefix || name.startsWith(request.NamePrefix))
-                .sort()
-                .map((name) => ({ Name: name, Arn: this.busArn(name) })),
+            EventBuses: all.slice(start, start + limit).map((name) => ({ Name: name, Arn: this.busArn(name) })),
+            ...(start + limit < all.length ? { NextToken: String(start + limit) } : {}),
         };
     }
 }

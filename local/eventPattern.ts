@@ -48,7 +48,7 @@ export function parseEventPattern(pattern: string | EventPattern): EventPattern 
 export const MAX_EVENT_PATTERN_LENGTH = 4096;
 
 /**
- * How deep a pattern's objects may nest. A 4,096-character pattern nests at most ~800 objects; this bounds the
+ * How deep a pattern's objects may nest. A 4,096-character pattern nests at most ~680 objects; this bounds the
  * recursion for patterns given as objects too. AWS's own limit is not documented (its JSON parser refuses
  * documents nested over 1,000 levels by default).
  */
