@@ -1,12 +1,15 @@
 /**
- * S3 for the offline runtime: s3rver (a Koa app storing objects on disk) mounted behind our own endpoint.
+ * S3 for the offline runtime: s3rver (a Koa app) mounted behind our own endpoint, over a store of our own.
  *
- * s3rver stores and serves objects well but trusts every request: it never checks SigV4 signatures
+ * s3rver routes and answers S3's REST API well but trusts every request: it never checks SigV4 signatures
  * (so presigned URLs never expire or fail), and it writes `aws-chunked` bodies (what SDK v3 sends for
  * streams, with trailing CRC32 checksums) to disk frame and all. So every request passes through
- * this file first: we verify its signature as S3 would, read any body into a spool file while decoding
- * chunk framing and checking the declared digests, and only then hand s3rver a plain request.
+ * this file first: we verify its signature as S3 would, validate the bucket name and key it names, read its
+ * encryption headers, read any body into a spool file while decoding chunk framing and checking the declared
+ * digests, and only then hand s3rver a plain request. s3rver's FilesystemStore (which turned keys into paths) is
+ * replaced by ObjectStore (./s3Store), and server-side encryption is emulated in ./s3Encryption.
  */
+import { AsyncLocalStorage } from "async_hooks";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as fsp from "fs/promises";
@@ -18,19 +21,63 @@ import { Readable, Transform, TransformCallback } from "stream";
 import { pipeline } from "stream/promises";
 import * as zlib from "zlib";
 import { AwsError } from "./awsError";
+import {
+    BucketEncryptionConfiguration,
+    CustomerKey,
+    EncryptionSettings,
+    RequestEncryption,
+    bucketEncryptionOf,
+    bucketEncryptionXml,
+    checkCustomerKey,
+    effectiveEncryption,
+    readRequestEncryption,
+} from "./s3Encryption";
+import {
+    MAX_KEY_BYTES,
+    ObjectRecord,
+    ObjectStore,
+    RangeOptions,
+    S3rverBucket,
+    S3rverConfig,
+    S3rverObject,
+    S3rverObjectModel,
+    StoredEncryption,
+    encryptionHeaders,
+    invalidBucketName,
+    isStoreError,
+    isValidBucketName,
+    keyTooLong,
+    objectModel,
+    recordMetadata,
+    recordOf,
+    storeError,
+} from "./s3Store";
 
 export interface S3Emulator {
     /** Handles one HTTP request (path-style addressing: /bucket/key). Must not need the body to have been read. */
     handle(req: http.IncomingMessage, res: http.ServerResponse): void;
-    /** Creates the bucket unless it exists (idempotent). */
-    ensureBucket(name: string): Promise<void>;
+    /** Creates the bucket unless it exists (idempotent), and sets the default encryption it is given. */
+    ensureBucket(name: string, options?: EnsureBucketOptions): Promise<void>;
     /** Releases everything; a temporary data directory is removed, a given `dataDir` is kept. */
     close(): Promise<void>;
+}
+
+export interface EnsureBucketOptions {
+    /**
+     * The bucket's default encryption, as the stack declares it (the inputs of an
+     * aws.s3.BucketServerSideEncryptionConfiguration). Absent: the bucket keeps what it has, SSE-S3 unless set.
+     */
+    serverSideEncryption?: BucketEncryptionConfiguration;
 }
 
 export interface S3EmulatorOptions {
     /** Objects persist there; absent: a temp dir removed on close. */
     dataDir?: string;
+    /**
+     * A folder the caller owns (and removes): the emulator keeps its spool there and, without `dataDir`, its
+     * objects. Absent: a folder of its own on tmpfs (or in the OS's temporary directory).
+     */
+    scratchDir?: string;
     /** Credentials requests may be signed with, unchecked by `authorize` (the user's: CLI, SDK, tests). */
     accessKeyId: string;
     secretAccessKey: string;
@@ -43,6 +90,10 @@ export interface S3EmulatorOptions {
     authorize?: (accessKeyId: string, action: string, resourceArn: string) => boolean;
     /** The region signatures must be scoped to, as S3 refuses a signature made for another region. */
     region: string;
+    /** The account ARNs name (the AWS managed KMS key's); default the mocks' 000000000000. */
+    accountId?: string;
+    /** ARNs of the KMS keys the stack declares: the only ones `aws:kms` may name (KMS itself is not served). */
+    kmsKeyArns?: string[];
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -58,7 +109,9 @@ interface S3rverOptions {
 }
 interface S3rverApp {
     callback(): (req: http.IncomingMessage, res: http.ServerResponse) => void;
-    store: S3rverStore;
+    /** The store its controllers call (`ctx.app.store` and `ctx.store`). */
+    store: unknown;
+    context: { store: unknown };
     logger: { close(): void };
 }
 type S3rverConstructor = new (options: S3rverOptions) => S3rverApp;
@@ -74,44 +127,7 @@ const S3rver = require("s3rver") as S3rverConstructor;
 // verifies SigV2 signatures with it, which we leave to it; its built-in S3RVER/S3RVER key must not work here.
 const s3rverAccounts = require("s3rver/lib/models/account") as S3rverAccountModule;
 s3rverAccounts.DUMMY_ACCOUNT.revokeAccessKey("S3RVER");
-
-/** s3rver's model of an object: metadata as S3 reports it, content as a stream (or a Buffer for form uploads). */
-interface S3rverObject {
-    bucket: string;
-    key: string;
-    content: Readable | Buffer | null;
-    metadata: Record<string, string | number>;
-    range?: { start: number; end: number };
-}
-interface S3rverObjectConstructor {
-    new (bucket: string, key: string, content: Readable | Buffer | null, metadata: Readonly<Record<string, unknown>>): S3rverObject;
-    ALLOWED_METADATA: string[];
-}
-const S3rverObjectModel = require("s3rver/lib/models/object") as S3rverObjectConstructor;
 const { capitalizeHeader } = require("s3rver/lib/utils") as { capitalizeHeader(name: string): string };
-
-interface S3rverBucket {
-    name: string;
-    creationDate: Date;
-}
-type RangeOptions = { start?: number; end?: number } | undefined;
-
-/** The part of s3rver's FilesystemStore (lib/stores/filesystem.js) whose methods we wrap. */
-interface S3rverStore {
-    getResourcePath(bucket: string, key: string | undefined, resource: string): string;
-    getBucket(bucket: string): Promise<S3rverBucket | null>;
-    putBucket(bucket: string): Promise<S3rverBucket | null>;
-    deleteBucket(bucket: string): Promise<void>;
-    existsObject(bucket: string, key: string): Promise<boolean>;
-    getObject(bucket: string, key: string, options?: RangeOptions): Promise<S3rverObject | null>;
-    putObject(object: S3rverObject): Promise<{ size: number; md5: string }>;
-    copyObject(srcBucket: string, srcKey: string, destBucket: string, destKey: string, replacementMetadata?: unknown): Promise<unknown>;
-    deleteObject(bucket: string, key: string): Promise<void>;
-    getSubresource(bucket: string, key: string | undefined, resourceType: string): Promise<unknown>;
-    putSubresource(bucket: string, key: string | undefined, resource: { type: string }): Promise<void>;
-    deleteSubresource(bucket: string, key: string | undefined, resourceType: string): Promise<void>;
-    reset(): void;
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // The emulator
@@ -119,6 +135,9 @@ interface S3rverStore {
 /** Linux's shared-memory tmpfs, and the room it must have left for us to use it (Docker's default is 64 MB). */
 const MEMORY_FS = "/dev/shm";
 const MEMORY_FS_MIN_FREE_BYTES = 1024 * 1024 * 1024;
+/** The data directory may hold secrets: everything the emulator creates is its owner's only. */
+const DIR_MODE = 0o700;
+const FILE_MODE = 0o600;
 
 /**
  * Where files that need not outlive this process go: tmpfs when there is one with room to spare, else the OS's
@@ -135,32 +154,48 @@ export function scratchRoot(): string {
     return os.tmpdir();
 }
 
+function onMemoryFs(dir: string): boolean {
+    const resolved = path.resolve(dir);
+    return resolved === MEMORY_FS || resolved.startsWith(`${MEMORY_FS}/`);
+}
+
+/** What the store's wrappers need to know of the request being served through s3rver. */
+interface RequestScope {
+    encryption: RequestEncryption;
+    /** The encryption an object this request writes is stored with. */
+    write?: StoredEncryption;
+}
+const requestScope = new AsyncLocalStorage<RequestScope>();
+
 export async function createS3Emulator(opts: S3EmulatorOptions): Promise<S3Emulator> {
-    // Without a dataDir nothing outlives the emulator, so its files go to tmpfs where there is one: every PUT
-    // creates three of them.
-    const root = opts.dataDir === undefined ? scratchRoot() : os.tmpdir();
-    const inMemory = root === MEMORY_FS;
-    const workDir = await fsp.mkdtemp(path.join(root, "choreography-s3-"));
+    // Without a dataDir nothing outlives the emulator, so its files go to tmpfs where there is one.
+    if (opts.scratchDir !== undefined) await fsp.mkdir(opts.scratchDir, { recursive: true, mode: DIR_MODE });
+    const scratchParent = opts.scratchDir ?? (opts.dataDir === undefined ? scratchRoot() : os.tmpdir());
+    const inMemory = opts.dataDir === undefined && onMemoryFs(scratchParent);
+    const workDir = await fsp.mkdtemp(path.join(scratchParent, "choreography-s3-")); // mode 0700
     const spoolDir = path.join(workDir, "spool");
-    const dataDir = opts.dataDir ?? path.join(workDir, "objects");
-    await fsp.mkdir(spoolDir);
-    await fsp.mkdir(dataDir, { recursive: true });
+    await fsp.mkdir(spoolDir, { mode: DIR_MODE });
+    const store = await ObjectStore.open(opts.dataDir ?? path.join(workDir, "objects"), { writeSmallObjectsSync: inMemory });
+    const settings: EncryptionSettings = { region: opts.region, accountId: opts.accountId ?? "000000000000", kmsKeyArns: opts.kmsKeyArns ?? [] };
 
     // s3rver looks every key up again for the requests it serves; our front has verified them already.
     for (const [accessKeyId, secret] of [[opts.accessKeyId, opts.secretAccessKey], ...Object.entries(opts.roleKeys ?? {})]) {
         s3rverAccounts.DUMMY_ACCOUNT.createKeyPair(accessKeyId, secret);
     }
-    const app = new S3rver({ directory: dataDir, silent: true, vhostBuckets: false, configureBuckets: [] });
-    const shortcut = cacheStore(app.store, { writeSmallObjectsSync: inMemory });
+    const app = new S3rver({ directory: store.rootDirectory, silent: true, vhostBuckets: false, configureBuckets: [] });
+    app.store = app.context.store = store;
+    const shortcut = cacheStore(store);
     const forward = app.callback();
 
     return {
         handle(req, res) {
-            serve(req, res, opts, spoolDir, forward, shortcut).catch((err: unknown) => sendError(req, res, err));
+            serve(req, res, opts, settings, spoolDir, forward, shortcut).catch((err: unknown) => sendError(req, res, err));
         },
-        async ensureBucket(name) {
-            checkBucketName(name);
-            await app.store.putBucket(name);
+        async ensureBucket(name, options) {
+            if (!isValidBucketName(name)) throw invalidBucketName(name);
+            const encryption = options?.serverSideEncryption && bucketEncryptionOf(options.serverSideEncryption, settings);
+            await store.putBucket(name);
+            if (encryption) await store.putBucketEncryption(name, encryption);
         },
         async close() {
             app.logger.close();
@@ -170,10 +205,82 @@ export async function createS3Emulator(opts: S3EmulatorOptions): Promise<S3Emula
     };
 }
 
+/** The bucket and key a request names, validated as S3 does; its query. */
+interface RequestTarget {
+    bucket?: string;
+    key?: string;
+    query: [string, string][];
+}
+
+function uriError(rawPath: string) {
+    return storeError("InvalidURI", "Couldn't parse the specified URI.", 400, { URI: rawPath });
+}
+
+function decodeStrictly(text: string, rawPath: string): string {
+    try {
+        return decodeURIComponent(text);
+    } catch {
+        throw uriError(rawPath); // not UTF-8, or a stray "%"
+    }
+}
+
+/** Keys are opaque to the store, but S3 still refuses a bucket name it would not create and a key over 1,024 bytes. */
+function requestTarget(req: http.IncomingMessage): RequestTarget {
+    const url = req.url ?? "/";
+    const at = url.indexOf("?");
+    const rawPath = at < 0 ? url : url.slice(0, at);
+    const query = at < 0 ? [] : parseQuery(url.slice(at + 1));
+    const slash = rawPath.indexOf("/", 1);
+    const rawBucket = slash < 0 ? rawPath.slice(1) : rawPath.slice(1, slash);
+    if (rawBucket === "") return { query };
+    const bucket = decodeStrictly(rawBucket, rawPath);
+    if (!isValidBucketName(bucket)) throw invalidBucketName(bucket);
+    const rawKey = slash < 0 ? "" : rawPath.slice(slash + 1);
+    if (rawKey === "") return { bucket, query };
+    const key = decodeStrictly(rawKey, rawPath);
+    if (Buffer.byteLength(key) > MAX_KEY_BYTES) throw keyTooLong(key);
+    checkCopySource(req);
+    return { bucket, key, query };
+}
+
+/** `x-amz-copy-source: [/]bucket/key[?versionId=...]`, decoded as s3rver decodes it (decodeURI). */
+function checkCopySource(req: http.IncomingMessage): void {
+    const source = req.headers["x-amz-copy-source"];
+    if (typeof source !== "string") return;
+    let decoded: string;
+    try {
+        decoded = decodeURI(source);
+    } catch {
+        throw storeError("InvalidArgument", "Invalid copy source encoding.", 400, { ArgumentName: "x-amz-copy-source", ArgumentValue: source });
+    }
+    const [bucket, ...key] = decoded.replace(/^\//, "").split("/");
+    if (!isValidBucketName(bucket)) throw invalidBucketName(bucket);
+    if (Buffer.byteLength(key.join("/")) > MAX_KEY_BYTES) throw keyTooLong(key.join("/"));
+}
+
+/** Whether the request stores an object (PutObject, CopyObject, CreateMultipartUpload): its encryption applies. */
+function writesObject(req: http.IncomingMessage, target: RequestTarget): boolean {
+    if (target.key === undefined) return false;
+    const has = (name: string) => target.query.some(([n]) => n === name);
+    if (req.method === "PUT") return !has("tagging") && !has("acl") && !has("uploadId");
+    return req.method === "POST" && has("uploads");
+}
+
+/** Adds headers to the answer if it is a success (s3rver writes it; S3 sends encryption headers only then). */
+function addHeadersOnSuccess(res: http.ServerResponse, headers: Record<string, string>): void {
+    if (Object.keys(headers).length === 0) return;
+    const writeHead = res.writeHead.bind(res) as (statusCode: number, ...rest: unknown[]) => http.ServerResponse;
+    res.writeHead = ((statusCode: number, ...rest: unknown[]) => {
+        if (statusCode < 300) for (const [name, value] of Object.entries(headers)) if (!res.hasHeader(name)) res.setHeader(name, value);
+        return writeHead(statusCode, ...rest);
+    }) as typeof res.writeHead;
+}
+
 async function serve(
     req: http.IncomingMessage,
     res: http.ServerResponse,
     opts: S3EmulatorOptions,
+    settings: EncryptionSettings,
     spoolDir: string,
     forward: (req: http.IncomingMessage, res: http.ServerResponse) => void,
     shortcut: Shortcut,
@@ -181,22 +288,33 @@ async function serve(
     // A CORS preflight carries no signature by design; s3rver answers it from the bucket's CORS rules.
     if (req.method === "OPTIONS") return forward(req, res);
     const signed = verifySignature(req, opts, new Date());
+    const target = requestTarget(req);
     authorizeRequest(req, opts, signed.accessKeyId);
+    if (target.bucket !== undefined && target.key === undefined && req.method === "GET" && target.query.some(([name]) => name === "encryption")) {
+        return getBucketEncryption(res, target.bucket, shortcut);
+    }
+    const writes = writesObject(req, target);
+    const encryption = target.key === undefined ? {} : readRequestEncryption(req.headers, writes, settings);
+    const write = writes ? effectiveEncryption(encryption.requested, await shortcut.bucketEncryption(target.bucket!)) : undefined;
+    const scope: RequestScope = { encryption, write };
+    if (write) addHeadersOnSuccess(res, encryptionHeaders(write));
+
     const plain = signed.version === "v4" ? plainObjectRequest(req) : undefined;
     if (plain && !(await shortcut.bucketExists(plain.bucket))) plain.method = undefined;
     if (plain?.method === "GET" || plain?.method === "HEAD") {
         const cached = shortcut.cached(plain.bucket, plain.key);
         if (cached) {
+            checkCustomerKey(cached.record.encryption, encryption.customerKey);
             res.writeHead(200, cached.headers);
             res.end(plain.method === "GET" ? cached.content : undefined);
             return;
         }
     }
-    if (!hasBody(req)) return forward(req, res);
+    if (!hasBody(req)) return requestScope.run(scope, () => forward(req, res));
     const spooled = await spoolBody(req, spoolDir);
     if (plain?.method === "PUT" && spooled.buffer !== undefined) {
         // What s3rver's putObject controller does, without its middleware: the store writes and caches the object.
-        const { md5 } = await shortcut.put(new S3rverObjectModel(plain.bucket, plain.key, spooled.buffer, spooled.headers));
+        const { md5 } = await shortcut.put(new S3rverObjectModel(plain.bucket, plain.key, spooled.buffer, spooled.headers), write);
         res.writeHead(200, { ETag: JSON.stringify(md5), "Content-Type": "text/plain; charset=utf-8", "Content-Length": 0 });
         res.end();
         return;
@@ -207,7 +325,17 @@ async function serve(
         replay.destroy();
         if (file !== undefined) void fsp.rm(file, { force: true });
     });
-    forward(replay, res);
+    requestScope.run(scope, () => forward(replay, res));
+}
+
+/** GetBucketEncryption: the bucket's default encryption (SSE-S3 when it has no configuration of its own). */
+async function getBucketEncryption(res: http.ServerResponse, bucket: string, shortcut: Shortcut): Promise<void> {
+    if (!(await shortcut.bucketExists(bucket))) {
+        throw storeError("NoSuchBucket", "The specified bucket does not exist", 404, { BucketName: bucket });
+    }
+    const body = bucketEncryptionXml(await shortcut.bucketEncryption(bucket));
+    res.writeHead(200, { "Content-Type": "application/xml", "Content-Length": Buffer.byteLength(body) });
+    res.end(body);
 }
 
 /**
@@ -226,8 +354,12 @@ const PLAIN_QUERY = new Set([
     "X-Amz-Signature",
     "X-Amz-SignedHeaders",
 ]);
-/** The x-amz-* headers of a plain PUT: signing, checksums, framing and user metadata; others (ACLs, tagging, storage class, copies, redirects) go to s3rver. */
-const PLAIN_PUT_HEADER = /^x-amz-(date|content-sha256|decoded-content-length|trailer|sdk-checksum-algorithm|checksum-[a-z0-9]+|meta-.+|user-agent|security-token)$/;
+/**
+ * The x-amz-* headers of a plain PUT: signing, checksums, framing, user metadata and encryption (resolved by the
+ * front); others (ACLs, tagging, storage class, copies, redirects) go to s3rver.
+ */
+const PLAIN_PUT_HEADER =
+    /^x-amz-(date|content-sha256|decoded-content-length|trailer|sdk-checksum-algorithm|checksum-[a-z0-9]+|meta-.+|user-agent|security-token|server-side-encryption(-.+)?)$/;
 /** GET and HEAD headers that need s3rver: ranges and conditions. */
 const CONDITIONAL_HEADERS = ["range", "if-match", "if-none-match", "if-modified-since", "if-unmodified-since"];
 
@@ -264,22 +396,16 @@ function plainObjectRequest(req: http.IncomingMessage): PlainObjectRequest | und
     return { method, bucket: uriDecode(rawPath.slice(1, slash)), key: uriDecode(rawPath.slice(slash + 1)) };
 }
 
-function checkBucketName(name: string): void {
-    // Keeps names that would escape the data directory (or that S3 would refuse) off the disk.
-    if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(name) || name.includes("..")) {
-        throw new S3Error("InvalidBucketName", `The specified bucket is not valid: ${name}`, 400);
-    }
-}
-
 // ---------------------------------------------------------------------------------------------------------------
-// A memory in front of s3rver's store
+// A memory in front of the store
 //
-// s3rver reads its files for every request: the bucket (a stat), its CORS and website configurations (two reads that
-// fail with ENOENT), then an object's metadata, MD5 and content. Each is a round trip through libuv's thread pool.
-// Buckets and configurations are cached here, and so are small objects as they are written, so a read right after a
-// write (the common case: a handler hands the next one a presigned URL) touches no file. Every change goes through
-// the store's own methods, which drop or refresh the cached copies; the files stay the truth for everything else
-// (listings, copies, multipart uploads) and for the next start when a dataDir keeps them.
+// s3rver reads the store for every request: the bucket (a stat), its CORS and website configurations (two reads that
+// fail with ENOENT), then the object. Each is a round trip through libuv's thread pool. Buckets and configurations
+// are cached here, and so are small objects as they are written, so a read right after a write (the common case: a
+// handler hands the next one a presigned URL) touches no file. Every change goes through the store's own methods,
+// which drop or refresh the cached copies; the files stay the truth for everything else (listings, copies,
+// multipart uploads) and for the next start when a dataDir keeps them. The wrappers also check SSE-C keys for reads
+// and hand the request's encryption to writes, since s3rver's controllers know nothing of either.
 
 /** Objects up to this size are cached (and, in memory, written synchronously). */
 const CACHED_OBJECT_BYTES = 256 * 1024;
@@ -287,8 +413,7 @@ const CACHE_BYTES = 32 * 1024 * 1024;
 const CACHE_ENTRIES = 20_000;
 
 interface CachedObject {
-    /** As FilesystemStore.getMetadata reports it. */
-    metadata: Record<string, string | number>;
+    record: ObjectRecord;
     content: Buffer;
     /** The headers of s3rver's answer to a GET or HEAD of the object. */
     headers: Record<string, string | number>;
@@ -298,20 +423,23 @@ interface CachedObject {
 interface Shortcut {
     cached(bucket: string, key: string): CachedObject | undefined;
     bucketExists(bucket: string): Promise<boolean>;
-    put(object: S3rverObject): Promise<{ size: number; md5: string }>;
+    bucketEncryption(bucket: string): ReturnType<ObjectStore["getBucketEncryption"]>;
+    put(object: S3rverObject, encryption: StoredEncryption | undefined): Promise<{ size: number; md5: string }>;
 }
 
 /** Metadata an S3Object shows besides the stored headers and the user's x-amz-meta-* (models/object.js). */
 const INTRINSIC_METADATA = ["last-modified", "etag", "content-length"];
 
 /** The headers s3rver's getObject controller sets: Accept-Ranges, then the metadata an S3Object shows. */
-function responseHeaders(metadata: Record<string, string | number>): Record<string, string | number> {
+function responseHeaders(record: ObjectRecord): Record<string, string | number> {
+    const metadata = recordMetadata(record);
     const headers: Record<string, string | number> = { "Accept-Ranges": "bytes" };
     for (const name of [...S3rverObjectModel.ALLOWED_METADATA, ...INTRINSIC_METADATA]) {
         if (name === "content-type" && !metadata[name]) headers["Content-Type"] = "binary/octet-stream";
         else if (name in metadata) headers[capitalizeHeader(name)] = metadata[name];
     }
     for (const [name, value] of Object.entries(metadata)) if (name.startsWith("x-amz-meta-")) headers[name] = value;
+    for (const [name, value] of Object.entries(encryptionHeaders(record.encryption))) headers[capitalizeHeader(name)] = value;
     return headers;
 }
 
@@ -359,20 +487,8 @@ class ObjectCache {
     }
 }
 
-/** The metadata FilesystemStore.putMetadata keeps: the allowed headers, then the user's x-amz-meta-* ones. */
-function storedMetadata(metadata: Record<string, string | number>): Record<string, string | number> {
-    const stored: Record<string, string | number> = {};
-    for (const name of S3rverObjectModel.ALLOWED_METADATA) if (name in metadata) stored[name] = metadata[name];
-    for (const [name, value] of Object.entries(metadata)) if (name.startsWith("x-amz-meta-")) stored[name] = value;
-    return stored;
-}
-
-/**
- * Wraps the store's methods in place (s3rver and its controllers hold this very object). With
- * `writeSmallObjectsSync`, small bodies are written with synchronous calls: on tmpfs they take microseconds, less
- * than handing each of them to the thread pool and back.
- */
-function cacheStore(store: S3rverStore, options: { writeSmallObjectsSync: boolean }): Shortcut {
+/** Wraps the store's methods in place (s3rver and its controllers hold this very object). */
+function cacheStore(store: ObjectStore): Shortcut {
     const original = {
         getBucket: store.getBucket.bind(store),
         putBucket: store.putBucket.bind(store),
@@ -382,13 +498,16 @@ function cacheStore(store: S3rverStore, options: { writeSmallObjectsSync: boolea
         putObject: store.putObject.bind(store),
         copyObject: store.copyObject.bind(store),
         deleteObject: store.deleteObject.bind(store),
+        initiateUpload: store.initiateUpload.bind(store),
+        putPart: store.putPart.bind(store),
+        putObjectMultipart: store.putObjectMultipart.bind(store),
         getSubresource: store.getSubresource.bind(store),
         putSubresource: store.putSubresource.bind(store),
         deleteSubresource: store.deleteSubresource.bind(store),
         reset: store.reset.bind(store),
     };
     const buckets = new Map<string, Promise<S3rverBucket | null>>();
-    const subresources = new Map<string, Promise<unknown>>();
+    const subresources = new Map<string, Promise<S3rverConfig | null>>();
     const objects = new ObjectCache();
     /**
      * The latest change to each object still being written. A write caches its object only if no other change to
@@ -402,6 +521,7 @@ function cacheStore(store: S3rverStore, options: { writeSmallObjectsSync: boolea
         objects.clear();
         changes.clear();
     };
+    const scope = () => requestScope.getStore();
 
     store.getBucket = (bucket) => {
         let found = buckets.get(bucket);
@@ -468,12 +588,23 @@ function cacheStore(store: S3rverStore, options: { writeSmallObjectsSync: boolea
     store.existsObject = async (bucket, key) => (objects.get(bucket, key) ? true : original.existsObject(bucket, key));
     store.getObject = async (bucket, key, range) => {
         const cached = objects.get(bucket, key);
-        return cached ? cachedObject(bucket, key, cached, range) : original.getObject(bucket, key, range);
+        const object = cached ? cachedObject(bucket, key, cached, range) : await original.getObject(bucket, key, range);
+        if (object) {
+            try {
+                checkCustomerKey(cached ? cached.record.encryption : recordOf(object)?.encryption, scope()?.encryption.customerKey);
+            } catch (err) {
+                if (object.content instanceof Readable) object.content.destroy();
+                throw err;
+            }
+        }
+        return object;
     };
     const startChange = (bucket: string, key: string): symbol => {
         const change = Symbol(key);
         changes.set(`${bucket}/${key}`, change);
         objects.delete(bucket, key);
+        // An object's tagging belongs to the version it was set on.
+        subresources.delete(subresourceId(bucket, key, "tagging"));
         return change;
     };
     /** True when `change` is still the object's latest change. */
@@ -483,7 +614,7 @@ function cacheStore(store: S3rverStore, options: { writeSmallObjectsSync: boolea
         changes.delete(id);
         return true;
     };
-    /** An uncached change: the object is read from its files until it is written through putObject again. */
+    /** An uncached change: the object is read from its file until it is written through putObject again. */
     const uncached = async <T>(bucket: string, key: string, work: () => Promise<T>): Promise<T> => {
         const change = startChange(bucket, key);
         try {
@@ -494,56 +625,67 @@ function cacheStore(store: S3rverStore, options: { writeSmallObjectsSync: boolea
         }
     };
 
-    store.putObject = async (object) => {
+    store.putObject = async (object, encryption = scope()?.write) => {
         const { bucket, key } = object;
         const content = object.content instanceof ReplayedRequest ? object.content.buffered : object.content;
-        if (!Buffer.isBuffer(content) || content.length > CACHED_OBJECT_BYTES) return uncached(bucket, key, () => original.putObject(object));
+        if (!Buffer.isBuffer(content) || content.length > CACHED_OBJECT_BYTES) return uncached(bucket, key, () => original.putObject(object, encryption));
         const change = startChange(bucket, key);
-        const md5 = crypto.createHash("md5").update(content).digest("hex");
-        const metadata = storedMetadata(object.metadata);
-        const objectPath = store.getResourcePath(bucket, key, "object");
-        let modified: Date;
+        let record: ObjectRecord;
         try {
-            if (options.writeSmallObjectsSync) {
-                fs.mkdirSync(path.dirname(objectPath), { recursive: true });
-                fs.writeFileSync(objectPath, content);
-                fs.writeFileSync(`${objectPath}.md5`, md5);
-                fs.writeFileSync(store.getResourcePath(bucket, key, "metadata.json"), JSON.stringify(metadata, null, 2));
-                modified = fs.statSync(objectPath).mtime;
-            } else {
-                await original.putObject(new S3rverObjectModel(bucket, key, content, object.metadata));
-                modified = (await fsp.stat(objectPath)).mtime;
-            }
+            record = await store.writeObject(bucket, key, content, object.metadata, encryption);
         } catch (err) {
             endChange(bucket, key, change);
             throw err;
         }
-        if (endChange(bucket, key, change)) {
-            // What FilesystemStore.getMetadata would read back from the three files.
-            const readBack = { ...metadata, etag: JSON.stringify(md5), "last-modified": modified.toUTCString(), "content-length": content.length };
-            objects.set(bucket, key, { metadata: readBack, content, headers: responseHeaders(readBack) });
-        }
-        return { size: content.length, md5 };
+        if (endChange(bucket, key, change)) objects.set(bucket, key, { record, content, headers: responseHeaders(record) });
+        return { size: record.size, md5: record.md5 };
     };
-    store.copyObject = (srcBucket, srcKey, destBucket, destKey, replacementMetadata) =>
-        uncached(destBucket, destKey, () => original.copyObject(srcBucket, srcKey, destBucket, destKey, replacementMetadata));
+    store.copyObject = async (srcBucket, srcKey, destBucket, destKey, replacementMetadata) => {
+        const request = scope();
+        const source = await store.headObject(srcBucket, srcKey);
+        checkCustomerKey(source?.encryption, request?.encryption.copySourceKey);
+        return uncached(destBucket, destKey, () => original.copyObject(srcBucket, srcKey, destBucket, destKey, replacementMetadata, request?.write));
+    };
     store.deleteObject = (bucket, key) => uncached(bucket, key, () => original.deleteObject(bucket, key));
+    store.initiateUpload = (bucket, key, uploadId, metadata) => original.initiateUpload(bucket, key, uploadId, metadata, scope()?.write);
+    store.putPart = async (bucket, uploadId, partNumber, content) => {
+        // An SSE-C upload needs its key with every part, as S3 does.
+        const { encryption } = await store.uploadOf(bucket, uploadId);
+        checkUploadKey(encryption, scope()?.encryption.customerKey);
+        return original.putPart(bucket, uploadId, partNumber, content);
+    };
+    store.putObjectMultipart = async (bucket, uploadId, parts) => {
+        const { key } = await store.uploadOf(bucket, uploadId);
+        return uncached(bucket, key, () => original.putObjectMultipart(bucket, uploadId, parts));
+    };
 
     return {
         cached: (bucket, key) => objects.get(bucket, key),
         bucketExists: async (bucket) => (await store.getBucket(bucket)) !== null,
-        put: (object) => store.putObject(object),
+        bucketEncryption: (bucket) => store.getBucketEncryption(bucket),
+        put: (object, encryption) => store.putObject(object, encryption),
     };
 }
 
-/** FilesystemStore.getObject's answer, range handling included, from a cached copy. */
+function checkUploadKey(stored: StoredEncryption | undefined, presented: CustomerKey | undefined): void {
+    if (stored?.customerKeyMd5 !== undefined && presented === undefined) {
+        throw storeError(
+            "InvalidRequest",
+            "The multipart upload initiate requested encryption. Subsequent part requests must include the appropriate encryption parameters.",
+            400,
+        );
+    }
+    checkCustomerKey(stored, presented);
+}
+
+/** The store's getObject answer, range handling included, from a cached copy. */
 function cachedObject(bucket: string, key: string, cached: CachedObject, options: RangeOptions): S3rverObject {
     const lastByte = Math.max(0, cached.content.length - 1);
     const range = { start: options?.start || 0, end: Math.min(options?.end || Infinity, lastByte) };
     const ranged = options !== undefined && (options.start !== undefined || Boolean(options.end));
     const satisfiable = range.start >= 0 && Math.min(range.end, lastByte) >= range.start;
     const content = satisfiable ? Readable.from([cached.content.subarray(range.start, range.end + 1)], { objectMode: false }) : null;
-    const object = new S3rverObjectModel(bucket, key, content, cached.metadata);
+    const object = objectModel(bucket, key, content, cached.record);
     if (ranged) object.range = range;
     return object;
 }
@@ -563,7 +705,12 @@ function sendError(req: http.IncomingMessage, res: http.ServerResponse, err: unk
         res.destroy();
         return;
     }
-    const error = err instanceof AwsError ? err : new S3Error("InternalError", "We encountered an internal error.", 500);
+    const error =
+        err instanceof AwsError
+            ? err
+            : isStoreError(err)
+              ? new S3Error(err.code, err.message, err.status, Object.fromEntries(Object.entries(err.detail).map(([name, value]) => [name, String(value)])))
+              : new S3Error("InternalError", "We encountered an internal error.", 500);
     const details = error instanceof S3Error ? error.details : {};
     const requestId = crypto.randomBytes(8).toString("hex").toUpperCase();
     const elements = { Code: error.code, Message: error.message, ...details, RequestId: requestId };
@@ -994,7 +1141,7 @@ async function spoolBody(req: http.IncomingMessage, spoolDir: string): Promise<S
     let buffer: Buffer | undefined;
     try {
         if (file === undefined) buffer = await readIntoMemory(req, decoder, meter);
-        else await pipeline([req, ...(decoder ? [decoder] : []), meter, fs.createWriteStream(file)]);
+        else await pipeline([req, ...(decoder ? [decoder] : []), meter, fs.createWriteStream(file, { mode: FILE_MODE })]);
         checkLength(req, decoder, meter.length);
         for (const digest of declared) {
             const expected = digest.expected();

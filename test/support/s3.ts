@@ -67,3 +67,16 @@ export async function startServedEmulator(options: S3EmulatorOptions, buckets: s
         },
     };
 }
+
+/**
+ * Run as a program (`node -r tsx/cjs test/support/s3.ts <dataDir> <bucket>`), serves an emulator on that data
+ * directory until killed, and prints `{"endpoint": ...}` once it listens: the crash tests kill it with SIGKILL.
+ * Credentials come from S3_TEST_ACCESS_KEY_ID and S3_TEST_SECRET_ACCESS_KEY.
+ */
+if (require.main === module) {
+    const [dataDir, bucket] = process.argv.slice(2);
+    void startServedEmulator(
+        { dataDir, accessKeyId: process.env.S3_TEST_ACCESS_KEY_ID ?? "", secretAccessKey: process.env.S3_TEST_SECRET_ACCESS_KEY ?? "", region: "us-east-1" },
+        [bucket],
+    ).then((running) => process.stdout.write(`${JSON.stringify({ endpoint: running.server.endpoint })}\n`));
+}
