@@ -139,6 +139,7 @@ export async function startRuntime(options: RuntimeOptions = {}): Promise<Runtim
 
     const s3 = await createS3Emulator({
         dataDir: sub("s3"),
+        scratchDir: scratch.sub("s3"),
         region: stack.region,
         ...LOCAL_CREDENTIALS,
         roleKeys: Object.fromEntries([...functionKeys.values()].map((k) => [k.accessKeyId, k.secretAccessKey])),

@@ -21,6 +21,7 @@ import { Readable, Transform, TransformCallback } from "stream";
 import { pipeline } from "stream/promises";
 import * as zlib from "zlib";
 import { AwsError } from "./awsError";
+import { onMemoryFs, scratchRoot } from "./scratch";
 import {
     BucketEncryptionConfiguration,
     CustomerKey,
@@ -132,32 +133,10 @@ const { capitalizeHeader } = require("s3rver/lib/utils") as { capitalizeHeader(n
 // ---------------------------------------------------------------------------------------------------------------
 // The emulator
 
-/** Linux's shared-memory tmpfs, and the room it must have left for us to use it (Docker's default is 64 MB). */
-const MEMORY_FS = "/dev/shm";
-const MEMORY_FS_MIN_FREE_BYTES = 1024 * 1024 * 1024;
 /** The data directory may hold secrets: everything the emulator creates is its owner's only. */
 const DIR_MODE = 0o700;
 const FILE_MODE = 0o600;
 
-/**
- * Where files that need not outlive this process go: tmpfs when there is one with room to spare, else the OS's
- * temporary directory. Creating a small file on tmpfs costs microseconds; on a VM's ext4 disk about a millisecond.
- */
-export function scratchRoot(): string {
-    try {
-        fs.accessSync(MEMORY_FS, fs.constants.W_OK);
-        const stats = fs.statfsSync(MEMORY_FS);
-        if (stats.bavail * stats.bsize >= MEMORY_FS_MIN_FREE_BYTES) return MEMORY_FS;
-    } catch {
-        // no tmpfs here
-    }
-    return os.tmpdir();
-}
-
-function onMemoryFs(dir: string): boolean {
-    const resolved = path.resolve(dir);
-    return resolved === MEMORY_FS || resolved.startsWith(`${MEMORY_FS}/`);
-}
 
 /** What the store's wrappers need to know of the request being served through s3rver. */
 interface RequestScope {
@@ -243,19 +222,40 @@ function requestTarget(req: http.IncomingMessage): RequestTarget {
     return { bucket, key, query };
 }
 
-/** `x-amz-copy-source: [/]bucket/key[?versionId=...]`, decoded as s3rver decodes it (decodeURI). */
+/**
+ * A key with an empty segment (`a//b`, `/x`, `x/`) is an ordinary S3 key, but s3rver's router matches no empty path
+ * segment and answers a bare 404: its slashes are sent encoded (`a%2F%2Fb`), which the router decodes back into
+ * the same key. The signature was checked on the path as it arrived.
+ */
+function routeEmptySegments(req: http.IncomingMessage): void {
+    const url = req.url ?? "/";
+    const at = url.indexOf("?");
+    const rawPath = at < 0 ? url : url.slice(0, at);
+    const slash = rawPath.indexOf("/", 1);
+    if (slash < 0) return;
+    const rawKey = rawPath.slice(slash + 1);
+    if (!rawKey.includes("//") && !rawKey.startsWith("/")) return;
+    req.url = `${rawPath.slice(0, slash + 1)}${rawKey.replace(/\//g, "%2F")}${at < 0 ? "" : url.slice(at)}`;
+}
+
+/**
+ * `x-amz-copy-source: [/]bucket/key[?versionId=...]`, URL-encoded, which S3 decodes whole. s3rver decodes it with
+ * `decodeURI`, which leaves `%2F`, `%3F`, `%23`... encoded (a key `a//b` sent as `a%2F%2Fb` was not found): the
+ * header is handed on re-encoded so that its `decodeURI` gives the key S3 would read.
+ */
 function checkCopySource(req: http.IncomingMessage): void {
     const source = req.headers["x-amz-copy-source"];
     if (typeof source !== "string") return;
     let decoded: string;
     try {
-        decoded = decodeURI(source);
+        decoded = decodeURIComponent(source);
     } catch {
         throw storeError("InvalidArgument", "Invalid copy source encoding.", 400, { ArgumentName: "x-amz-copy-source", ArgumentValue: source });
     }
     const [bucket, ...key] = decoded.replace(/^\//, "").split("/");
     if (!isValidBucketName(bucket)) throw invalidBucketName(bucket);
     if (Buffer.byteLength(key.join("/")) > MAX_KEY_BYTES) throw keyTooLong(key.join("/"));
+    req.headers["x-amz-copy-source"] = encodeURI(decoded);
 }
 
 /** Whether the request stores an object (PutObject, CopyObject, CreateMultipartUpload): its encryption applies. */
@@ -293,6 +293,12 @@ async function serve(
     if (target.bucket !== undefined && target.key === undefined && req.method === "GET" && target.query.some(([name]) => name === "encryption")) {
         return getBucketEncryption(res, target.bucket, shortcut);
     }
+    // s3rver's DES continuation tokens cannot be made or read on Node 17+ (OpenSSL 3 has no DES), so no token
+    // this emulator could have issued is valid: refuse one as S3 refuses a token it did not issue.
+    if (target.key === undefined && target.query.some(([name, value]) => name === "continuation-token" && value !== "")) {
+        throw storeError("InvalidArgument", "The continuation token provided is incorrect", 400, { ArgumentName: "continuation-token" });
+    }
+    routeEmptySegments(req);
     const writes = writesObject(req, target);
     const encryption = target.key === undefined ? {} : readRequestEncryption(req.headers, writes, settings);
     const write = writes ? effectiveEncryption(encryption.requested, await shortcut.bucketEncryption(target.bucket!)) : undefined;

@@ -27,6 +27,12 @@ export function scratchRoot(): string {
     return os.tmpdir();
 }
 
+/** Whether a folder lies on the shared-memory tmpfs (where a synchronous small write costs microseconds). */
+export function onMemoryFs(dir: string): boolean {
+    const resolved = path.resolve(dir);
+    return resolved === MEMORY_FS || resolved.startsWith(`${MEMORY_FS}/`);
+}
+
 /** Whether a process with this id is alive (signal 0 checks without sending anything). */
 function isAlive(pid: number): boolean {
     try {

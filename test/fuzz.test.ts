@@ -221,6 +221,8 @@ describe("fuzz: hostile requests to every operation leave the runtime serving", 
                 for (const key of [...keys, ""]) {
                     for (const query of key === "" || key === "fuzz-ok" ? queries : [{}]) {
                         const rawPath = key === "" ? `/${name}` : `/${name}/${key}`;
+                        // DeleteBucket of the stack's own (by now empty) bucket succeeds, as in S3; the run below needs it.
+                        if (method === "DELETE" && rawPath === `/${bucket}`) continue;
                         const answer = await s3Call(runtime.url, method, rawPath, query, method === "PUT" || method === "POST" ? "<x/>" : "");
                         expect(`${method} ${rawPath} ${JSON.stringify(query)}`, answer, false);
                         sent++;

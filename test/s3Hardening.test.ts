@@ -12,6 +12,10 @@ import * as http from "http";
 import * as os from "os";
 import * as path from "path";
 import {
+    CopyObjectCommand,
+    DeleteObjectCommand,
+    GetObjectTaggingCommand,
+    PutObjectTaggingCommand,
     CompleteMultipartUploadCommand,
     CreateMultipartUploadCommand,
     GetBucketEncryptionCommand,
@@ -227,6 +231,27 @@ describe("local S3 hardening", () => {
                 const answer = await rawRequest(endpoint, "PUT", rawPath, { body: Buffer.from("x") });
                 assert.equal(answer.status, 400, `${rawPath}: ${answer.body}`);
                 assert.equal(errorCode(answer), "InvalidURI");
+            }
+        });
+
+        it("serves keys with empty segments (a//b, a leading or trailing slash) through every route, s3rver's included", async () => {
+            for (const key of ["empty//segment", "/leading", "trailing/", "//", "a///b/"]) {
+                await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: `body of ${key}` }));
+                assert.equal(await text(await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }))), `body of ${key}`, key);
+                // Tagging and copying are s3rver's routes, whose router matches no empty path segment.
+                await s3.send(new PutObjectTaggingCommand({ Bucket: BUCKET, Key: key, Tagging: { TagSet: [{ Key: "k", Value: "v" }] } }));
+                assert.deepEqual((await s3.send(new GetObjectTaggingCommand({ Bucket: BUCKET, Key: key }))).TagSet, [{ Key: "k", Value: "v" }], key);
+                await s3.send(new CopyObjectCommand({ Bucket: BUCKET, Key: `${key}copy`, CopySource: `${BUCKET}/${encodeURIComponent(key)}` }));
+                assert.equal(await text(await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: `${key}copy` }))), `body of ${key}`, `${key}copy`);
+                for (const name of [key, `${key}copy`]) await s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: name }));
+            }
+        });
+
+        it("refuses a ListObjectsV2 continuation token it did not issue with InvalidArgument (400), not 500", async () => {
+            for (const token of ["constructor", "AAAAAAAAAAAAAAAA", "bm90IGEgdG9rZW4="]) {
+                const answer = await rawRequest(endpoint, "GET", `/${BUCKET}`, { query: `list-type=2&continuation-token=${encodeURIComponent(token)}` });
+                assert.equal(answer.status, 400, `${token}: ${answer.body}`);
+                assert.equal(errorCode(answer), "InvalidArgument");
             }
         });
 
