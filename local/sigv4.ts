@@ -19,10 +19,9 @@ export interface SignatureClaim {
     signature: string;
 }
 
-/** The caller a request was verified as; `verified` is false for a key the runtime does not know (the user's own). */
+/** The caller a request was verified as (for a key the runtime does not know, the user's own: unverified). */
 export interface VerifiedCaller {
     accessKeyId: string;
-    verified: boolean;
 }
 
 const ALGORITHM = "AWS4-HMAC-SHA256";
@@ -105,10 +104,22 @@ function signerFor(claim: SignatureClaim, secretAccessKey: string): SignatureV4 
             service: claim.scope.service,
             sha256: NodeSha256,
             uriEscapePath: true,
+            // Its default adds and signs an `x-amz-content-sha256` the client may not have sent (botocore, so the
+            // AWS CLI, does not), which would make every such signature mismatch.
+            applyChecksum: false,
         });
         signers.set(id, signer);
     }
     return signer;
+}
+
+/** Percent-decoding that keeps a malformed escape (`%zz`) as it is instead of throwing. */
+function decodeLeniently(text: string): string {
+    try {
+        return decodeURIComponent(text);
+    } catch {
+        return text;
+    }
 }
 
 /** The request as the client signed it: only the headers it named, the path and query as they arrived. */
@@ -118,8 +129,8 @@ function requestToVerify(req: http.IncomingMessage, claim: SignatureClaim, body:
     for (const pair of rawQuery.split("&")) {
         if (pair === "") continue;
         const at = pair.indexOf("=");
-        const name = decodeURIComponent(at < 0 ? pair : pair.slice(0, at));
-        const value = decodeURIComponent(at < 0 ? "" : pair.slice(at + 1));
+        const name = decodeLeniently(at < 0 ? pair : pair.slice(0, at));
+        const value = decodeLeniently(at < 0 ? "" : pair.slice(at + 1));
         const existing = query[name];
         query[name] = existing === undefined ? value : ([] as string[]).concat(existing, value);
     }
@@ -151,7 +162,7 @@ export async function verifySigV4(
     if (authorization === undefined || authorization === "") throw new AwsError("MissingAuthenticationTokenException", "Missing Authentication Token", 400);
     const claim = parseAuthorization(authorization);
     const secret = secretOf(claim.accessKeyId);
-    if (secret === undefined) return { accessKeyId: claim.accessKeyId, verified: false };
+    if (secret === undefined) return { accessKeyId: claim.accessKeyId };
     const amzDate = String(req.headers["x-amz-date"] ?? "");
     const signedAt = parseAmzDate(amzDate);
     if (!signedAt || !claim.signedHeaders.includes("x-amz-date")) throw incomplete("Authorization header requires existence of a signed 'X-Amz-Date' header.");
@@ -174,6 +185,6 @@ export async function verifySigV4(
             403,
         );
     }
-    return { accessKeyId: claim.accessKeyId, verified: true };
+    return { accessKeyId: claim.accessKeyId };
 }
 

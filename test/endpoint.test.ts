@@ -152,6 +152,14 @@ describe("endpoint hardening", function () {
             const short = await send(endpoint.url, { ...headers, authorization: headers.authorization.replace(/Signature=[0-9a-f]+/, "Signature=0") }, "{}");
             assert.deepEqual([short.status, short.type], [403, "InvalidSignatureException"]);
 
+            // As botocore (the AWS CLI) signs: no x-amz-content-sha256 header, the body hashed by the verifier.
+            const cliHeaders = await signedHeaders(endpoint.url, "Svc.Echo", "{}", LOCAL_CREDENTIALS, "us-east-1", undefined, false);
+            assert.equal(cliHeaders["x-amz-content-sha256"], undefined);
+            assert.equal((await send(endpoint.url, cliHeaders, "{}")).status, 200, "a signature without a payload hash header verifies");
+            assert.deepEqual((await send(endpoint.url, cliHeaders, '{"a":1}')).status, 403, "and covers the body all the same");
+            // A malformed escape in the query is a signature mismatch, not a crash.
+            assert.equal((await send(endpoint.url, headers, "{}", "POST", "/?%zz")).status, 403);
+
             const otherBody = await send(endpoint.url, headers, '{"a":1}');
             assert.deepEqual([otherBody.status, otherBody.type], [403, "InvalidSignatureException"], "the body is part of the signature");
 

@@ -32,11 +32,22 @@ export interface RawCallOptions {
     contentType?: string;
 }
 
-/** Signs a JSON-protocol request as the SDK would: the headers and signature it sends. */
-export async function signedHeaders(url: string, target: string, body: string, credentials: Credentials, region = "us-east-1", contentType?: string): Promise<Record<string, string>> {
+/**
+ * Signs a JSON-protocol request as the SDK would: the headers and signature it sends. `payloadHashHeader: false`
+ * signs as botocore (the AWS CLI) does, without an `x-amz-content-sha256` header.
+ */
+export async function signedHeaders(
+    url: string,
+    target: string,
+    body: string,
+    credentials: Credentials,
+    region = "us-east-1",
+    contentType?: string,
+    payloadHashHeader = true,
+): Promise<Record<string, string>> {
     const { hostname, port, host } = new URL(url);
     const service = SIGNING_NAMES[target.split(".")[0]] ?? "events";
-    const signer = new SignatureV4({ credentials, region, service, sha256: NodeSha256 });
+    const signer = new SignatureV4({ credentials, region, service, sha256: NodeSha256, applyChecksum: payloadHashHeader });
     const signed = await signer.sign({
         method: "POST",
         protocol: "http:",
