@@ -96,7 +96,11 @@ export interface DynamoDbEmulatorOptions {
 }
 
 export async function createDynamoDbEmulator(opts: DynamoDbEmulatorOptions): Promise<DynamoDbEmulator> {
-    if (opts.dataDir) await fsp.mkdir(opts.dataDir, { recursive: true, mode: 0o700 });
+    if (opts.dataDir) {
+        await fsp.mkdir(opts.dataDir, { recursive: true, mode: 0o700 });
+        // LevelDB makes its files 0644 whatever the umask allows: the folder keeps them the owner's.
+        await fsp.chmod(opts.dataDir, 0o700);
+    }
     // Tables go ACTIVE on the next tick rather than after dynalite's default 500 ms.
     const server = dynalite({ path: opts.dataDir, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
     // The server also listens on a private socket: dynalite only closes its store from server.close(), which

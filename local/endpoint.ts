@@ -13,6 +13,7 @@ import * as http from "http";
 import { AddressInfo } from "net";
 import { Readable } from "stream";
 import { AwsError } from "./awsError";
+import { jsonNestsDeeperThan } from "./jsonDepth";
 import { VerifiedCaller, verifySigV4 } from "./sigv4";
 
 /** One operation of a JSON-protocol service: AWS's JSON shapes in and out. */
@@ -78,6 +79,8 @@ export interface EndpointOptions {
     /** A request body larger than this is refused with 413 before it is parsed (PutEvents' 256 KB entries fit well inside). */
     maxBodyBytes?: number;
     limits?: Partial<ConnectionLimits>;
+    /** Bytes of request bodies held at once over all connections (MAX_BUFFERED_BODY_BYTES by default). */
+    maxBufferedBodyBytes?: number;
     log?: (line: string) => void;
 }
 
@@ -92,8 +95,12 @@ export interface Endpoint {
  * small enough to hold in memory; a raw service may set its own (DynamoDB's BatchWriteItem takes up to 16 MB).
  */
 const DEFAULT_MAX_BODY_BYTES = 6 * 1024 * 1024;
-/** A body over its bound is read and thrown away up to this multiple of it, so the 413 reaches the client; beyond, the connection is cut. */
+/**
+ * A body over its bound is read and thrown away up to this multiple of it (and at least MIN_DISCARD_BYTES), so the
+ * 413 reaches the client; beyond, the connection is cut. Dropped bytes cost no memory.
+ */
 const DISCARD_FACTOR = 4;
+const MIN_DISCARD_BYTES = 64 * 1024 * 1024;
 /**
  * Nesting deeper than this is refused before parsing: no request of the services served nests anywhere near it
  * (DynamoDB's 32 levels of maps take about 70), and the services walk bodies recursively.
@@ -116,46 +123,63 @@ function sendError(res: http.ServerResponse, contentType: string, error: AwsErro
 const tooLarge = (limit: number) => new AwsError("RequestEntityTooLargeException", `Request body is over the ${limit} bytes this endpoint accepts`, 413);
 
 /**
- * Reads the whole body, refusing one over `limit`: a declared length over it is refused at once; an undeclared
- * one is drained (up to a bound) so the client, still sending, reads the 413 instead of a reset connection.
+ * Bytes of request bodies held in memory at once, over all connections: each may hold up to its bound, and 2,048
+ * connections of 6 MB would be 12 GB. A body that would pass this is refused as throttled (503, which SDKs retry).
  */
-function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
+export const MAX_BUFFERED_BODY_BYTES = 256 * 1024 * 1024;
+
+/** The share of MAX_BUFFERED_BODY_BYTES in use, taken as bodies arrive and given back when their answer is done. */
+class BodyBudget {
+    private used = 0;
+    constructor(private readonly capacity: number) {}
+    take(bytes: number): boolean {
+        if (this.used + bytes > this.capacity) return false;
+        this.used += bytes;
+        return true;
+    }
+    release(bytes: number): void {
+        this.used -= bytes;
+    }
+}
+
+const throttled = () => new AwsError("ServiceUnavailableException", "Too many request bodies are being received at once; retry shortly.", 503);
+
+/**
+ * Reads the whole body, refusing one over `limit`: what arrives past it is read and dropped (up to a bound), so the
+ * client, still sending, reads the 413 instead of a reset connection. Its bytes count against `budget` until the
+ * answer is done.
+ */
+function readBody(req: http.IncomingMessage, res: http.ServerResponse, limit: number, budget: BodyBudget): Promise<Buffer> {
     return new Promise((resolve, reject) => {
         const declared = Number(req.headers["content-length"]);
-        const overLimit = Number.isFinite(declared) && declared > limit;
+        let refusal: AwsError | undefined = Number.isFinite(declared) && declared > limit ? tooLarge(limit) : undefined;
         const chunks: Buffer[] = [];
         let size = 0;
+        let held = 0;
+        res.once("close", () => budget.release(held));
         req.on("data", (chunk: Buffer) => {
             size += chunk.length;
-            if (size > limit * DISCARD_FACTOR) {
+            if (size > Math.max(limit * DISCARD_FACTOR, MIN_DISCARD_BYTES)) {
                 req.destroy();
                 reject(tooLarge(limit));
-            } else if (size <= limit && !overLimit) chunks.push(chunk);
+                return;
+            }
+            if (size > limit) refusal ??= tooLarge(limit);
+            if (refusal) return;
+            if (!budget.take(chunk.length)) {
+                refusal = throttled();
+                return;
+            }
+            held += chunk.length;
+            chunks.push(chunk);
         });
-        req.on("end", () => (size > limit || overLimit ? reject(tooLarge(limit)) : resolve(Buffer.concat(chunks))));
+        req.on("end", () => (refusal ? reject(refusal) : resolve(Buffer.concat(chunks))));
         req.on("error", reject);
     });
 }
 
-/** The deepest nesting of `[` and `{` in JSON text, outside strings; a linear scan with no recursion. */
-export function jsonDepth(text: string): number {
-    let depth = 0;
-    let deepest = 0;
-    let inString = false;
-    for (let i = 0; i < text.length; i++) {
-        const c = text.charCodeAt(i);
-        if (inString) {
-            if (c === 0x5c) i++;
-            else if (c === 0x22) inString = false;
-        } else if (c === 0x22) inString = true;
-        else if (c === 0x7b || c === 0x5b) deepest = Math.max(deepest, ++depth);
-        else if (c === 0x7d || c === 0x5d) depth--;
-    }
-    return deepest;
-}
-
 function parseJsonObject(text: string): Record<string, unknown> {
-    if (jsonDepth(text) > MAX_JSON_DEPTH) throw new AwsError("SerializationException", `Request body nests deeper than ${MAX_JSON_DEPTH} levels`);
+    if (jsonNestsDeeperThan(text, MAX_JSON_DEPTH)) throw new AwsError("SerializationException", `Request body nests deeper than ${MAX_JSON_DEPTH} levels`);
     let request: unknown;
     try {
         request = text.trim() === "" ? {} : JSON.parse(text);
@@ -196,6 +220,7 @@ interface Route {
 export function startEndpoint(options: EndpointOptions, host: string, port: number): Promise<Endpoint> {
     const limit = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
     const limits = { ...DEFAULT_CONNECTION_LIMITS, ...options.limits };
+    const budget = new BodyBudget(options.maxBufferedBodyBytes ?? MAX_BUFFERED_BODY_BYTES);
     const verify = (req: http.IncomingMessage, body: Buffer): Promise<VerifiedCaller> => verifySigV4(req, body, options.secretOf);
 
     // Every lookup keyed by request data is a Map built from own properties only.
@@ -206,7 +231,7 @@ export function startEndpoint(options: EndpointOptions, host: string, port: numb
             operations.set(name, {
                 contentType: service.contentType,
                 run: async (req, res) => {
-                    const body = await readBody(req, limit);
+                    const body = await readBody(req, res, limit, budget);
                     const caller = await verify(req, body);
                     const request = parseJsonObject(body.toString("utf8"));
                     service.checkShape?.(name, request);
@@ -228,7 +253,7 @@ export function startEndpoint(options: EndpointOptions, host: string, port: numb
             return {
                 contentType: "application/x-amz-json-1.0",
                 run: async (req, res, fail) => {
-                    const body = await readBody(req, rawService.maxBodyBytes ?? limit);
+                    const body = await readBody(req, res, rawService.maxBodyBytes ?? limit, budget);
                     await verify(req, body);
                     // The emulator behind gets only a JSON object of bounded depth: dynalite throws, uncaught, on a
                     // body such as `null`, which would stop the whole process.

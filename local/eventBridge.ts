@@ -5,6 +5,7 @@
  */
 import { randomUUID } from "crypto";
 import { AwsError } from "./awsError";
+import { jsonNestsDeeperThan } from "./jsonDepth";
 import { EventPattern, InvalidEventPatternError, MAX_EVENT_PATTERN_LENGTH, matchesEventPattern, parseEventPattern } from "./eventPattern";
 
 /**
@@ -157,23 +158,6 @@ function optionalInteger(value: unknown, where: string): number | undefined {
 function constraintError(where: string, value: unknown, constraint: string): AwsError {
     const shown = typeof value === "string" ? (value.length > 256 ? `${value.slice(0, 256)}...` : value) : String(value);
     return new AwsError("ValidationException", `1 validation error detected: Value '${shown}' at '${where}' failed to satisfy constraint: ${constraint}`);
-}
-
-/** Whether a JSON text nests objects and arrays deeper than `limit`; a linear scan, no parse (and no recursion). */
-export function jsonNestsDeeperThan(text: string, limit: number): boolean {
-    let depth = 0;
-    let inString = false;
-    for (let i = 0; i < text.length; i++) {
-        const ch = text.charCodeAt(i);
-        if (inString) {
-            if (ch === 0x5c) i++; // a backslash escapes the next character
-            else if (ch === 0x22) inString = false;
-        } else if (ch === 0x22) inString = true;
-        else if (ch === 0x7b || ch === 0x5b) {
-            if (++depth > limit) return true;
-        } else if (ch === 0x7d || ch === 0x5d) depth--;
-    }
-    return false;
 }
 
 /** Where an entry is put: a local bus by name, or a reason AWS would refuse the entry. */

@@ -8,6 +8,7 @@
  * token becomes a short, stable fingerprint (`redactTaskToken`), so two records of the same token still match.
  */
 import { createHash } from "node:crypto";
+import { jsonNestsDeeperThan } from "./jsonDepth";
 
 /** What replaces a secret. */
 export const REDACTED = "REDACTED";
@@ -24,10 +25,19 @@ export interface RedactOptions {
 const TOKEN_MEMBER = /^task_?token$/i;
 /** Query parameters of a SigV4 (and SigV2) presigned URL that are credentials or reveal them. */
 const PRESIGNED_QUERY = /(?:^|&)(?:x-amz-signature|x-amz-credential|x-amz-security-token|signature|awsaccesskeyid)=/i;
-/** An http(s) URL with a query, up to a character that cannot be in one (JSON quotes and escapes included). */
-const URL_WITH_QUERY = /\bhttps?:\/\/[^\s"'<>\\?#]+\?([^\s"'<>\\#]*)/gi;
-/** A credential parameter outside a recognisable URL (a fragment, a percent-encoded URL). */
-const LOOSE_CREDENTIAL = /\b(X-Amz-(?:Signature|Credential|Security-Token))(=|%3D)(?:(?!%26)[^&\s"'\\#])+/gi;
+/**
+ * An http(s) URL, with its query when it has one, up to a character that cannot be in one (JSON quotes and escapes
+ * included). The query is optional so that a match, once started, never fails and retries from a later position:
+ * with it required, text such as `http://http://http://...` took time quadratic in its length.
+ */
+const URL_WITH_QUERY = /\bhttps?:\/\/[^\s"'<>\\?#]*(?:\?([^\s"'<>\\#]*))?/gi;
+/**
+ * A credential parameter outside a recognisable URL (a fragment, a percent-encoded URL, where it follows `%3F` or
+ * `%26` with no word boundary before it).
+ */
+const LOOSE_CREDENTIAL = /(?:(?<=%3[Ff]|%26)|(?<![A-Za-z0-9]))(X-Amz-(?:Signature|Credential|Security-Token))(=|%3D)(?:(?!%26)[^&\s"'\\#])+/gi;
+/** JSON nested deeper than this is redacted as plain text: the walk below recurses. */
+const MAX_WALK_DEPTH = 256;
 /** Tokens issued by the offline runtime: base64url of 48 random bytes, on their own. */
 const RUNTIME_TOKEN_CANDIDATE = /(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{64}(?![A-Za-z0-9_-])/g;
 /** A quick test for text that may hold something to redact, so most texts are returned without being parsed. */
@@ -40,7 +50,9 @@ export function redactTaskToken(token: string): string {
 
 /** The URL's query replaced when it is a presigned one; other URLs are returned unchanged. */
 export function redactUrl(url: string): string {
-    return url.replace(URL_WITH_QUERY, (whole: string, query: string) => (PRESIGNED_QUERY.test(query) ? `${whole.slice(0, whole.length - query.length)}${REDACTED}` : whole));
+    return url.replace(URL_WITH_QUERY, (whole: string, query: string | undefined) =>
+        query !== undefined && PRESIGNED_QUERY.test(query) ? `${whole.slice(0, whole.length - query.length)}${REDACTED}` : whole,
+    );
 }
 
 /**
@@ -50,7 +62,7 @@ export function redactUrl(url: string): string {
 export function redactText(text: string, options: RedactOptions = {}): string {
     if (!mayHoldSecret(text, options)) return text;
     const trimmed = text.trimStart();
-    if (trimmed.startsWith("{") || trimmed.startsWith("[")) {
+    if ((trimmed.startsWith("{") || trimmed.startsWith("[")) && !jsonNestsDeeperThan(text, MAX_WALK_DEPTH)) {
         let parsed: unknown;
         try {
             parsed = JSON.parse(text);

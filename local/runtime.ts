@@ -87,17 +87,20 @@ class Declared {
 }
 
 export async function startRuntime(options: RuntimeOptions = {}): Promise<Runtime> {
+    // Filled in below; the endpoint needs the services and the services need the endpoint's URL.
+    let eventBridge!: EventBridgeService;
+    let stepFunctions!: StepFunctionsService;
     // Whatever the runtime prints (handler log lines, delivery failures) has presigned queries and tokens redacted.
     const print = options.log;
-    const log = print ? (line: string) => print(redactText(line)) : () => undefined;
+    // Tokens are recognised in free text too, once Step Functions (which issues them) exists.
+    const log = print ? (line: string) => print(redactText(line, stepFunctions?.redaction)) : () => undefined;
     const stack = options.evaluated ?? (await evaluateStack({ config: options.config, stack: options.stack }));
     const declared = new Declared(stack);
     const dataDir = options.dataDir ? path.resolve(options.dataDir) : undefined;
-    if (dataDir) {
-        // What is kept there (objects, executions) may hold what handlers wrote: the owner's only.
-        fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-        fs.chmodSync(dataDir, 0o700);
-    }
+    // What is kept there (objects, executions) may hold what handlers wrote: a folder made here is the owner's only.
+    // An existing one keeps its mode (it may be the user's own, /tmp or a home); the sub-folders the services make
+    // in it are 0700.
+    if (dataDir && !fs.existsSync(dataDir)) fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     const sub = (name: string) => (dataDir ? path.join(dataDir, name) : undefined);
     // Everything that need not outlive this process, under one folder; dead runtimes' folders are removed first.
     const scratch = createScratchFolder();
@@ -146,9 +149,6 @@ export async function startRuntime(options: RuntimeOptions = {}): Promise<Runtim
         authorize: (accessKeyId, action, resource) => policies.allows(roleOfKey.get(accessKeyId), action, resource),
     });
     const dynamodb = await createDynamoDbEmulator({ dataDir: sub("dynamodb"), scratchDir: scratch.sub("dynamodb") });
-    // Filled in below; the endpoint needs the services and the services need the endpoint's URL.
-    let eventBridge!: EventBridgeService;
-    let stepFunctions!: StepFunctionsService;
     const endpoint: Endpoint = await startEndpoint(
         {
             json: [

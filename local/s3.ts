@@ -541,7 +541,11 @@ function cacheStore(store: ObjectStore): Shortcut {
         if (!found) {
             found = original.getBucket(bucket);
             buckets.set(bucket, found);
-            found.catch(() => buckets.delete(bucket));
+            // A name that is no bucket is not remembered: names from requests must not grow the map.
+            found.then(
+                (existing) => existing || buckets.delete(bucket),
+                () => buckets.delete(bucket),
+            );
         }
         return found;
     };

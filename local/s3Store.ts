@@ -423,7 +423,8 @@ export class ObjectStore {
         } catch (err) {
             if (!isNotFound(err) && !(err instanceof SyntaxError)) throw err;
         }
-        this.bucketEncryption.set(bucket, found);
+        // Only a bucket that exists is remembered: names from requests must not grow the map.
+        if (found !== null || (await this.getBucket(bucket))) this.bucketEncryption.set(bucket, found);
         return found;
     }
 

@@ -3,6 +3,7 @@
  * directory, its objects, the DynamoDB emulator's socket). It is named after the process, so a runtime that
  * starts can tell the folders of runtimes that died (`kill -9`, a crash) from those of live ones, and remove them.
  */
+import { createHash } from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -11,6 +12,11 @@ import * as path from "path";
 const MEMORY_FS = "/dev/shm";
 const MEMORY_FS_MIN_FREE_BYTES = 1024 * 1024 * 1024;
 const PREFIX = "choreography-runtime-";
+/**
+ * This machine's name, hashed: a pid is only this host's (or container's) to check, so a folder of a runtime on
+ * another host sharing the same /tmp is never taken for a dead one's.
+ */
+export const HOST = createHash("sha256").update(os.hostname()).digest("hex").slice(0, 8);
 
 /**
  * Where files that need not outlive this process go: tmpfs when there is one with room to spare, else the OS's
@@ -44,7 +50,7 @@ function isAlive(pid: number): boolean {
     }
 }
 
-/** Removes the scratch folders under `root` whose runtime's process is gone; returns their paths. */
+/** Removes the scratch folders under `root` whose runtime's process (on this host) is gone; returns their paths. */
 export function removeLeftovers(root: string): string[] {
     const removed: string[] = [];
     let entries: string[];
@@ -54,8 +60,9 @@ export function removeLeftovers(root: string): string[] {
         return removed;
     }
     for (const entry of entries) {
-        const pid = Number(/^choreography-runtime-(\d+)-/.exec(entry)?.[1]);
-        if (!Number.isInteger(pid) || pid <= 0 || isAlive(pid)) continue;
+        const owner = /^choreography-runtime-([0-9a-f]{8})-(\d+)-/.exec(entry);
+        const pid = Number(owner?.[2]);
+        if (owner?.[1] !== HOST || !Number.isInteger(pid) || pid <= 0 || isAlive(pid)) continue;
         const folder = path.join(root, entry);
         fs.rmSync(folder, { recursive: true, force: true });
         removed.push(folder);
@@ -76,7 +83,7 @@ export interface ScratchFolder {
 /** Makes this runtime's scratch folder, after removing dead runtimes' leftovers from the same places. */
 export function createScratchFolder(root: string = scratchRoot()): ScratchFolder {
     const removedLeftovers = [...new Set([root, os.tmpdir()])].flatMap(removeLeftovers);
-    const folder = fs.mkdtempSync(path.join(root, `${PREFIX}${process.pid}-`));
+    const folder = fs.mkdtempSync(path.join(root, `${PREFIX}${HOST}-${process.pid}-`));
     fs.chmodSync(folder, 0o700);
     return {
         path: folder,

@@ -9,6 +9,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { ExecutionAbortedError, ExecutionError, ExecutionTimeoutError, StateMachine, type RunOptions, type StateMachineDefinition } from "aws-local-stepfunctions";
 import { AwsError } from "./awsError";
+import { jsonNestsDeeperThan } from "./jsonDepth";
 import { redactText, type RedactOptions } from "./redact";
 import {
     HistoryRecorder,
@@ -701,7 +702,8 @@ export class StepFunctionsService {
     /** Stands in for `$$.Task.Token` until the handler knows the real token (the library has no such context). */
     private readonly tokenPlaceholder = `LocalRuntimeTaskToken${randomBytes(12).toString("hex")}`;
     /** Tokens this service issued are recognised anywhere in stored text, not only in members named like one. */
-    private readonly redaction: RedactOptions = { isTaskToken: (candidate) => this.tokens.has(candidate) || this.retiredTokens.has(candidate) };
+    /** How stored data is redacted: the tokens this service issued are recognised anywhere (the runtime's log uses it too). */
+    readonly redaction: RedactOptions = { isTaskToken: (candidate) => this.tokens.has(candidate) || this.retiredTokens.has(candidate) };
     private closed = false;
 
     constructor(opts: StepFunctionsServiceOptions) {
@@ -849,6 +851,9 @@ export class StepFunctionsService {
         const outputText = requiredString(request.output, "output");
         checkPayloadSize(outputText, "output");
         const pending = this.requireToken(token);
+        if (jsonNestsDeeperThan(outputText, MAX_PAYLOAD_DEPTH)) {
+            throw new AwsError("InvalidOutput", `Invalid State Machine Output: it nests more than ${MAX_PAYLOAD_DEPTH} levels deep, which the local runtime does not run`);
+        }
         let output: JsonValue;
         try {
             output = JSON.parse(outputText) as JsonValue;
@@ -1561,7 +1566,16 @@ function readStoredExecution(file: string): (ExecutionState & { unredacted: bool
     }
 }
 
+/**
+ * JSON nested deeper than this is refused by name: the interpreter and the history walk it recursively, and past a
+ * few thousand levels a run ends in a stack overflow (or never ends), though AWS would run it.
+ */
+const MAX_PAYLOAD_DEPTH = 1000;
+
 function parseExecutionInput(text: string): JsonValue {
+    if (jsonNestsDeeperThan(text, MAX_PAYLOAD_DEPTH)) {
+        throw new AwsError("InvalidExecutionInput", `Invalid State Machine Execution Input: it nests more than ${MAX_PAYLOAD_DEPTH} levels deep, which the local runtime does not run`);
+    }
     try {
         return JSON.parse(text) as JsonValue;
     } catch {

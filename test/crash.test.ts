@@ -98,7 +98,7 @@ function openToOthers(dir: string): string[] {
 /** The scratch folders a runtime with this pid made. */
 function scratchOf(pid: number): string[] {
     return [...new Set([scratchRoot(), os.tmpdir()])].flatMap((root) =>
-        fs.readdirSync(root).filter((entry) => entry.startsWith(`choreography-runtime-${pid}-`)).map((entry) => path.join(root, entry)),
+        fs.readdirSync(root).filter((entry) => new RegExp(`^choreography-runtime-[0-9a-f]{8}-${pid}-`).test(entry)).map((entry) => path.join(root, entry)),
     );
 }
 

@@ -193,6 +193,38 @@ describe("endpoint hardening", function () {
         });
     });
 
+    describe("memory held by bodies", () => {
+        it("throttles (503) a body that would pass the bytes held over all connections, and takes bodies again once answered", async () => {
+            let release!: () => void;
+            const held = new Promise<void>((resolve) => (release = resolve));
+            const hold: JsonService = { targetPrefix: "Svc", contentType: "application/x-amz-json-1.1", operations: { Hold: () => held.then(() => ({})), Echo: (r) => r } };
+            const endpoint = await startEndpoint(
+                {
+                    json: [hold],
+                    rawByTarget: {},
+                    fallback: { handle: (_req, res) => res.end() },
+                    secretOf: () => undefined,
+                    maxBufferedBodyBytes: 100_000,
+                },
+                "127.0.0.1",
+                0,
+            );
+            try {
+                const body = JSON.stringify({ pad: "x".repeat(60_000) });
+                const credentials = { accessKeyId: "AKIDUSER", secretAccessKey: "any" };
+                const first = rawCall(endpoint.url, "Svc.Hold", body, { credentials });
+                await new Promise((resolve) => setTimeout(resolve, 200));
+                const second = await rawCall(endpoint.url, "Svc.Echo", body, { credentials });
+                assert.deepEqual([second.status, second.type], [503, "ServiceUnavailableException"]);
+                release();
+                assert.equal((await first).status, 200);
+                assert.equal((await rawCall(endpoint.url, "Svc.Echo", body, { credentials })).status, 200, "the budget is given back");
+            } finally {
+                await endpoint.close();
+            }
+        });
+    });
+
     describe("slow and too many connections", () => {
         it("closes a connection whose headers trickle in past headersTimeout", async () => {
             const endpoint = await testEndpoint({ headersTimeoutMs: 500 });

@@ -508,6 +508,10 @@ describe("StepFunctionsService", function () {
             const arn = addMachine("Simple", { StartAt: "Done", States: { Done: { Type: "Pass", End: true } } });
             await expectAwsError(service.startExecution({ stateMachineArn: arn, name: "has space" }), "InvalidName");
             await expectAwsError(service.startExecution({ stateMachineArn: arn, input: "{oops" }), "InvalidExecutionInput");
+            // Nesting the interpreter would overflow its stack on is refused by name, not run into a RangeError.
+            const deep = `${"[".repeat(5000)}${"]".repeat(5000)}`;
+            await expectAwsError(service.startExecution({ stateMachineArn: arn, input: deep }), "InvalidExecutionInput");
+            assert.equal((await runToEnd(arn, JSON.parse(`${"[".repeat(900)}${"]".repeat(900)}`), "deep-but-allowed")).status, "SUCCEEDED");
             await expectAwsError(service.startExecution({ stateMachineArn: `${arn}Nope` }), "StateMachineDoesNotExist");
             await expectAwsError(service.startExecution({ stateMachineArn: "arn:aws:sqs:us-east-1:1:queue" }), "InvalidArn");
             await expectAwsError(service.describeExecution({ executionArn: `arn:aws:states:${REGION}:${ACCOUNT}:execution:Simple:none` }), "ExecutionDoesNotExist");
