@@ -31,6 +31,7 @@ import {
     bucketEncryptionXml,
     checkCustomerKey,
     effectiveEncryption,
+    escapeXml,
     readRequestEncryption,
 } from "./s3Encryption";
 import {
@@ -744,10 +745,6 @@ function sendError(req: http.IncomingMessage, res: http.ServerResponse, err: unk
     res.end(req.method === "HEAD" ? undefined : body);
 }
 
-function escapeXml(text: string): string {
-    return text.replace(/[<>&"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
-}
-
 // ---------------------------------------------------------------------------------------------------------------
 // SigV4 verification (https://docs.aws.amazon.com/AmazonS3/latest/API/sig-v4-authenticating-requests.html)
 
@@ -811,10 +808,19 @@ export function s3ActionOf(method: string, rawPath: string): { action: string; r
 
 /** A request signed with a role's key must be allowed by that role's policies. */
 function authorizeRequest(req: http.IncomingMessage, opts: S3EmulatorOptions, accessKeyId: string): void {
-    if (accessKeyId === opts.accessKeyId || !opts.authorize) return;
-    const { action, resource } = s3ActionOf(req.method ?? "GET", (req.url ?? "/").split("?")[0]);
-    if (!opts.authorize(accessKeyId, action, resource)) {
-        throw new S3Error("AccessDenied", `User ${accessKeyId} is not authorized to perform: ${action} on resource: "${resource}"`, 403);
+    const authorize = opts.authorize;
+    if (accessKeyId === opts.accessKeyId || !authorize) return;
+    const require = ({ action, resource }: { action: string; resource: string }) => {
+        if (!authorize(accessKeyId, action, resource)) {
+            throw new S3Error("AccessDenied", `User ${accessKeyId} is not authorized to perform: ${action} on resource: "${resource}"`, 403);
+        }
+    };
+    require(s3ActionOf(req.method ?? "GET", (req.url ?? "/").split("?")[0]));
+    // A copy reads its source as well: IAM requires s3:GetObject on it (checkCopySource left the header decodable).
+    const source = req.headers["x-amz-copy-source"];
+    if (typeof source === "string") {
+        const [bucket, ...key] = decodeURI(source).replace(/^\//, "").split("?")[0].split("/");
+        require({ action: "s3:GetObject", resource: `arn:aws:s3:::${bucket}/${key.join("/")}` });
     }
 }
 

@@ -191,6 +191,7 @@ export function bucketEncryptionXml(encryption: BucketEncryption | null): string
     );
 }
 
-function escapeXml(text: string): string {
+/** Text for an XML element or attribute (S3's answers). */
+export function escapeXml(text: string): string {
     return text.replace(/[<>&"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
 }

@@ -537,6 +537,26 @@ describe("local S3 hardening", () => {
         });
     });
 
+    describe("IAM on copies", () => {
+        it("requires s3:GetObject on a copy's source as well as s3:PutObject on its destination", async () => {
+            const role = { accessKeyId: "ROLEKEY", secretAccessKey: "role-secret" };
+            const allowed = new Set(["s3:PutObject arn:aws:s3:::iam-bucket/dest/copy", "s3:GetObject arn:aws:s3:::iam-bucket/public/file"]);
+            const iam = await startServedEmulator(
+                { ...CREDENTIALS, region: REGION, roleKeys: { [role.accessKeyId]: role.secretAccessKey }, authorize: (_key, action, resource) => allowed.has(`${action} ${resource}`) },
+                ["iam-bucket"],
+            );
+            try {
+                for (const key of ["public/file", "secret/file"]) await iam.s3.send(new PutObjectCommand({ Bucket: "iam-bucket", Key: key, Body: key }));
+                const asRole = new S3Client({ endpoint: iam.server.endpoint, region: REGION, credentials: role, forcePathStyle: true });
+                await rejectsWith(asRole.send(new CopyObjectCommand({ Bucket: "iam-bucket", Key: "dest/copy", CopySource: "iam-bucket/secret/file" })), "AccessDenied", 403);
+                await asRole.send(new CopyObjectCommand({ Bucket: "iam-bucket", Key: "dest/copy", CopySource: "iam-bucket/public/file" }));
+                assert.equal(await text(await iam.s3.send(new GetObjectCommand({ Bucket: "iam-bucket", Key: "dest/copy" }))), "public/file");
+            } finally {
+                await iam.close();
+            }
+        });
+    });
+
     describe("files", () => {
         it("creates owner-only folders (0700) and files (0600)", async () => {
             await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: "mode/small", Body: "s" }));
