@@ -4,8 +4,10 @@
  * module eventPattern.ts; delivery to targets is handed to the runtime through `TargetDispatcher`.
  */
 import { randomUUID } from "crypto";
+import * as eventBridgeSdk from "@aws-sdk/client-eventbridge";
 import { AwsError } from "./awsError";
 import { jsonNestsDeeperThan } from "./jsonDepth";
+import { requestShapes } from "./requestShapes";
 import { EventPattern, InvalidEventPatternError, MAX_EVENT_PATTERN_LENGTH, matchesEventPattern, parseEventPattern } from "./eventPattern";
 
 /**
@@ -131,27 +133,15 @@ function readPath(event: unknown, jsonPath: string): unknown {
 }
 
 /**
- * The JSON protocol's answer to a member of the wrong type: the request is refused whole, before anything runs.
- * Worded as the endpoint's own shape check words it (`Entries[0].Source must be a string, not a number`), which
- * answers first for requests over HTTP; these checks are for the runtime's direct callers.
+ * Member types are checked against the SDK's own PutEvents, TestEventPattern and List* shapes, as the endpoint
+ * checks every request (`local/requestShapes.ts`): here for the runtime's direct callers too (Step Functions'
+ * `events:putEvents`, Lambda's destinations). After it, a member is its declared type or absent.
  */
-function serializationError(where: string, expected: string, value: unknown): AwsError {
-    const got = value === null ? "null" : Array.isArray(value) ? "a list" : typeof value === "object" ? "an object" : `a ${typeof value}`;
-    return new AwsError("SerializationException", `${where} must be ${expected}, not ${got}`);
-}
+const checkShape = requestShapes(eventBridgeSdk);
 
-/** A string member: absent (undefined or null, as the JSON protocols read null) or a string. */
-function optionalString(value: unknown, where: string): string | undefined {
-    if (value === undefined || value === null) return undefined;
-    if (typeof value !== "string") throw serializationError(where, "a string", value);
-    return value;
-}
-
-/** An integer member: absent or a whole JSON number. */
-function optionalInteger(value: unknown, where: string): number | undefined {
-    if (value === undefined || value === null) return undefined;
-    if (typeof value !== "number" || !Number.isInteger(value)) throw serializationError(where, "a number", value);
-    return value;
+/** A member the shape check passed: JSON null reads as absent, as the JSON protocols read it. */
+function member<T>(value: T | null | undefined): T | undefined {
+    return value === null ? undefined : value;
 }
 
 /** AWS's constraint message: "1 validation error detected: Value '<v>' at '<member>' failed to satisfy constraint: ...". */
@@ -257,41 +247,32 @@ export class EventBridgeService {
 
     /** The request's entries with their members' types checked (a null entry is kept, and fails alone). */
     private readEntries(request: PutEventsRequest): Array<PutEventsRequestEntry | null> {
-        optionalString(request.EndpointId, "EndpointId");
-        const raw = request.Entries;
-        if (raw === undefined || raw === null) {
+        checkShape("PutEvents", request as Record<string, unknown>);
+        // Typed as the shape check guarantees: each entry an object (or null) with members of their declared types.
+        type CheckedEntry = { [K in keyof PutEventsRequestEntry]?: PutEventsRequestEntry[K] | null } & { Resources?: Array<string | null> | null };
+        const raw = member(request.Entries as Array<CheckedEntry | null> | null | undefined);
+        if (raw === undefined) {
             throw new AwsError("ValidationException", "1 validation error detected: Value null at 'entries' failed to satisfy constraint: Member must not be null");
         }
-        if (!Array.isArray(raw)) throw serializationError("Entries", "a list", raw);
         if (raw.length === 0) {
             throw new AwsError("ValidationException", "1 validation error detected: Value '[]' at 'entries' failed to satisfy constraint: Member must have length greater than or equal to 1");
         }
-        return raw.map((item: unknown, index): PutEventsRequestEntry | null => {
-            const where = `Entries[${index}]`;
+        return raw.map((item): PutEventsRequestEntry | null => {
             if (item === null) return null;
-            if (typeof item !== "object" || Array.isArray(item)) throw serializationError(where, "an object", item);
-            const fields = item as Record<string, unknown>;
             const entry: PutEventsRequestEntry = {};
-            const source = optionalString(fields.Source, `${where}.Source`);
-            const detailType = optionalString(fields.DetailType, `${where}.DetailType`);
-            const detail = optionalString(fields.Detail, `${where}.Detail`);
-            const busName = optionalString(fields.EventBusName, `${where}.EventBusName`);
-            optionalString(fields.TraceHeader, `${where}.TraceHeader`);
+            const source = member(item.Source);
+            const detailType = member(item.DetailType);
+            const detail = member(item.Detail);
+            const busName = member(item.EventBusName);
             if (source !== undefined) entry.Source = source;
             if (detailType !== undefined) entry.DetailType = detailType;
             if (detail !== undefined) entry.Detail = detail;
             if (busName !== undefined) entry.EventBusName = busName;
-            const resources = fields.Resources;
-            if (resources !== undefined && resources !== null) {
-                if (!Array.isArray(resources)) throw serializationError(`${where}.Resources`, "a list", resources);
-                entry.Resources = resources.map((r: unknown, i) => optionalString(r, `${where}.Resources[${i}]`) ?? "");
-            }
-            const time = fields.Time;
-            if (time !== undefined && time !== null) {
-                // A timestamp: epoch seconds as the SDKs send it, or a date string.
-                if (typeof time !== "number" && typeof time !== "string") throw serializationError(`${where}.Time`, "a timestamp (epoch seconds)", time);
-                entry.Time = time;
-            }
+            const resources = member(item.Resources);
+            if (resources !== undefined) entry.Resources = resources.map((r) => member(r) ?? "");
+            // A timestamp: epoch seconds as the SDKs send it, or a date string.
+            const time = member(item.Time);
+            if (time !== undefined) entry.Time = time;
             return entry;
         });
     }
@@ -407,8 +388,9 @@ export class EventBridgeService {
     }
 
     public testEventPattern(request: Record<string, unknown>): { Result: boolean } {
-        const patternText = optionalString(request.EventPattern, "EventPattern");
-        const eventText = optionalString(request.Event, "Event");
+        checkShape("TestEventPattern", request);
+        const patternText = member(request.EventPattern as string | undefined);
+        const eventText = member(request.Event as string | undefined);
         if (patternText === undefined) {
             throw new AwsError("ValidationException", "1 validation error detected: Value null at 'eventPattern' failed to satisfy constraint: Member must not be null");
         }
@@ -442,7 +424,7 @@ export class EventBridgeService {
 
     /** A ListRules/ListTargetsByRule bus: a name or ARN of EventBusNameOrArn's pattern, resolved here. */
     private requestBus(value: unknown): string {
-        const nameOrArn = optionalString(value, "EventBusName");
+        const nameOrArn = member(value as string | undefined);
         if (nameOrArn === undefined) return "default";
         if (nameOrArn.length === 0) throw constraintError("eventBusName", nameOrArn, "Member must have length greater than or equal to 1");
         if (nameOrArn.length > 1600) throw constraintError("eventBusName", nameOrArn, "Member must have length less than or equal to 1600");
@@ -458,17 +440,19 @@ export class EventBridgeService {
 
     /** Limit (1 to 100) and NextToken (the offset this service hands out) of the List operations. */
     private page(request: Record<string, unknown>): { start: number; limit: number } {
-        const limit = optionalInteger(request.Limit, "Limit") ?? 100;
+        const limit = member(request.Limit as number | undefined) ?? 100;
+        if (!Number.isInteger(limit)) throw new AwsError("SerializationException", `Limit must be a whole number, not ${limit}`);
         if (limit < 1) throw constraintError("limit", limit, "Member must have value greater than or equal to 1");
         if (limit > 100) throw constraintError("limit", limit, "Member must have value less than or equal to 100");
-        const token = optionalString(request.NextToken, "NextToken");
+        const token = member(request.NextToken as string | undefined);
         if (token !== undefined && !/^\d{1,9}$/.test(token)) throw new AwsError("ValidationException", "The NextToken provided is not valid.");
         return { start: token === undefined ? 0 : Number(token), limit };
     }
 
     public listRules(request: Record<string, unknown>) {
+        checkShape("ListRules", request);
         const busName = this.requestBus(request.EventBusName);
-        const prefix = optionalString(request.NamePrefix, "NamePrefix");
+        const prefix = member(request.NamePrefix as string | undefined);
         const { start, limit } = this.page(request);
         const all = [...(this.rules.get(busName)?.values() ?? [])]
             .filter((r) => !prefix || r.name.startsWith(prefix))
@@ -481,7 +465,8 @@ export class EventBridgeService {
     }
 
     public listTargetsByRule(request: Record<string, unknown>) {
-        const ruleName = optionalString(request.Rule, "Rule");
+        checkShape("ListTargetsByRule", request);
+        const ruleName = member(request.Rule as string | undefined);
         if (ruleName === undefined) {
             throw new AwsError("ValidationException", "1 validation error detected: Value null at 'rule' failed to satisfy constraint: Member must not be null");
         }
@@ -497,7 +482,8 @@ export class EventBridgeService {
     }
 
     public listEventBuses(request: Record<string, unknown>) {
-        const prefix = optionalString(request.NamePrefix, "NamePrefix");
+        checkShape("ListEventBuses", request);
+        const prefix = member(request.NamePrefix as string | undefined);
         const { start, limit } = this.page(request);
         const all = [...this.buses].filter((name) => !prefix || name.startsWith(prefix)).sort();
         return {
