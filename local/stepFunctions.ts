@@ -14,6 +14,7 @@ import { redactText, type RedactOptions } from "./redact";
 import {
     HistoryRecorder,
     LibraryEventConverter,
+    mapEventDetails,
     pageHistory,
     paginate,
     type EventDetails,
@@ -1371,17 +1372,11 @@ export class StepFunctionsService {
     }
 
     private redactEvent(event: HistoryEvent): HistoryEvent {
-        const copy: HistoryEvent = { ...event };
-        for (const key of Object.keys(copy)) {
-            if (!key.endsWith("EventDetails")) continue;
-            const field = key as `${string}EventDetails`;
-            const details = copy[field];
-            if (!details) continue;
+        return mapEventDetails(event, (details) => {
             const redacted: EventDetails = {};
             for (const [name, value] of Object.entries(details)) redacted[name] = typeof value === "string" ? this.redact(value) : value;
-            copy[field] = redacted;
-        }
-        return copy;
+            return redacted;
+        });
     }
 
     /**

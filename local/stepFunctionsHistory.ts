@@ -195,18 +195,21 @@ export function resolveSimplePath(path: string, value: unknown): unknown {
     return current;
 }
 
-/** The history events with input/output left out, for `includeExecutionData: false`. */
-function withoutExecutionData(event: HistoryEvent): HistoryEvent {
+/** A copy of the event with each of its `*EventDetails` replaced by what `change` makes of it. */
+export function mapEventDetails(event: HistoryEvent, change: (details: EventDetails) => EventDetails): HistoryEvent {
     const copy: HistoryEvent = { ...event };
     for (const key of Object.keys(copy)) {
         if (!key.endsWith("EventDetails")) continue;
         const field = key as `${string}EventDetails`;
         const details = copy[field];
-        if (!details) continue;
-        const { input, inputDetails, output, outputDetails, parameters, ...rest } = details;
-        copy[field] = rest;
+        if (details) copy[field] = change(details);
     }
     return copy;
+}
+
+/** The history events with input/output left out, for `includeExecutionData: false`. */
+function withoutExecutionData(event: HistoryEvent): HistoryEvent {
+    return mapEventDetails(event, ({ input, inputDetails, output, outputDetails, parameters, ...rest }) => rest);
 }
 
 export interface GetExecutionHistoryRequest {
