@@ -15,10 +15,10 @@ import * as http from "http";
 import { AddressInfo } from "net";
 import * as os from "os";
 import * as path from "path";
-import { ArchiveFile } from "../local/archive";
+import { ArchiveFile } from "../local/services/lambda/archive";
 
 export const PROJECT_ROOT = path.resolve(__dirname, "..");
-export { ArchiveFile, archiveFiles } from "../local/archive";
+export { ArchiveFile, archiveFiles } from "../local/services/lambda/archive";
 
 /** Files of a plain `name -> text` record (what buildClosureArchive returns). */
 export function filesOf(record: Record<string, string>): ArchiveFile[] {

@@ -25,7 +25,7 @@ import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { bundleSerializedClosure, ENTRY_FILE, HANDLER } from "../components/closureArchive";
-import { DeclaredResource, evaluateStack, readStackConfig } from "../local/evaluate";
+import { DeclaredResource, evaluateStack, readStackConfig } from "../local/core/evaluate";
 import {
     ArchiveFile,
     ArchiveSize,
@@ -128,7 +128,7 @@ function timeProcess(args: string[], env: NodeJS.ProcessEnv): Promise<Timed> {
 const REPORT_CPU = `const u = process.cpuUsage(); console.log("@@cpu " + (u.user + u.system) / 1000);`;
 const BARE_LOAD = `require("@pulumi/pulumi"); require("@pulumi/aws"); ${REPORT_CPU} process.exit(0);`;
 const REPORT_SERIALIZATION = `const z = require("./components/closureArchive").serializationSpan; console.log("@@serialize " + z.calls + " " + (z.lastEnd - z.firstStart));`;
-const EVALUATE = `require("./local/evaluate").evaluateStack({ config: ${JSON.stringify(CONFIG)} }).then((s) => { if (!s.resources.length) throw new Error("no resources"); ${REPORT_SERIALIZATION} ${REPORT_CPU} process.exit(0); }, (e) => { console.error(e); process.exit(1); });`;
+const EVALUATE = `require("./local/core/evaluate").evaluateStack({ config: ${JSON.stringify(CONFIG)} }).then((s) => { if (!s.resources.length) throw new Error("no resources"); ${REPORT_SERIALIZATION} ${REPORT_CPU} process.exit(0); }, (e) => { console.error(e); process.exit(1); });`;
 
 function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
     const env: NodeJS.ProcessEnv = { ...process.env, ...extra };

@@ -24,9 +24,9 @@
 import * as os from "os";
 import { PutEventsCommand } from "@aws-sdk/client-eventbridge";
 import { DescribeExecutionCommand } from "@aws-sdk/client-sfn";
-import { BusEvent } from "../local/eventBridge";
-import { Runtime, startRuntime } from "../local/runtime";
-import { ExecutionProgress } from "../local/stepFunctions";
+import { BusEvent } from "../local/services/events/eventBridge";
+import { Runtime, startRuntime } from "../local/core/runtime";
+import { ExecutionProgress } from "../local/services/stepfunctions/stepFunctions";
 import { MiB, checkReport, eachLimited, sampleMemory, settledHeapUsed } from "../test/support/load";
 import { DrivenRuntime, clientsFor, historyOf, listWorkflowExecutions, newExecutions } from "../test/support/runtime";
 

@@ -1,5 +1,5 @@
 /** Command-line plumbing shared by `npm start` and `npm run demo`. */
-import { Runtime, RuntimeOptions, startRuntime } from "./runtime";
+import { Runtime, RuntimeOptions, startRuntime } from "./core/runtime";
 
 export interface CliOptions extends RuntimeOptions {
     /** Further words after the flags. */

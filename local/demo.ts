@@ -7,7 +7,7 @@ import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge
 import { GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { DescribeExecutionCommand, SFNClient } from "@aws-sdk/client-sfn";
 import { parseArgs, start } from "./cli";
-import { LOCAL_CREDENTIALS } from "./runtime";
+import { LOCAL_CREDENTIALS } from "./core/runtime";
 
 async function main(): Promise<void> {
     const options = parseArgs(process.argv.slice(2));

@@ -10,7 +10,7 @@ import { GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { ListExecutionsCommand, SendTaskFailureCommand, SendTaskSuccessCommand, StartExecutionCommand } from "@aws-sdk/client-sfn";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { scriptedGetMultipleFactory } from "./fixtures/faultyHandlers";
-import { LOCAL_CREDENTIALS } from "../local/runtime";
+import { LOCAL_CREDENTIALS } from "../local/core/runtime";
 import { bucketKeys, replaceHandler, startRun, taskFailures } from "./support/faults";
 import { rawCall as rawRequest } from "./support/rawRequest";
 import { TestRuntime, executionName, finished, historyOf, newExecutions, putStart, startTestRuntime, waitingTask } from "./support/runtime";

@@ -4,7 +4,7 @@ import { spawn } from "child_process";
 import * as path from "path";
 import { ListEventBusesCommand, EventBridgeClient } from "@aws-sdk/client-eventbridge";
 import { parseArgs } from "../local/cli";
-import { LOCAL_CREDENTIALS } from "../local/runtime";
+import { LOCAL_CREDENTIALS } from "../local/core/runtime";
 
 describe("cli: npm start", function () {
     this.timeout(60_000);

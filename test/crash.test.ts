@@ -15,8 +15,8 @@ import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge
 import { GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { DescribeExecutionCommand, SFNClient } from "@aws-sdk/client-sfn";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
-import { LOCAL_CREDENTIALS } from "../local/runtime";
-import { scratchRoot } from "../local/scratch";
+import { LOCAL_CREDENTIALS } from "../local/core/runtime";
+import { scratchRoot } from "../local/core/scratch";
 import { DrivenRuntime, listWorkflowExecutions, newExecutions } from "./support/runtime";
 import { devStack } from "./support/stack";
 

@@ -13,7 +13,7 @@ import {
     QueryCommand,
     UpdateItemCommand,
 } from "@aws-sdk/client-dynamodb";
-import { createDynamoDbEmulator, DeclaredTable, DynamoDbEmulator } from "../local/dynamodb";
+import { createDynamoDbEmulator, DeclaredTable, DynamoDbEmulator } from "../local/services/dynamodb/dynamodb";
 
 /** A table as the Pulumi mocks record `aws.dynamodb.Table` inputs: hash + range key, one GSI, on demand. */
 const ORDERS: DeclaredTable = {

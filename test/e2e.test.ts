@@ -9,7 +9,7 @@ import { promisify } from "util";
 import { GetExecutionHistoryCommand } from "@aws-sdk/client-sfn";
 import { CookieReport } from "../handlers/postProcessAll";
 import { CookieProfile } from "../handlers/postProcessSingle";
-import { LOCAL_CREDENTIALS } from "../local/runtime";
+import { LOCAL_CREDENTIALS } from "../local/core/runtime";
 import { TestRuntime, executionName, finished, newExecutions, putStart, readJson, startTestRuntime } from "./support/runtime";
 
 const run = promisify(execFile);

@@ -7,8 +7,8 @@ import { strict as assert } from "assert";
 import * as http from "http";
 import * as net from "net";
 import { PutEventsCommand } from "@aws-sdk/client-eventbridge";
-import { ConnectionLimits, Endpoint, JsonService, startEndpoint } from "../local/endpoint";
-import { LOCAL_CREDENTIALS } from "../local/runtime";
+import { ConnectionLimits, Endpoint, JsonService, startEndpoint } from "../local/core/endpoint";
+import { LOCAL_CREDENTIALS } from "../local/core/runtime";
 import { Credentials, rawCall, send, signedHeaders } from "./support/rawRequest";
 import { TestRuntime, startTestRuntime } from "./support/runtime";
 

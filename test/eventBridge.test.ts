@@ -6,8 +6,8 @@
  */
 import { strict as assert } from "assert";
 import { ListTargetsByRuleCommand, PutEventsCommand, TestEventPatternCommand } from "@aws-sdk/client-eventbridge";
-import { BusEvent, EventBridgeService, MAX_JSON_DEPTH, RuleSpec, TargetSpec, targetInput } from "../local/eventBridge";
-import { LOCAL_CREDENTIALS } from "../local/runtime";
+import { BusEvent, EventBridgeService, MAX_JSON_DEPTH, RuleSpec, TargetSpec, targetInput } from "../local/services/events/eventBridge";
+import { LOCAL_CREDENTIALS } from "../local/core/runtime";
 import { RawAnswer, rawCall as rawRequest } from "./support/rawRequest";
 import { TestRuntime, startTestRuntime } from "./support/runtime";
 

@@ -6,7 +6,7 @@ import {
     matchesEventPattern,
     parseEventPattern,
     wildcardComplexity,
-} from "../local/eventPattern";
+} from "../local/services/events/eventPattern";
 
 /**
  * Cases taken from AWS's EventBridge user guide (each group cites its page), plus a few edge cases from

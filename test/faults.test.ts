@@ -13,7 +13,7 @@ import { PutEventsCommand } from "@aws-sdk/client-eventbridge";
 import { DescribeExecutionCommand, ListExecutionsCommand } from "@aws-sdk/client-sfn";
 import { CookieReport } from "../handlers/postProcessAll";
 import { CookieProfile } from "../handlers/postProcessSingle";
-import { EvaluatedStack } from "../local/evaluate";
+import { EvaluatedStack } from "../local/core/evaluate";
 import { FAULT, faultyPostProcessSingleFactory, faultyProcessSingleFactory, scriptedGetMultipleFactory, silentPostProcessAllFactory } from "./fixtures/faultyHandlers";
 import { busEvent, finisherRunsFor, putTaskFinished, replaceHandler, startRun, taskEvent, taskFailures } from "./support/faults";
 import { TestRuntime, executionName, finished, historyOf, readJson, startTestRuntime } from "./support/runtime";

@@ -20,7 +20,7 @@ import { ProcessSinglePostDetail } from "../handlers/events";
 import { HandlerContext, SDK_CLIENT_CONFIG, withTaskFailure } from "../handlers/task";
 import { parseStartDetail } from "../handlers/validation";
 import { devStack, one } from "./support/stack";
-import { BusEvent } from "../local/eventBridge";
+import { BusEvent } from "../local/services/events/eventBridge";
 import { TestRuntime, readJson, startTestRuntime, waitingTask } from "./support/runtime";
 
 /** The answer (`taskFinished` or `taskFailed`) a handler put on the bus for a token. */

@@ -3,8 +3,8 @@ import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { AsyncInvocationRecord, FunctionSpec, LambdaService, lambdaHeapLimits } from "../local/lambda";
-import { AwsError } from "../local/awsError";
+import { AsyncInvocationRecord, FunctionSpec, LambdaService, lambdaHeapLimits } from "../local/services/lambda/lambda";
+import { AwsError } from "../local/core/awsError";
 
 /** Archives are small `__index.js` sources, as Pulumi's bundles would be, in a folder with no node_modules above. */
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "lambda-test-"));

@@ -23,7 +23,7 @@ import {
     writeZip,
 } from "../bench/archives";
 import { ENTRY_FILE, HANDLER, buildClosureArchive, bundleSerializedClosure } from "../components/closureArchive";
-import { EvaluatedStack } from "../local/evaluate";
+import { EvaluatedStack } from "../local/core/evaluate";
 import { getMultipleFactory } from "../handlers/getMultiple";
 import { devStack, ofType, stackWith } from "./support/stack";
 

@@ -20,7 +20,7 @@ import { AnalyzerClient } from "@pulumi/pulumi/proto/analyzer_grpc_pb";
 import * as analyzer from "@pulumi/pulumi/proto/analyzer_pb";
 import { Empty } from "google-protobuf/google/protobuf/empty_pb";
 import { Struct } from "google-protobuf/google/protobuf/struct_pb";
-import { DeclaredResource, EvaluatedStack, PROJECT_ROOT } from "../local/evaluate";
+import { DeclaredResource, EvaluatedStack, PROJECT_ROOT } from "../local/core/evaluate";
 import * as P from "../policy/policies";
 import { devStack } from "./support/stack";
 

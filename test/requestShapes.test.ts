@@ -2,8 +2,8 @@
 import { strict as assert } from "assert";
 import * as eventBridgeSdk from "@aws-sdk/client-eventbridge";
 import * as stepFunctionsSdk from "@aws-sdk/client-sfn";
-import { AwsError } from "../local/awsError";
-import { requestShapes } from "../local/requestShapes";
+import { AwsError } from "../local/core/awsError";
+import { requestShapes } from "../local/core/requestShapes";
 
 function refusal(run: () => void): string {
     try {

@@ -20,7 +20,7 @@ import {
     UploadPartCommand,
 } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
-import { S3Emulator } from "../local/s3";
+import { S3Emulator } from "../local/services/s3/s3";
 import { RunningEmulator, ServedEmulator, startServedEmulator } from "./support/s3";
 
 const CREDENTIALS = { accessKeyId: "LOCALKEY", secretAccessKey: "local-secret" };

@@ -18,7 +18,7 @@ import {
     S3ServiceException,
 } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
-import { S3Emulator } from "../local/s3";
+import { S3Emulator } from "../local/services/s3/s3";
 import { RunningEmulator, ServedEmulator, startServedEmulator } from "./support/s3";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";

@@ -9,7 +9,7 @@ import * as os from "os";
 import * as path from "path";
 import { Readable } from "stream";
 import { GetObjectCommand, GetObjectTaggingCommand, ListObjectsV2Command, PutObjectCommand, PutObjectTaggingCommand } from "@aws-sdk/client-s3";
-import { ObjectStore, S3rverObjectModel } from "../local/s3Store";
+import { ObjectStore, S3rverObjectModel } from "../local/services/s3/store";
 import { startServedEmulator } from "./support/s3";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";

@@ -4,7 +4,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { HOST, createScratchFolder } from "../local/scratch";
+import { HOST, createScratchFolder } from "../local/core/scratch";
 
 describe("scratch folder", () => {
     let root: string;

@@ -2,7 +2,7 @@
 import { strict as assert } from "assert";
 import validateAsl = require("asl-validator");
 import { AslDefinition, AslState, PUT_EVENTS_WAIT, taskStates } from "../components/eventDrivenStateMachine";
-import { EvaluatedStack } from "../local/evaluate";
+import { EvaluatedStack } from "../local/core/evaluate";
 import { devStack, list, ofType, one, parentOf, stackWith, statementsOf } from "./support/stack";
 
 const T = {

@@ -3,9 +3,9 @@ import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { AwsError } from "../local/awsError";
-import { redactTaskToken } from "../local/redact";
-import { StepFunctionsService, type ExecutionProgress, type HistoryEvent, type PutEventsEntry, type TaskIntegrations } from "../local/stepFunctions";
+import { AwsError } from "../local/core/awsError";
+import { redactTaskToken } from "../local/core/redact";
+import { StepFunctionsService, type ExecutionProgress, type HistoryEvent, type PutEventsEntry, type TaskIntegrations } from "../local/services/stepfunctions/stepFunctions";
 
 const REGION = "us-east-1";
 const ACCOUNT = "123456789012";

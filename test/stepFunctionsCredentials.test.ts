@@ -1,6 +1,6 @@
 /**
  * No credential is kept by the offline Step Functions service: presigned URL queries and task tokens are redacted
- * (local/redact.ts) in every input, output, cause and history event it answers with or writes to disk. Last, end
+ * (local/core/redact.ts) in every input, output, cause and history event it answers with or writes to disk. Last, end
  * to end: a handler that fails after its retries sends Lambda's failure record (the event, URL and token included)
  * to the TaskFinisher, and none of it is kept.
  */
@@ -12,8 +12,8 @@ import { DescribeExecutionCommand, ListExecutionsCommand } from "@aws-sdk/client
 import type { EventBridgeEvent } from "aws-lambda";
 import type { ProcessSinglePostDetail } from "../handlers/events";
 import { createHandlerContext, withTaskFailure } from "../handlers/task";
-import { REDACTED, redactTaskToken, redactText, redactUrl, redactValue } from "../local/redact";
-import { StepFunctionsService, type PutEventsEntry, type TaskIntegrations } from "../local/stepFunctions";
+import { REDACTED, redactTaskToken, redactText, redactUrl, redactValue } from "../local/core/redact";
+import { StepFunctionsService, type PutEventsEntry, type TaskIntegrations } from "../local/services/stepfunctions/stepFunctions";
 import { busEvent, replaceHandler } from "./support/faults";
 import { TestRuntime, finished, historyOf, putStart, startTestRuntime } from "./support/runtime";
 

@@ -7,8 +7,8 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { AwsError } from "../local/awsError";
-import { StepFunctionsService, type TaskIntegrations } from "../local/stepFunctions";
+import { AwsError } from "../local/core/awsError";
+import { StepFunctionsService, type TaskIntegrations } from "../local/services/stepfunctions/stepFunctions";
 
 const REGION = "us-east-1";
 const ACCOUNT = "123456789012";

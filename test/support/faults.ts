@@ -4,9 +4,9 @@ import { ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { DescribeExecutionCommand, HistoryEvent, ListExecutionsCommand } from "@aws-sdk/client-sfn";
 import { buildClosureArchive } from "../../components/closureArchive";
 import { waitForEvent } from "../../components/eventDrivenStateMachine";
-import { BusEvent } from "../../local/eventBridge";
-import { FunctionSpec } from "../../local/lambda";
-import { redactTaskToken } from "../../local/redact";
+import { BusEvent } from "../../local/services/events/eventBridge";
+import { FunctionSpec } from "../../local/services/lambda/lambda";
+import { redactTaskToken } from "../../local/core/redact";
 import { TestRuntime, executionName, newExecutions, putStart } from "./runtime";
 import { one } from "./stack";
 
@@ -109,7 +109,7 @@ export async function finisherRunsFor(runtime: TestRuntime, taskToken: string, c
             if (item.status === "RUNNING") continue;
             const described = await runtime.clients.sfn.send(new DescribeExecutionCommand({ executionArn: item.executionArn }));
             const input = JSON.parse(described.input ?? "{}") as FinisherRun["input"];
-            // The runtime stores a token as its fingerprint (local/redact.ts).
+            // The runtime stores a token as its fingerprint (local/core/redact.ts).
             if (input.detail?.taskToken !== redactTaskToken(taskToken)) continue;
             runs.push({ executionArn: item.executionArn!, status: described.status, input, output: described.output ? (JSON.parse(described.output) as FinisherRun["output"]) : undefined });
         }

@@ -4,7 +4,7 @@
  */
 import * as http from "http";
 import { SignatureV4 } from "@smithy/signature-v4";
-import { NodeSha256 } from "../../local/sigv4";
+import { NodeSha256 } from "../../local/core/sigv4";
 
 export interface Credentials {
     accessKeyId: string;

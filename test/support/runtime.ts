@@ -11,8 +11,8 @@ import {
     SFNClient,
 } from "@aws-sdk/client-sfn";
 import { waitForEvent } from "../../components/eventDrivenStateMachine";
-import { BusEvent } from "../../local/eventBridge";
-import { LOCAL_CREDENTIALS, Runtime, RuntimeOptions, startRuntime } from "../../local/runtime";
+import { BusEvent } from "../../local/services/events/eventBridge";
+import { LOCAL_CREDENTIALS, Runtime, RuntimeOptions, startRuntime } from "../../local/core/runtime";
 import { devStack } from "./stack";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";

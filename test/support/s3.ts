@@ -2,7 +2,7 @@
 import * as http from "http";
 import { AddressInfo } from "net";
 import { S3Client } from "@aws-sdk/client-s3";
-import { S3Emulator, S3EmulatorOptions, createS3Emulator } from "../../local/s3";
+import { S3Emulator, S3EmulatorOptions, createS3Emulator } from "../../local/services/s3/s3";
 
 export interface ServedEmulator {
     endpoint: string;

@@ -315,3 +315,32 @@ export function startEndpoint(options: EndpointOptions, host: string, port: numb
         });
     });
 }
+
+/** A REST request the endpoint has read whole and whose signature it verified. */
+export interface RestRequest {
+    method: string;
+    /** The path, percent-decoded per segment is left to the service: this is the raw path without the query. */
+    path: string;
+    query: URLSearchParams;
+    headers: http.IncomingHttpHeaders;
+    body: Buffer;
+    /** The verified caller's access key. */
+    accessKeyId: string;
+}
+
+export interface RestResponse {
+    status: number;
+    headers?: Record<string, string>;
+    /** JSON-serialised when not a Buffer or string. */
+    body?: unknown;
+}
+
+/**
+ * A REST-protocol service (Lambda's `/2015-03-31/functions/...`, API Gateway's management API, Scheduler): the
+ * endpoint reads and verifies the request, the service answers it. An AwsError thrown becomes AWS's REST-JSON error.
+ */
+export interface RestService {
+    handle(request: RestRequest): Promise<RestResponse>;
+    /** Its bound on a request body (6 MB by default, as Lambda's synchronous payload). */
+    maxBodyBytes?: number;
+}

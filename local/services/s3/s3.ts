@@ -20,8 +20,8 @@ import * as path from "path";
 import { Readable, Transform, TransformCallback } from "stream";
 import { pipeline } from "stream/promises";
 import * as zlib from "zlib";
-import { AwsError } from "./awsError";
-import { onMemoryFs, scratchRoot } from "./scratch";
+import { AwsError } from "../../core/awsError";
+import { onMemoryFs, scratchRoot } from "../../core/scratch";
 import {
     BucketEncryptionConfiguration,
     CustomerKey,
@@ -33,7 +33,7 @@ import {
     effectiveEncryption,
     escapeXml,
     readRequestEncryption,
-} from "./s3Encryption";
+} from "./encryption";
 import {
     MAX_KEY_BYTES,
     ObjectRecord,
@@ -53,7 +53,7 @@ import {
     recordMetadata,
     recordOf,
     storeError,
-} from "./s3Store";
+} from "./store";
 
 export interface S3Emulator {
     /** Handles one HTTP request (path-style addressing: /bucket/key). Must not need the body to have been read. */

@@ -37,7 +37,7 @@ function filesUnder(folder: string, prefix: string, out: ArchiveFile[]): void {
  * The files of a Pulumi archive as Pulumi would upload them: string assets, file assets, and folders (file
  * archives, as CallbackFunction uses for each package in node_modules), relative paths from `baseDir`.
  */
-export async function archiveFiles(archive: pulumi.asset.Archive, baseDir: string = path.resolve(__dirname, ".."), prefix = ""): Promise<ArchiveFile[]> {
+export async function archiveFiles(archive: pulumi.asset.Archive, baseDir: string = path.resolve(__dirname, "../../.."), prefix = ""): Promise<ArchiveFile[]> {
     const { assets } = archive as AssetShape;
     if (!assets) throw new Error(`${prefix || "the archive"}: only asset archives are supported at the top level`);
     const out: ArchiveFile[] = [];

@@ -3,7 +3,7 @@
  * `aws-local-stepfunctions`' event log into them, and GetExecutionHistory paging.
  */
 import type { StateMachine } from "aws-local-stepfunctions";
-import { AwsError } from "./awsError";
+import { AwsError } from "../../core/awsError";
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | JsonObject;
 export interface JsonObject {

@@ -2,7 +2,7 @@
  * Credentials the offline runtime must not keep or print: the query of a presigned S3 URL (its signature and
  * credential grant the object to whoever holds them until it expires) and Step Functions task tokens (which let
  * whoever holds one answer the waiting task). One function set, used wherever the runtime stores or logs data
- * that came from a run: execution inputs, outputs, causes and history (local/stepFunctions.ts), and log lines.
+ * that came from a run: execution inputs, outputs, causes and history (local/services/stepfunctions/stepFunctions.ts), and log lines.
  *
  * What is kept is enough to follow a run: a URL keeps its scheme, host and path (the object's key), and a task
  * token becomes a short, stable fingerprint (`redactTaskToken`), so two records of the same token still match.

@@ -5,9 +5,9 @@
  */
 import { randomUUID } from "crypto";
 import * as eventBridgeSdk from "@aws-sdk/client-eventbridge";
-import { AwsError } from "./awsError";
-import { jsonNestsDeeperThan } from "./jsonDepth";
-import { requestShapes } from "./requestShapes";
+import { AwsError } from "../../core/awsError";
+import { jsonNestsDeeperThan } from "../../core/jsonDepth";
+import { requestShapes } from "../../core/requestShapes";
 import { EventPattern, InvalidEventPatternError, MAX_EVENT_PATTERN_LENGTH, matchesEventPattern, parseEventPattern } from "./eventPattern";
 
 /**

@@ -10,7 +10,7 @@
  */
 import * as crypto from "crypto";
 import * as http from "http";
-import { BucketEncryption, StoredEncryption, storeError } from "./s3Store";
+import { BucketEncryption, StoredEncryption, storeError } from "./store";
 
 const SSE_ALGORITHMS = ["AES256", "aws:kms", "aws:kms:dsse"];
 const CUSTOMER = "x-amz-server-side-encryption-customer-";

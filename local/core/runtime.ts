@@ -9,20 +9,20 @@ import * as fs from "fs";
 import * as path from "path";
 import * as stepFunctionsSdk from "@aws-sdk/client-sfn";
 import * as pulumi from "@pulumi/pulumi";
-import { LAMBDA_FAILURE } from "../components/taskFinisher";
-import { archiveContents } from "./archive";
+import { LAMBDA_FAILURE } from "../../components/taskFinisher";
+import { archiveContents } from "../services/lambda/archive";
 import { AwsError } from "./awsError";
-import { DeclaredTable, DynamoDbEmulator, createDynamoDbEmulator } from "./dynamodb";
+import { DeclaredTable, DynamoDbEmulator, createDynamoDbEmulator } from "../services/dynamodb/dynamodb";
 import { Endpoint, startEndpoint } from "./endpoint";
 import { DeclaredResource, EvaluatedStack, PROJECT_ROOT, evaluateStack } from "./evaluate";
-import { EventBridgeService, RuleSpec, TargetSpec } from "./eventBridge";
+import { EventBridgeService, RuleSpec, TargetSpec } from "../services/events/eventBridge";
 import { RolePolicies } from "./iam";
 import { redactText } from "./redact";
 import { requestShapes } from "./requestShapes";
-import { AsyncInvocationRecord, FunctionSpec, LambdaService } from "./lambda";
-import { S3Emulator, createS3Emulator } from "./s3";
+import { AsyncInvocationRecord, FunctionSpec, LambdaService } from "../services/lambda/lambda";
+import { S3Emulator, createS3Emulator } from "../services/s3/s3";
 import { createScratchFolder } from "./scratch";
-import { StepFunctionsService } from "./stepFunctions";
+import { StepFunctionsService } from "../services/stepfunctions/stepFunctions";
 
 /** The credentials you, the CLI and the tests sign with (unchecked by IAM); each function gets keys of its own. */
 export const LOCAL_CREDENTIALS = { accessKeyId: "choreographylocal", secretAccessKey: "choreography-local-secret" } as const;

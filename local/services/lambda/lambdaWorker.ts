@@ -1,6 +1,6 @@
 /**
  * The bootstrap of one Lambda "execution environment": the code that runs inside a `worker_threads` Worker started by
- * `LambdaService` (local/lambda.ts). It plays the part of the nodejs22.x runtime: it loads the function's archive from
+ * `LambdaService` (local/services/lambda/lambda.ts). It plays the part of the nodejs22.x runtime: it loads the function's archive from
  * its task root, answers invocations one at a time with Lambda's handler semantics, formats console output as Lambda
  * does and reports errors in Lambda's `{errorType, errorMessage, trace}` shape.
  *

@@ -9,7 +9,7 @@ import * as crypto from "crypto";
 import * as fsp from "fs/promises";
 import * as http from "http";
 import * as path from "path";
-import { AwsError } from "./awsError";
+import { AwsError } from "../../core/awsError";
 
 export interface DynamoDbEmulator {
     /** Handles one DynamoDB JSON request (`X-Amz-Target: DynamoDB_20120810.*`). Must not need the body to have been read. */

@@ -42,7 +42,7 @@ export interface EvaluateOptions {
     program?: string;
 }
 
-export const PROJECT_ROOT = path.resolve(__dirname, "..");
+export const PROJECT_ROOT = path.resolve(__dirname, "../..");
 const PROJECT = "choreography";
 export const MOCK_ACCOUNT_ID = "000000000000";
 

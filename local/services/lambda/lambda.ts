@@ -6,13 +6,13 @@
  * Invocations follow Lambda: `invoke` is RequestResponse, `invokeAsync` is the Event type EventBridge uses (queued,
  * retried on error, then sent to the on-failure destination). The runtime side lives in local/lambdaWorker.ts.
  */
-import { RUNTIME_PROVIDED_SCOPES } from "../components/closureArchive";
+import { RUNTIME_PROVIDED_SCOPES } from "../../../components/closureArchive";
 import { Worker } from "node:worker_threads";
 import { randomBytes, randomUUID } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { transformSync } from "esbuild";
-import { AwsError } from "./awsError";
+import { AwsError } from "../../core/awsError";
 import { toFunctionError } from "./lambdaWorker";
 import type { FunctionError, InvokeMessage, LambdaWorkerData, WorkerMessage } from "./lambdaWorker";
 

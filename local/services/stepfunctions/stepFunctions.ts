@@ -8,9 +8,9 @@ import { createHash, randomBytes, randomUUID } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { ExecutionAbortedError, ExecutionError, ExecutionTimeoutError, StateMachine, type RunOptions, type StateMachineDefinition } from "aws-local-stepfunctions";
-import { AwsError } from "./awsError";
-import { jsonNestsDeeperThan } from "./jsonDepth";
-import { redactText, type RedactOptions } from "./redact";
+import { AwsError } from "../../core/awsError";
+import { jsonNestsDeeperThan } from "../../core/jsonDepth";
+import { redactText, type RedactOptions } from "../../core/redact";
 import {
     HistoryRecorder,
     LibraryEventConverter,
@@ -25,9 +25,9 @@ import {
     type JsonObject,
     type JsonValue,
     type LibraryEvent,
-} from "./stepFunctionsHistory";
+} from "./history";
 
-export type { GetExecutionHistoryRequest, GetExecutionHistoryResponse, HistoryEvent, JsonObject, JsonValue } from "./stepFunctionsHistory";
+export type { GetExecutionHistoryRequest, GetExecutionHistoryResponse, HistoryEvent, JsonObject, JsonValue } from "./history";
 
 installPromiseWithResolvers();
 
@@ -62,9 +62,9 @@ export interface StateMachineSpec {
     roleArn: string;
 }
 
-/** The PutEvents shapes are EventBridge's own (local/eventBridge.ts), which the runtime's integration calls. */
-export type { PutEventsRequestEntry as PutEventsEntry, PutEventsResponse as PutEventsResult } from "./eventBridge";
-import type { PutEventsRequestEntry as PutEventsEntry, PutEventsResponse as PutEventsResult } from "./eventBridge";
+/** The PutEvents shapes are EventBridge's own (local/services/events/eventBridge.ts), which the runtime's integration calls. */
+export type { PutEventsRequestEntry as PutEventsEntry, PutEventsResponse as PutEventsResult } from "../events/eventBridge";
+import type { PutEventsRequestEntry as PutEventsEntry, PutEventsResponse as PutEventsResult } from "../events/eventBridge";
 
 export interface TaskIntegrations {
     /** events:putEvents service integration; returns the PutEvents response ({FailedEntryCount, Entries:[{EventId}|{ErrorCode,ErrorMessage}]}). */
@@ -1351,7 +1351,7 @@ export class StepFunctionsService {
     // ----- credentials and retention --------------------------------------------------------------------------
 
     /*
-     * Credentials (presigned URL queries, task tokens; local/redact.ts) are taken out where execution data leaves the
+     * Credentials (presigned URL queries, task tokens; local/core/redact.ts) are taken out where execution data leaves the
      * service: DescribeExecution, GetExecutionHistory and the files under the data directory. The run itself needs
      * the real values, and redacting each event as it is recorded cost the hot path of every run (the benchmark's
      * 1,000-name run spent about 0.3 s of CPU on it) for data that is mostly never read.
@@ -1521,7 +1521,7 @@ function retentionBound(value: number | undefined, fallback: number, option: str
 }
 
 /**
- * 2: written redacted (local/redact.ts). A version 1 file, written before redaction, is redacted when read and
+ * 2: written redacted (local/core/redact.ts). A version 1 file, written before redaction, is redacted when read and
  * saved again.
  */
 const STORED_VERSION = 2;
