@@ -107,9 +107,9 @@ class Watch {
 
     constructor(runtime: Runtime) {
         const finisherArn = String(runtime.stack.outputs.finisherArn);
-        this.stops.push(runtime.eventBridge.onEvent((event) => this.events.push(event)));
+        this.stops.push(runtime.services.events.service.onEvent((event) => this.events.push(event)));
         this.stops.push(
-            runtime.stepFunctions.onProgress((p: ExecutionProgress) => {
+            runtime.services.states.service.onProgress((p: ExecutionProgress) => {
                 if (p.type.endsWith("StateEntered")) this.allTransitions++;
                 if (p.stateMachineArn !== finisherArn) return;
                 if (p.type === "PassStateEntered" && p.stateName === "TokenNotWaiting") this.tokenNotWaiting++;
@@ -196,21 +196,21 @@ interface PhaseResult {
  */
 async function phase(runtime: Runtime & DrivenRuntime, known: Set<string>, title: string, runs: number, names: number): Promise<PhaseResult> {
     const watch = new Watch(runtime);
-    const failuresBefore = runtime.eventBridge.deliveryFailures.length;
-    const statsBefore = runtime.lambda.stats();
+    const failuresBefore = runtime.services.events.service.deliveryFailures.length;
+    const statsBefore = runtime.services.lambda.service.stats();
     const memory = sampleMemory();
     const cpuBefore = process.cpuUsage();
     const t0 = Date.now();
     const puts = await Promise.allSettled(Array.from({ length: runs }, () => putStart(runtime, names)));
     const refused = puts.filter((p) => p.status === "rejected" || !p.value).length;
     const arns = refused === runs ? [] : await newExecutions(runtime, known, runs - refused, 20_000);
-    await Promise.all(arns.map((arn) => runtime.stepFunctions.waitForExecution(arn, 300_000)));
+    await Promise.all(arns.map((arn) => runtime.services.states.service.waitForExecution(arn, 300_000)));
     const finishedAt = Date.now();
     const cpu = process.cpuUsage(cpuBefore);
     await runtime.idle(); // side effects run off the critical path: count them once they are done
     const mem = memory.stop();
     watch.close();
-    const stats = runtime.lambda.stats();
+    const stats = runtime.services.lambda.service.stats();
 
     const checks: RunCheck[] = [];
     await eachLimited(arns, 4, async (arn) => {
@@ -240,7 +240,7 @@ async function phase(runtime: Runtime & DrivenRuntime, known: Set<string>, title
             `JS heap used ${(mem.peakHeapUsed / MiB).toFixed(0)} MiB (main isolate)`,
     );
     for (const c of checks.filter((c) => c.problem)) console.log(`  ${c.executionArn}: ${c.problem}`);
-    return { checks, refused, wallMs, watch, failures: runtime.eventBridge.deliveryFailures.length - failuresBefore };
+    return { checks, refused, wallMs, watch, failures: runtime.services.events.service.deliveryFailures.length - failuresBefore };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -275,7 +275,7 @@ async function soak(options: BenchOptions): Promise<boolean> {
             const t0 = Date.now();
             const puts = await Promise.all(Array.from({ length: size }, () => putStart(runtime, options.soakNames)));
             const started = await newExecutions(runtime, known, puts.filter(Boolean).length, 60_000);
-            const ended = await Promise.all(started.map((arn) => runtime.stepFunctions.waitForExecution(arn, 300_000)));
+            const ended = await Promise.all(started.map((arn) => runtime.services.states.service.waitForExecution(arn, 300_000)));
             failed += size - ended.filter((e) => e.status === "SUCCEEDED").length;
             // Known ARNs are only needed to tell new executions from listed ones; the evicted are no longer listed.
             for (const arn of started) known.delete(arn);
@@ -284,7 +284,7 @@ async function soak(options: BenchOptions): Promise<boolean> {
             done += size;
             const heapAfterGc = await settledHeapUsed();
             const rss = process.memoryUsage().rss;
-            const held = runtime.stepFunctions.retainedExecutions();
+            const held = runtime.services.states.service.retainedExecutions();
             const wave = { runs: done, heapAfterGc, rss, boundReached: held.standard >= options.retain };
             waves.push(wave);
             console.log(

@@ -32,7 +32,7 @@ async function main(): Promise<void> {
     const executionStarted = new Promise<string>((resolve, reject) => {
         // No execution within this long means no rule took the event: say so rather than wait forever.
         setTimeout(() => reject(new Error(`no execution of ${workflowArn} started within 30 s of the start event`)), 30_000).unref();
-        runtime.stepFunctions.onProgress((p) => {
+        runtime.services.states.service.onProgress((p) => {
             if (p.stateMachineArn !== workflowArn) return;
             if (p.type === "ExecutionStarted") resolve(p.executionArn);
             if (p.executionArn !== executionArn) return;
@@ -51,7 +51,7 @@ async function main(): Promise<void> {
     executionArn = await executionStarted;
     console.log(`execution ${executionArn}`);
 
-    await runtime.stepFunctions.waitForExecution(executionArn, 120_000);
+    await runtime.services.states.service.waitForExecution(executionArn, 120_000);
     const execution = await new SFNClient(clientConfig).send(new DescribeExecutionCommand({ executionArn }));
     if (execution.status !== "SUCCEEDED") {
         console.error(`the run ended ${execution.status}: ${execution.error ?? ""} ${execution.cause ?? ""}`);

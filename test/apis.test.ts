@@ -60,9 +60,9 @@ describe("apis: EventBridge and Step Functions listings over HTTP", function () 
             States: { Emit: { Type: "Task", Resource: "arn:aws:states:::events:putEvents", Parameters: { Entries: [{ EventBusName: bus, Source: "project", DetailType: "x", Detail: {} }] }, End: true } },
         });
         const run = async (bus: string) => {
-            runtime.stepFunctions.addStateMachine({ arn, name: "emits-elsewhere", type: "STANDARD", roleArn: workflowRole, definition: JSON.stringify(definition(bus)) });
+            runtime.services.states.service.addStateMachine({ arn, name: "emits-elsewhere", type: "STANDARD", roleArn: workflowRole, definition: JSON.stringify(definition(bus)) });
             const { executionArn } = await runtime.clients.sfn.send(new StartExecutionCommand({ stateMachineArn: arn, input: "{}" }));
-            await runtime.stepFunctions.waitForExecution(executionArn!, 10_000);
+            await runtime.services.states.service.waitForExecution(executionArn!, 10_000);
             return runtime.clients.sfn.send(new DescribeExecutionCommand({ executionArn }));
         };
         assert.equal((await run("default")).status, "SUCCEEDED", "the workflow's role may put events on its own bus");
@@ -77,9 +77,9 @@ describe("apis: EventBridge and Step Functions listings over HTTP", function () 
         await runtime.clients.s3.send(new PutObjectCommand({ Bucket: bucket, Key: "probe/secret.json", Body: "{}" }));
         const { files } = await buildClosureArchive(readObjectFactory, { bundleAwsSdk: false, cacheDir: false });
         const probeAs = async (handler: string) => {
-            const spec = runtime.functions.get(handler)!;
-            await runtime.lambda.addFunction({ ...spec, name: `probe-${handler}`, arn: `${spec.arn}-probe`, files });
-            return runtime.lambda.invoke(`probe-${handler}`, { bucket, key: "probe/secret.json" });
+            const spec = runtime.services.lambda.functions.get(handler)!;
+            await runtime.services.lambda.service.addFunction({ ...spec, name: `probe-${handler}`, arn: `${spec.arn}-probe`, files });
+            return runtime.services.lambda.service.invoke(`probe-${handler}`, { bucket, key: "probe/secret.json" });
         };
         const denied = await probeAs("postProcessSingle");
         assert.equal(denied.functionError?.errorType, "AccessDenied");

@@ -39,9 +39,15 @@ async function testEndpoint(limits: Partial<ConnectionLimits> = {}, maxBodyBytes
     };
     return startEndpoint(
         {
-            json: [echo],
-            rawByTarget: { Raw: raw, Broken: broken, ThrowsLater: throwsLater },
-            fallback: raw,
+            // Signed for `events` (rawCall's default scope), so routed by target prefix, then to the default.
+            services: [
+                { name: "svc", signingName: "svc", json: echo },
+                { name: "raw", signingName: "raw", rawJson: { targetPrefix: "Raw", service: raw } },
+                { name: "broken", signingName: "broken", rawJson: { targetPrefix: "Broken", service: broken } },
+                { name: "throws-later", signingName: "throws-later", rawJson: { targetPrefix: "ThrowsLater", service: throwsLater } },
+                { name: "plain", signingName: "plain", raw },
+            ],
+            defaultService: "plain",
             secretOf: (key) => (key === LOCAL_CREDENTIALS.accessKeyId ? LOCAL_CREDENTIALS.secretAccessKey : undefined),
             maxBodyBytes,
             limits,
@@ -200,9 +206,11 @@ describe("endpoint hardening", function () {
             const hold: JsonService = { targetPrefix: "Svc", contentType: "application/x-amz-json-1.1", operations: { Hold: () => held.then(() => ({})), Echo: (r) => r } };
             const endpoint = await startEndpoint(
                 {
-                    json: [hold],
-                    rawByTarget: {},
-                    fallback: { handle: (_req, res) => res.end() },
+                    services: [
+                        { name: "svc", signingName: "svc", json: hold },
+                        { name: "plain", signingName: "plain", raw: { handle: (_req: http.IncomingMessage, res: http.ServerResponse) => res.end() } },
+                    ],
+                    defaultService: "plain",
                     secretOf: () => undefined,
                     maxBufferedBodyBytes: 100_000,
                 },
@@ -300,7 +308,7 @@ describe("endpoint hardening", function () {
         });
 
         it("does not let a function's access key act as that function without its secret", async () => {
-            const spec = runtime.functions.get("processSingle") ?? [...runtime.functions.values()][0];
+            const spec = runtime.services.lambda.functions.get("processSingle") ?? [...runtime.services.lambda.functions.values()][0];
             const key: Credentials = { accessKeyId: spec.environment.AWS_ACCESS_KEY_ID, secretAccessKey: spec.environment.AWS_SECRET_ACCESS_KEY };
             const forgedKey: Credentials = { accessKeyId: key.accessKeyId, secretAccessKey: "guessed" };
             const calls: Array<[string, string]> = [

@@ -127,7 +127,7 @@ describe("faults: handlers that throw, hang or never answer end their run cleanl
         // Started here, not with the others: the record must arrive while the step still waits.
         const notRun = await startRun(runtime, known, { names: [`Ivy ${FAULT.silent}`] });
         const task = await taskEvent(runtime, "processSingle", notRun);
-        const functionArn = `${runtime.functions.get("processSingle")!.arn}:$LATEST`;
+        const functionArn = `${runtime.services.lambda.functions.get("processSingle")!.arn}:$LATEST`;
         const record = { version: "1.0", requestContext: { requestId: "r-1", functionArn, condition: "EventAgeExceeded", approximateInvokeCount: 0 }, requestPayload: { detail: task.detail } };
         const put = await runtime.clients.events.send(
             new PutEventsCommand({ Entries: [{ Source: "lambda", DetailType: "Lambda Function Invocation Result - Failure", EventBusName: "default", Detail: JSON.stringify(record) }] }),

@@ -36,13 +36,13 @@ describe(`load: ${RUNS} runs of ${PEOPLE} names started at once through the endp
         figures.idleHeap = await settledHeapUsed();
         figures.idleRss = process.memoryUsage().rss;
 
-        const stopWatching = runtime.eventBridge.onEvent((event) => {
+        const stopWatching = runtime.services.events.service.onEvent((event) => {
             if (event["detail-type"] !== "sideEffectDone") return;
             const run = String(event.detail.executionName);
             sideEffects.set(run, [...(sideEffects.get(run) ?? []), String(event.detail.name)]);
         });
-        const statsBefore = runtime.lambda.stats();
-        const failuresBefore = runtime.eventBridge.deliveryFailures.length;
+        const statsBefore = runtime.services.lambda.service.stats();
+        const failuresBefore = runtime.services.events.service.deliveryFailures.length;
         const memory = sampleMemory();
         const started = Date.now();
         await putStarts(runtime, RUNS, { count: PEOPLE });
@@ -53,10 +53,10 @@ describe(`load: ${RUNS} runs of ${PEOPLE} names started at once through the endp
         stopWatching();
         runArns = runs.map((r) => r.executionArn!);
 
-        const stats = runtime.lambda.stats();
+        const stats = runtime.services.lambda.service.stats();
         figures.invocations = stats.invocations - statsBefore.invocations;
         figures.lambdaErrors = stats.errors - statsBefore.errors;
-        figures.deliveryFailures = runtime.eventBridge.deliveryFailures.length - failuresBefore;
+        figures.deliveryFailures = runtime.services.events.service.deliveryFailures.length - failuresBefore;
         figures.peakHeap = peaks.peakHeapUsed;
         figures.peakRss = peaks.peakRss;
         runtime.events.length = 0;
@@ -87,7 +87,7 @@ describe(`load: ${RUNS} runs of ${PEOPLE} names started at once through the endp
     });
 
     it("every side effect ran exactly once per name, and no event or invocation failed", () => {
-        assert.equal(figures.deliveryFailures, 0, JSON.stringify(runtime.eventBridge.deliveryFailures.slice(0, 3)));
+        assert.equal(figures.deliveryFailures, 0, JSON.stringify(runtime.services.events.service.deliveryFailures.slice(0, 3)));
         assert.equal(figures.lambdaErrors, 0);
         for (const arn of runArns) {
             const report = checked.get(arn);

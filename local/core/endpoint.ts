@@ -65,12 +65,31 @@ export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
     maxConnections: 2048,
 };
 
+/** A service on the endpoint: its SigV4 signing name and how its requests are read. */
+export interface EndpointService {
+    /** Its name in errors and logs. */
+    name: string;
+    /** The service in SigV4 credential scopes: requests are routed by it first, as AWS's front ends do by host. */
+    signingName: string;
+    /** JSON-protocol operations by `X-Amz-Target`. */
+    json?: JsonService;
+    /** A JSON-protocol service that reads the raw request itself (verified and bounded here), by target prefix. */
+    rawJson?: { targetPrefix: string; service: RawService };
+    /** REST operations on paths (read whole and verified here). */
+    rest?: RestService;
+    /** A service that reads and verifies raw requests itself (S3). */
+    raw?: RawService;
+}
+
 export interface EndpointOptions {
-    json: JsonService[];
-    /** Services that read the raw request, by target prefix (DynamoDB); their bodies are bounded and signatures verified here. */
-    rawByTarget: Record<string, RawService>;
-    /** Everything without a target: S3, which verifies its own signatures (header and presigned). */
-    fallback: RawService;
+    services: EndpointService[];
+    /**
+     * The service an unsigned request without `X-Amz-Target` goes to (S3: anonymous and presigned requests carry
+     * their signature in the query, or none).
+     */
+    defaultService: string;
+    /** The runtime's own paths (`/_choreography/...`): answers and returns true when it served the request. */
+    internal?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean;
     /**
      * The secret of each access key whose signatures are checked (the runtime's own and every function's); a key it
      * does not know is accepted unverified, as the user's.
@@ -224,8 +243,7 @@ export function startEndpoint(options: EndpointOptions, host: string, port: numb
     const verify = (req: http.IncomingMessage, body: Buffer): Promise<VerifiedCaller> => verifySigV4(req, body, options.secretOf);
 
     // Every lookup keyed by request data is a Map built from own properties only.
-    const routes = new Map<string, Map<string, Route>>();
-    for (const service of options.json) {
+    const jsonRoutes = (service: JsonService): Map<string, Route> => {
         const operations = new Map<string, Route>();
         for (const [name, run] of Object.entries(service.operations)) {
             operations.set(name, {
@@ -240,32 +258,78 @@ export function startEndpoint(options: EndpointOptions, host: string, port: numb
                 },
             });
         }
-        routes.set(service.targetPrefix, operations);
-    }
-    const raw = new Map<string, RawService>(Object.entries(options.rawByTarget));
+        return operations;
+    };
+    const rawJsonRoute = (service: RawService): Route => ({
+        contentType: "application/x-amz-json-1.0",
+        run: async (req, res, fail) => {
+            const body = await readBody(req, res, service.maxBodyBytes ?? limit, budget);
+            await verify(req, body);
+            // The emulator behind gets only a JSON object of bounded depth: dynalite throws, uncaught, on a body such
+            // as `null`, which would stop the whole process.
+            parseJsonObject(body.toString("utf8"));
+            service.handle(replayed(req, body, fail), res);
+        },
+    });
+    const restRoute = (service: RestService): Route => ({
+        contentType: "application/json",
+        run: async (req, res) => {
+            const body = await readBody(req, res, service.maxBodyBytes ?? limit, budget);
+            const caller = await verify(req, body);
+            const url = new URL(req.url ?? "/", "http://localhost");
+            const answer = await service.handle({ method: req.method ?? "GET", path: url.pathname, query: url.searchParams, headers: req.headers, body, accessKeyId: caller.accessKeyId });
+            const payload = answer.body === undefined ? "" : Buffer.isBuffer(answer.body) || typeof answer.body === "string" ? answer.body : JSON.stringify(answer.body);
+            res.writeHead(answer.status, { "content-type": "application/json", "x-amzn-requestid": randomUUID(), ...answer.headers, "content-length": Buffer.byteLength(payload) });
+            res.end(payload);
+        },
+    });
+    const rawRoute = (service: RawService): Route => ({ contentType: "application/xml", run: async (req, res) => service.handle(req, res) });
 
-    const route = (target: string): Route => {
-        const dot = target.indexOf(".");
-        const prefix = dot < 0 ? target : target.slice(0, dot);
-        const operation = dot < 0 ? "" : target.slice(dot + 1);
-        const rawService = raw.get(prefix);
-        if (rawService) {
-            return {
-                contentType: "application/x-amz-json-1.0",
-                run: async (req, res, fail) => {
-                    const body = await readBody(req, res, rawService.maxBodyBytes ?? limit, budget);
-                    await verify(req, body);
-                    // The emulator behind gets only a JSON object of bounded depth: dynalite throws, uncaught, on a
-                    // body such as `null`, which would stop the whole process.
-                    parseJsonObject(body.toString("utf8"));
-                    rawService.handle(replayed(req, body, fail), res);
-                },
-            };
+    interface Served {
+        service: EndpointService;
+        operations?: Map<string, Route>;
+    }
+    const bySigningName = new Map<string, Served>();
+    const byTargetPrefix = new Map<string, Served>();
+    for (const service of options.services) {
+        const served: Served = { service, operations: service.json ? jsonRoutes(service.json) : undefined };
+        bySigningName.set(service.signingName, served);
+        if (service.json) byTargetPrefix.set(service.json.targetPrefix, served);
+        if (service.rawJson) byTargetPrefix.set(service.rawJson.targetPrefix, served);
+    }
+    const fallback = bySigningName.get(options.defaultService);
+    if (!fallback) throw new Error(`the default service ${options.defaultService} is not among the services`);
+
+    /** The request's service: by SigV4 credential scope, then by target prefix, then the default (S3). */
+    const serviceOf = (req: http.IncomingMessage, target: string | undefined): Served => {
+        const scope = signingNameOf(req);
+        const bySigning = scope === undefined ? undefined : bySigningName.get(scope);
+        if (bySigning) return bySigning;
+        if (target !== undefined) {
+            const found = byTargetPrefix.get(target.split(".", 1)[0]);
+            if (found) return found;
         }
-        const found = routes.get(prefix)?.get(operation);
-        if (found) return found;
-        const known = routes.has(prefix) ? ` by ${prefix}` : "";
-        throw new AwsError("UnknownOperationException", `Operation ${JSON.stringify(operation || target)} is not served${known} here`);
+        if (scope !== undefined && target !== undefined) {
+            throw new AwsError("UnknownOperationException", `Operation ${JSON.stringify(target)} is not served here: no service is signed for as ${JSON.stringify(scope)} or has its target prefix`);
+        }
+        return fallback;
+    };
+
+    const route = (req: http.IncomingMessage, target: string | undefined): Route => {
+        const { service, operations } = serviceOf(req, target);
+        if (target !== undefined) {
+            const dot = target.indexOf(".");
+            const prefix = dot < 0 ? target : target.slice(0, dot);
+            const operation = dot < 0 ? "" : target.slice(dot + 1);
+            if (service.rawJson && service.rawJson.targetPrefix === prefix) return rawJsonRoute(service.rawJson.service);
+            const found = service.json?.targetPrefix === prefix ? operations?.get(operation) : undefined;
+            if (found) return found;
+            const known = service.json?.targetPrefix === prefix ? ` by ${prefix}` : "";
+            throw new AwsError("UnknownOperationException", `Operation ${JSON.stringify(operation || target)} is not served${known} here`);
+        }
+        if (service.rest) return restRoute(service.rest);
+        if (service.raw) return rawRoute(service.raw);
+        throw new AwsError("UnknownOperationException", `${service.name} is served over X-Amz-Target only; ${req.method} ${(req.url ?? "").split("?")[0]} is not one of its operations`);
     };
 
     const server = http.createServer(
@@ -287,8 +351,8 @@ export function startEndpoint(options: EndpointOptions, host: string, port: numb
                 sendError(res, contentType, new AwsError("InternalFailure", "The request processing has failed because of an unknown error.", 500));
             };
             try {
-                if (typeof target !== "string") return options.fallback.handle(req, res);
-                const found = route(target);
+                if (options.internal?.(req, res)) return;
+                const found = route(req, typeof target === "string" ? target : undefined);
                 contentType = found.contentType;
                 found.run(req, res, fail).catch(fail);
             } catch (error) {
@@ -343,4 +407,17 @@ export interface RestService {
     handle(request: RestRequest): Promise<RestResponse>;
     /** Its bound on a request body (6 MB by default, as Lambda's synchronous payload). */
     maxBodyBytes?: number;
+}
+
+/** The service a request's SigV4 signature is scoped to (header or presigned query); undefined when unsigned. */
+export function signingNameOf(req: http.IncomingMessage): string | undefined {
+    const authorization = req.headers.authorization;
+    let credential: string | undefined;
+    if (typeof authorization === "string") credential = /Credential=([^,\s]+)/.exec(authorization)?.[1];
+    else {
+        const query = (req.url ?? "").split("?", 2)[1];
+        if (query?.includes("X-Amz-Credential=")) credential = new URLSearchParams(query).get("X-Amz-Credential") ?? undefined;
+    }
+    const parts = credential?.split("/");
+    return parts && parts.length === 5 ? parts[3] : undefined;
 }

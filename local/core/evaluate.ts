@@ -8,9 +8,13 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import * as pulumi from "@pulumi/pulumi";
-import { MockMonitor } from "@pulumi/pulumi/runtime/mocks";
+import type * as pulumi from "@pulumi/pulumi";
+import type { MockMonitor } from "@pulumi/pulumi/runtime/mocks";
+import { createHash } from "crypto";
 import { parse as parseYaml } from "yaml";
+import type { MockContext, ResourceTypeSpec } from "./registry";
+import { registeredResourceTypes } from "../services";
+import { mockInvoke } from "./invokes";
 
 export interface DeclaredResource {
     urn: string;
@@ -32,19 +36,55 @@ export interface EvaluatedStack {
     accountId: string;
     resources: DeclaredResource[];
     outputs: Record<string, unknown>;
+    /** The program's folder: paths in its assets resolve here, and its `node_modules` serve its handlers. */
+    root: string;
 }
 
 export interface EvaluateOptions {
     /** Config over the stack's `Pulumi.<stack>.yaml`, keys as there (`choreography:busName`, `aws:region`). */
     config?: Record<string, string>;
     stack?: string;
-    /** The program to evaluate; the project's index.ts by default. */
+    /**
+     * The program: a folder holding `Pulumi.yaml` (its `main`, else `index.ts`, is the entry), or one entry file
+     * (evaluated as a program of this repository's project). This repository by default.
+     */
     program?: string;
+    /** The attributes the mocks answer per resource type (the registry's by default); a generic `{ name, arn }` for others. */
+    resourceTypes?: ReadonlyMap<string, ResourceTypeSpec>;
+    /** Answers the program's data-source calls (`getPolicyDocument`, `getRegion`...); `mockInvoke` by default. */
+    invoke?: (token: string, args: Record<string, unknown>, context: { region: string; accountId: string }) => Record<string, unknown>;
 }
 
 export const PROJECT_ROOT = path.resolve(__dirname, "../..");
-const PROJECT = "choreography";
 export const MOCK_ACCOUNT_ID = "000000000000";
+
+/** A program to evaluate: its folder (where `Pulumi.yaml`, stack files and `node_modules` are) and entry file. */
+export interface ProgramLocation {
+    root: string;
+    entry: string;
+    project: string;
+}
+
+/** Finds the program's project name and entry from its `Pulumi.yaml`, as the Pulumi CLI does. */
+export function locateProgram(program: string = PROJECT_ROOT): ProgramLocation {
+    const given = path.resolve(program);
+    if (!fs.existsSync(given)) throw new Error(`--program ${program}: no such file or folder`);
+    const isFile = fs.statSync(given).isFile();
+    const root = isFile ? PROJECT_ROOT : given;
+    const projectFile = ["Pulumi.yaml", "Pulumi.yml"].map((f) => path.join(root, f)).find((f) => fs.existsSync(f));
+    if (!projectFile) throw new Error(`${root} holds no Pulumi.yaml: pass --program the folder of a Pulumi project`);
+    const project = (parseYaml(fs.readFileSync(projectFile, "utf8")) ?? {}) as { name?: unknown; main?: unknown; runtime?: unknown };
+    if (typeof project.name !== "string" || project.name === "") throw new Error(`${projectFile} names no project (name:)`);
+    const runtime = typeof project.runtime === "string" ? project.runtime : (project.runtime as { name?: string } | undefined)?.name;
+    if (runtime !== undefined && runtime !== "nodejs") throw new Error(`${projectFile}: runtime ${runtime} is not served; the offline runtime evaluates nodejs (TypeScript) programs`);
+    let entry = given;
+    if (!isFile) {
+        const main = typeof project.main === "string" ? path.resolve(root, project.main) : root;
+        entry = ["", ".ts", "/index.ts", "/index.js"].map((suffix) => main + suffix).find((f) => fs.existsSync(f) && fs.statSync(f).isFile()) ?? "";
+        if (!entry) throw new Error(`${root}: no entry found (Pulumi.yaml main, index.ts or index.js)`);
+    }
+    return { root, entry, project: project.name };
+}
 
 /** What registerResource receives from the SDK (a protobuf message; only these getters are used). */
 interface RegisterRequest {
@@ -53,120 +93,148 @@ interface RegisterRequest {
     getName(): string;
 }
 
-/** A MockMonitor that also remembers each resource's parent, which the Mocks interface does not pass on. */
-class RecordingMonitor extends MockMonitor {
-    public readonly parents = new Map<string, string | undefined>();
-    async registerResource(req: RegisterRequest, callback: (err: unknown, response: unknown) => void): Promise<void> {
-        this.parents.set(urnOf(req.getParent(), req.getType(), req.getName()), req.getParent() || undefined);
-        return super.registerResource(req, callback);
-    }
+type PulumiModule = typeof pulumi;
+type MockMonitorClass = typeof MockMonitor;
+
+/**
+ * A MockMonitor that also remembers each resource's URN and parent, which the Mocks interface does not pass on:
+ * `newResource` is called synchronously inside `registerResource`, so the URN set here is the one it is for.
+ */
+function recordingMonitor(Base: MockMonitorClass, pulumiModule: PulumiModule) {
+    return class RecordingMonitor extends Base {
+        public readonly parents = new Map<string, string | undefined>();
+        public currentUrn = "";
+        async registerResource(req: RegisterRequest, callback: (err: unknown, response: unknown) => void): Promise<void> {
+            this.currentUrn = urnOf(pulumiModule, req.getParent(), req.getType(), req.getName());
+            this.parents.set(this.currentUrn, req.getParent() || undefined);
+            return super.registerResource(req, callback);
+        }
+        async readResource(req: RegisterRequest, callback: (err: unknown, response: unknown) => void): Promise<void> {
+            this.currentUrn = urnOf(pulumiModule, req.getParent(), req.getType(), req.getName());
+            this.parents.set(this.currentUrn, req.getParent() || undefined);
+            return super.readResource(req, callback);
+        }
+    };
 }
 
 /** The URN Pulumi gives a resource: its type qualified by its parent's type chain. */
-function urnOf(parentUrn: string, type: string, name: string): string {
-    const stack = pulumi.runtime.getStack();
+function urnOf(pulumiModule: PulumiModule, parentUrn: string, type: string, name: string): string {
     const qualified = parentUrn ? `${parentUrn.split("::")[2]}$${type}` : type;
-    return `urn:pulumi:${stack}::${pulumi.runtime.getProject()}::${qualified}::${name}`;
+    return `urn:pulumi:${pulumiModule.runtime.getStack()}::${pulumiModule.runtime.getProject()}::${qualified}::${name}`;
 }
 
-/** The attributes AWS would compute for a resource, in the mock's physical naming. */
-function awsAttributes(type: string, name: string, inputs: Record<string, unknown>, region: string): Record<string, unknown> {
-    const account = MOCK_ACCOUNT_ID;
-    const physical = typeof inputs.name === "string" ? inputs.name : name;
-    switch (type) {
-        case "aws:lambda/function:Function":
-            return { name: physical, arn: `arn:aws:lambda:${region}:${account}:function:${physical}` };
-        case "aws:sfn/stateMachine:StateMachine":
-            return { name: physical, arn: `arn:aws:states:${region}:${account}:stateMachine:${physical}` };
-        case "aws:s3/bucket:Bucket": {
-            const bucket = typeof inputs.bucket === "string" ? inputs.bucket : name.toLowerCase();
-            return { bucket, arn: `arn:aws:s3:::${bucket}` };
-        }
-        case "aws:cloudwatch/eventBus:EventBus":
-            return { name: physical, arn: `arn:aws:events:${region}:${account}:event-bus/${physical}` };
-        case "aws:cloudwatch/eventRule:EventRule": {
-            const bus = inputs.eventBusName && inputs.eventBusName !== "default" ? `${String(inputs.eventBusName)}/` : "";
-            return { name: physical, arn: `arn:aws:events:${region}:${account}:rule/${bus}${physical}` };
-        }
-        case "aws:iam/role:Role":
-            return { name: physical, arn: `arn:aws:iam::${account}:role/${physical}` };
-        case "aws:cloudwatch/logGroup:LogGroup":
-            return { name: physical, arn: `arn:aws:logs:${region}:${account}:log-group:${physical}` };
-        case "aws:dynamodb/table:Table":
-            return { name: physical, arn: `arn:aws:dynamodb:${region}:${account}:table/${physical}` };
-        default:
-            return { name: physical, arn: `arn:aws:mock:${region}:${account}:${type}/${physical}` };
-    }
-}
-
-function mockCall(token: string, region: string): Record<string, unknown> {
-    switch (token) {
-        case "aws:index/getRegion:getRegion":
-            return { name: region, region, id: region, endpoint: `${region}.amazonaws.com` };
-        case "aws:index/getCallerIdentity:getCallerIdentity":
-            return { accountId: MOCK_ACCOUNT_ID, arn: `arn:aws:iam::${MOCK_ACCOUNT_ID}:root`, userId: MOCK_ACCOUNT_ID, id: MOCK_ACCOUNT_ID };
-        case "aws:index/getPartition:getPartition":
-            return { partition: "aws", dnsSuffix: "amazonaws.com", id: "aws" };
-        default:
-            throw new Error(`no mock for the call ${token}`);
-    }
+/** A generic ARN for types no service describes: the mock must answer something for `arn`. */
+function genericAttributes(context: MockContext): Record<string, unknown> {
+    const physical = typeof context.inputs.name === "string" ? context.inputs.name : context.name;
+    return { name: physical, arn: `arn:aws:mock:${context.region}:${context.accountId}:${context.type}/${physical}` };
 }
 
 /** Drops the program's own modules from the require cache so a new evaluation sees new config. */
-function forgetProgramModules(): void {
+function forgetProgramModules(root: string): void {
+    const runtimeDir = path.resolve(__dirname, "..");
     for (const file of Object.keys(require.cache)) {
-        if (file.startsWith(PROJECT_ROOT) && !file.includes(`${path.sep}node_modules${path.sep}`) && !file.includes(`${path.sep}local${path.sep}`)) {
+        if (file.startsWith(root) && !file.includes(`${path.sep}node_modules${path.sep}`) && !file.startsWith(runtimeDir + path.sep)) {
             delete require.cache[file];
         }
     }
 }
 
 /** Resolves when every exported output has a value (outputs the mock does not answer would never resolve). */
-function settle(exports: Record<string, unknown>): Promise<Record<string, unknown>> {
-    return new Promise((resolve) => pulumi.output(exports).apply((values) => resolve(values as Record<string, unknown>)));
+function settle(pulumiModule: PulumiModule, exports: Record<string, unknown>): Promise<Record<string, unknown>> {
+    return new Promise((resolve) => pulumiModule.output(exports).apply((values) => resolve(values as Record<string, unknown>)));
 }
 
 /** The stack's settings as `pulumi config` holds them in `Pulumi.<stack>.yaml` (values as strings). */
-export function readStackConfig(stack: string): Record<string, string> {
-    const file = path.join(PROJECT_ROOT, `Pulumi.${stack}.yaml`);
+export function readStackConfig(stack: string, root: string = PROJECT_ROOT): Record<string, string> {
+    const file = path.join(root, `Pulumi.${stack}.yaml`);
     if (!fs.existsSync(file)) return {};
     const parsed = (parseYaml(fs.readFileSync(file, "utf8")) ?? {}) as { config?: Record<string, unknown> };
     const config: Record<string, string> = {};
     for (const [key, value] of Object.entries(parsed.config ?? {})) {
-        config[key] = typeof value === "string" ? value : JSON.stringify(value);
+        // `secure:` values are ciphertext only the Pulumi CLI can decrypt; a program reading one gets this marker.
+        const plain = value !== null && typeof value === "object" && "secure" in value ? "[secure value: set it with --config]" : value;
+        config[key] = typeof plain === "string" ? plain : JSON.stringify(plain);
+    }
+    return config;
+}
+
+/** The project's default config from `Pulumi.yaml` (`config: key: value` or `key: { default: value }`). */
+function readProjectDefaults(location: ProgramLocation): Record<string, string> {
+    const file = path.join(location.root, "Pulumi.yaml");
+    if (!fs.existsSync(file)) return {};
+    const parsed = (parseYaml(fs.readFileSync(file, "utf8")) ?? {}) as { config?: Record<string, unknown> };
+    const config: Record<string, string> = {};
+    for (const [key, raw] of Object.entries(parsed.config ?? {})) {
+        const value = raw !== null && typeof raw === "object" && "default" in raw ? (raw as { default: unknown }).default : raw;
+        if (value === null || (typeof value === "object" && !Array.isArray(value) && !("default" in (raw as object)) && "type" in (raw as object))) continue;
+        const qualified = key.includes(":") ? key : `${location.project}:${key}`;
+        config[qualified] = typeof value === "string" ? value : JSON.stringify(value);
     }
     return config;
 }
 
 export async function evaluateStack(options: EvaluateOptions = {}): Promise<EvaluatedStack> {
     const stack = options.stack ?? "dev";
-    const config = { "aws:region": "us-east-1", ...readStackConfig(stack), ...options.config };
+    const location = locateProgram(options.program);
+    const config = { "aws:region": "us-east-1", ...readProjectDefaults(location), ...readStackConfig(stack, location.root), ...options.config };
     const region = config["aws:region"];
+    const accountId = MOCK_ACCOUNT_ID;
+    const resourceTypes = options.resourceTypes ?? registeredResourceTypes();
+    const invoke = options.invoke ?? mockInvoke;
+    // The program's own copy of the SDK is the one its resources register with: the mocks go there.
+    const pulumiModule = require(require.resolve("@pulumi/pulumi", { paths: [location.root] })) as PulumiModule;
+    const mocksModule = require(require.resolve("@pulumi/pulumi/runtime/mocks", { paths: [location.root] })) as { MockMonitor: MockMonitorClass };
     const declared = new Map<string, Omit<DeclaredResource, "urn" | "parentUrn">>();
-    const monitor = new RecordingMonitor({
+    /** Physical names taken per type: where AWS would autoname, a second resource of one name gets a suffix. */
+    const taken = new Map<string, Set<string>>();
+    const Monitor = recordingMonitor(mocksModule.MockMonitor, pulumiModule);
+    const monitor: InstanceType<typeof Monitor> = new Monitor({
         newResource: (args) => {
+            const urn = monitor.currentUrn;
             const inputs = args.inputs as Record<string, unknown>;
-            const state = { ...inputs, ...awsAttributes(args.type, args.name, inputs, region) };
-            declared.set(`${args.type}::${args.name}`, { type: args.type, name: args.name, custom: args.custom ?? false, inputs, state });
+            const spec = resourceTypes.get(args.type);
+            const context: MockContext = { name: uniqueName(taken, args.type, args.name, urn, inputs), type: args.type, urn, inputs, region, accountId };
+            const state = { ...inputs, ...(spec?.attributes ?? genericAttributes)(context) };
+            declared.set(urn, { type: args.type, name: args.name, custom: args.custom ?? false, inputs, state });
             // AWS ids are the physical name for the resources the stack references by id (roles, buckets, buses).
-            const id = String(state.bucket ?? state.name ?? `${args.name}-id`);
+            const id = spec?.id ? spec.id(state) : String(state.bucket ?? state.name ?? `${args.name}-id`);
             return { id, state };
         },
-        call: (args) => mockCall(args.token, region),
+        call: (args) => {
+            return invoke(args.token, args.inputs as Record<string, unknown>, { region, accountId });
+        },
     });
-    pulumi.runtime.setAllConfig(config);
-    pulumi.runtime.setMockOptions(monitor, PROJECT, stack, false);
-    forgetProgramModules();
-    const program = options.program ?? path.join(PROJECT_ROOT, "index.ts");
-    const outputs = await settle({ ...(require(program) as Record<string, unknown>) });
+    pulumiModule.runtime.setAllConfig(config);
+    pulumiModule.runtime.setMockOptions(monitor, location.project, stack, false);
+    forgetProgramModules(location.root);
+    let outputs: Record<string, unknown>;
+    try {
+        outputs = await settle(pulumiModule, { ...(require(location.entry) as Record<string, unknown>) });
+    } catch (error) {
+        throw new Error(`evaluating ${path.relative(process.cwd(), location.entry) || location.entry}: ${(error as Error).message}`, { cause: error });
+    }
     // Every registration the program started has been answered once the runtime has no RPC in flight.
-    await pulumi.runtime.disconnect();
+    await pulumiModule.runtime.disconnect();
 
     const resources: DeclaredResource[] = [];
     for (const [urn, parentUrn] of monitor.parents) {
-        const parts = urn.split("::");
-        const record = declared.get(`${parts[2].split("$").pop()}::${parts[3]}`);
+        const record = declared.get(urn);
         if (record) resources.push({ ...record, urn, parentUrn });
     }
-    return { project: PROJECT, stack, region, accountId: MOCK_ACCOUNT_ID, resources, outputs };
+    return { project: location.project, stack, region, accountId, resources, outputs, root: location.root };
+}
+
+/**
+ * The physical name the mock gives: the logical name (or the declared `name`), as before; a second resource of
+ * the same type and logical name elsewhere in the tree (two components' `notify` roles) gets a suffix from its URN,
+ * as Pulumi's autonaming would give it a random one, so each keeps its own ARN.
+ */
+function uniqueName(taken: Map<string, Set<string>>, type: string, name: string, urn: string, inputs: Record<string, unknown>): string {
+    if (typeof inputs.name === "string" || typeof inputs.bucket === "string") return name;
+    let names = taken.get(type);
+    if (!names) taken.set(type, (names = new Set()));
+    let physical = name;
+    if (names.has(physical)) physical = `${name}-${createHash("sha256").update(urn).digest("hex").slice(0, 7)}`;
+    names.add(physical);
+    return physical;
 }

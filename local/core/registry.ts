@@ -108,6 +108,8 @@ export interface TaskIntegration {
 export interface Credentials {
     /** Issues a key pair acting as `roleArn` (a function's execution role). */
     issue(label: string, roleArn: string): { accessKeyId: string; secretAccessKey: string };
+    /** Every key issued so far. */
+    issued(): Array<{ accessKeyId: string; secretAccessKey: string; roleArn: string }>;
     /** The secret of a key the runtime knows; undefined for anyone else's key (accepted unverified, as LocalStack does). */
     secretOf(accessKeyId: string): string | undefined;
     /** The role a key acts as; undefined for the user's and tools' keys, which IAM does not check. */

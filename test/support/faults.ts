@@ -20,10 +20,10 @@ export async function replaceHandler(
     factory: () => unknown,
     overrides: Partial<Pick<FunctionSpec, "timeoutSeconds">> = {},
 ): Promise<void> {
-    const spec = runtime.functions.get(name);
+    const spec = runtime.services.lambda.functions.get(name);
     if (!spec) throw new Error(`no function ${name} is served`);
     const { files } = await buildClosureArchive(factory, { bundleAwsSdk: false });
-    await runtime.lambda.addFunction({ ...spec, ...overrides, files });
+    await runtime.services.lambda.service.addFunction({ ...spec, ...overrides, files });
 }
 
 /** Puts a `start` event with this detail and returns the execution it started (no other start may be in flight). */

@@ -49,7 +49,7 @@ export async function startTestRuntime(options: RuntimeOptions = {}): Promise<Te
         evaluated: options.evaluated ?? (options.config ? undefined : await devStack()),
     });
     const events: BusEvent[] = [];
-    runtime.eventBridge.onEvent((event) => events.push(event));
+    runtime.services.events.service.onEvent((event) => events.push(event));
     return { ...runtime, events, clients: clientsFor(runtime) };
 }
 
@@ -137,7 +137,7 @@ export async function waitingTask(
     const name = asWorkflow ? "workflow" : `waiting-${step}-${Math.random().toString(36).slice(2, 8)}`;
     const arn = asWorkflow ? String(runtime.stack.outputs.workflowArn) : `arn:aws:states:${runtime.stack.region}:${runtime.stack.accountId}:stateMachine:${name}`;
     const detailType = `test-${name}-${Math.random().toString(36).slice(2, 8)}`;
-    runtime.stepFunctions.addStateMachine({
+    runtime.services.states.service.addStateMachine({
         arn,
         name,
         type: "STANDARD",
@@ -153,7 +153,7 @@ export async function waitingTask(
             },
         }),
     });
-    const { executionArn } = await runtime.stepFunctions.startExecution({ stateMachineArn: arn, input: "{}" });
+    const { executionArn } = await runtime.services.states.service.startExecution({ stateMachineArn: arn, input: "{}" });
     const deadline = Date.now() + 5000;
     for (;;) {
         const event = runtime.events.find((e) => e["detail-type"] === detailType);

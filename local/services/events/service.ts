@@ -1,0 +1,93 @@
+/** EventBridge: buses, rules and targets the stack declares, delivering to any target kind a service registers. */
+import * as eventBridgeSdk from "@aws-sdk/client-eventbridge";
+import { operationsOf } from "../../core/operations";
+import { namedArn, physicalName, str } from "../../core/naming";
+import type { ServiceDefinition, ServiceInstance } from "../../core/registry";
+import { EventBridgeService } from "./eventBridge";
+
+export interface EventsInstance extends ServiceInstance {
+    service: EventBridgeService;
+}
+
+const BUS = "aws:cloudwatch/eventBus:EventBus";
+const RULE = "aws:cloudwatch/eventRule:EventRule";
+const TARGET = "aws:cloudwatch/eventTarget:EventTarget";
+
+export const eventsService: ServiceDefinition<EventsInstance> = {
+    name: "events",
+    signingName: "events",
+    resourceTypes: {
+        [BUS]: { attributes: namedArn((r, name) => `arn:aws:events:${r.region}:${r.accountId}:event-bus/${name}`) },
+        [RULE]: {
+            attributes: (r) => {
+                const name = physicalName(r);
+                const bus = r.inputs.eventBusName && r.inputs.eventBusName !== "default" ? `${str(r.inputs.eventBusName)}/` : "";
+                return { name, arn: `arn:aws:events:${r.region}:${r.accountId}:rule/${bus}${name}` };
+            },
+        },
+        [TARGET]: {},
+    },
+    async create(context) {
+        const service = new EventBridgeService({
+            region: context.region,
+            accountId: context.accountId,
+            log: (line) => context.log(line),
+            dispatcher: { deliver: (target, rule, input) => context.deliver({ targetArn: target.arn, roleArn: target.roleArn, ruleArn: rule.arn, input }) },
+        });
+        return {
+            service,
+            routes: {
+                json: {
+                    targetPrefix: "AWSEvents",
+                    contentType: "application/x-amz-json-1.1",
+                    // EventBridge checks member types itself (for its direct callers too), so not here as well; the
+                    // IAM check below runs first and reads only what it can.
+                    authorize: (accessKeyId, operation, request) => {
+                        if (operation !== "PutEvents" || !Array.isArray(request.Entries)) return;
+                        for (const entry of request.Entries as Array<{ EventBusName?: unknown } | null>) {
+                            // An entry whose bus is not a name or ARN is refused by PutEvents itself, for every caller.
+                            const bus = entry?.EventBusName;
+                            if (bus !== undefined && typeof bus !== "string") continue;
+                            context.iam.authorizeCaller(accessKeyId, "events:PutEvents", service.busArn(service.busName(bus)));
+                        }
+                    },
+                    operations: operationsOf(eventBridgeSdk, service),
+                },
+            },
+            async provision() {
+                const serve = (type: string, urn: string, arn: string, name: string, description: string) =>
+                    context.serve({ service: "events", type, urn, arn, name, description });
+                for (const bus of context.declared.of(BUS)) {
+                    service.addBus(str(bus.state.name));
+                    serve(BUS, bus.urn, str(bus.state.arn), str(bus.state.name), `bus ${str(bus.state.name)}`);
+                }
+                for (const rule of context.declared.of(RULE)) {
+                    const busName = service.busName(str(rule.inputs.eventBusName || "default"));
+                    service.addRule({
+                        name: str(rule.state.name),
+                        arn: str(rule.state.arn),
+                        busName,
+                        eventPattern: str(rule.inputs.eventPattern),
+                        state: rule.inputs.state === "DISABLED" ? "DISABLED" : "ENABLED",
+                    });
+                    serve(RULE, rule.urn, str(rule.state.arn), str(rule.state.name), `rule ${str(rule.state.name)} on ${busName}: ${str(rule.inputs.eventPattern)}`);
+                }
+                for (const target of context.declared.of(TARGET)) {
+                    const busName = service.busName(str(target.inputs.eventBusName || "default"));
+                    const transformer = target.inputs.inputTransformer as { inputPaths?: Record<string, string>; inputTemplate: string } | undefined;
+                    service.addTarget(busName, str(target.inputs.rule), {
+                        id: str(target.inputs.targetId ?? target.name),
+                        arn: str(target.inputs.arn),
+                        roleArn: target.inputs.roleArn === undefined ? undefined : str(target.inputs.roleArn),
+                        input: target.inputs.input === undefined ? undefined : str(target.inputs.input),
+                        inputPath: target.inputs.inputPath === undefined ? undefined : str(target.inputs.inputPath),
+                        inputTransformer: transformer ? { inputPathsMap: transformer.inputPaths, inputTemplate: transformer.inputTemplate } : undefined,
+                    });
+                    serve(TARGET, target.urn, str(target.inputs.arn), str(target.inputs.targetId ?? target.name), `target ${str(target.inputs.rule)} -> ${str(target.inputs.arn)}`);
+                }
+            },
+            pending: () => service.pending,
+            idle: () => service.idle(),
+        };
+    },
+};

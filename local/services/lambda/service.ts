@@ -1,0 +1,139 @@
+/**
+ * Lambda: every declared function, from the archive Pulumi packaged (never the TypeScript), in worker threads.
+ * Each function signs its AWS calls with a key of its own, so local IAM checks them against its own role.
+ */
+import type * as pulumi from "@pulumi/pulumi";
+import { LAMBDA_FAILURE } from "../../../components/taskFinisher";
+import { AwsError } from "../../core/awsError";
+import type { DeclaredResource } from "../../core/evaluate";
+import { namedArn, str } from "../../core/naming";
+import type { Declared, ServiceContext, ServiceDefinition, ServiceInstance, TargetKind } from "../../core/registry";
+import { archiveContents } from "./archive";
+import { AsyncInvocationRecord, FunctionSpec, LambdaService } from "./lambda";
+
+export interface LambdaInstance extends ServiceInstance {
+    service: LambdaService;
+    /** Each function as served, by name: tests swap a handler's archive with `service.addFunction({...spec, files})`. */
+    functions: Map<string, FunctionSpec>;
+}
+
+const FUNCTION = "aws:lambda/function:Function";
+const PERMISSION = "aws:lambda/permission:Permission";
+const INVOKE_CONFIG = "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig";
+
+export const lambdaService: ServiceDefinition<LambdaInstance> = {
+    name: "lambda",
+    signingName: "lambda",
+    resourceTypes: {
+        [FUNCTION]: { attributes: namedArn((r, name) => `arn:aws:lambda:${r.region}:${r.accountId}:function:${name}`) },
+        [PERMISSION]: {},
+        [INVOKE_CONFIG]: {},
+    },
+    async create(context) {
+        // The functions' archives, unpacked as Lambda would: on tmpfs where there is one (many small files, written
+        // at every start), and removed on close.
+        let service!: LambdaService;
+        const functions = new Map<string, FunctionSpec>();
+        const mayInvoke = grantCache((functionArn: string, ruleArn: string) => requireInvokePermission(context.declared, functionArn, ruleArn));
+        const lambdaFunctions: TargetKind = {
+            description: "Lambda functions",
+            matches: (arn) => arn.startsWith("arn:aws:lambda:"),
+            deliver: async ({ targetArn, ruleArn, input }) => {
+                mayInvoke(targetArn, ruleArn);
+                await service.invokeAsync(targetArn, JSON.parse(input));
+            },
+        };
+        return {
+            get service() {
+                return service;
+            },
+            functions,
+            targets: [lambdaFunctions],
+            async provision() {
+                service = new LambdaService({
+                    workDir: context.scratchDir(),
+                    baseEnvironment: {
+                        AWS_REGION: context.region,
+                        AWS_DEFAULT_REGION: context.region,
+                        AWS_ENDPOINT_URL: context.endpointUrl(),
+                    },
+                    sdkResolveDir: context.programRoot,
+                    retryDelaysMs: context.options.retryDelaysMs,
+                    maxWorkersPerFunction: context.options.maxWorkersPerFunction,
+                    scaleOutAfterMs: context.options.scaleOutAfterMs,
+                    log: context.options.verbose ? (fn, line) => context.log(`[${fn}] ${line}`) : undefined,
+                });
+                for (const fn of context.declared.of(FUNCTION)) {
+                    const spec = await functionSpec(context, fn);
+                    const key = context.credentials.issue(spec.name, str(fn.inputs.role));
+                    spec.environment = { ...spec.environment, AWS_ACCESS_KEY_ID: key.accessKeyId, AWS_SECRET_ACCESS_KEY: key.secretAccessKey };
+                    await service.addFunction(spec);
+                    functions.set(spec.name, spec);
+                    context.serve({
+                        service: "lambda",
+                        type: FUNCTION,
+                        urn: fn.urn,
+                        arn: spec.arn,
+                        name: spec.name,
+                        description: `function ${spec.name} (${str(fn.inputs.runtime)}, ${str(fn.inputs.handler)})`,
+                    });
+                }
+            },
+            pending: () => service?.pending ?? 0,
+            idle: async () => service?.idle(),
+            close: async () => service?.close(),
+        };
+    },
+};
+
+/** Remembers the arguments `check` passed (did not throw for); a refusal is checked, and thrown, every time. */
+export function grantCache<A extends Array<string | undefined>>(check: (...args: A) => void): (...args: A) => void {
+    const granted = new Set<string>();
+    return (...args: A) => {
+        const id = args.join("\n");
+        if (granted.has(id)) return;
+        check(...args);
+        if (granted.size >= 10_000) granted.clear();
+        granted.add(id);
+    };
+}
+
+/** EventBridge may invoke a function only where a permission says so, for that rule (as in AWS). */
+function requireInvokePermission(declared: Declared, functionArn: string, ruleArn: string): void {
+    const fn = declared.find(FUNCTION, functionArn);
+    const granted = declared
+        .of(PERMISSION)
+        .some(
+            (p) =>
+                declared.find(FUNCTION, p.inputs.function) === fn &&
+                p.inputs.principal === "events.amazonaws.com" &&
+                (p.inputs.sourceArn === undefined || p.inputs.sourceArn === ruleArn),
+        );
+    if (!fn || !granted) throw new AwsError("AccessDeniedException", `no lambda permission lets events.amazonaws.com invoke ${functionArn} for ${ruleArn}`);
+}
+
+async function functionSpec(context: ServiceContext, fn: DeclaredResource): Promise<FunctionSpec> {
+    const declared = context.declared;
+    const invokeConfig = declared.of(INVOKE_CONFIG).find((c) => declared.find(FUNCTION, c.inputs.functionName) === fn);
+    const destination = (invokeConfig?.inputs.destinationConfig as { onFailure?: { destination?: string } } | undefined)?.onFailure?.destination;
+    const environment = ((fn.inputs.environment as { variables?: Record<string, unknown> } | undefined)?.variables ?? {}) as Record<string, unknown>;
+    return {
+        name: str(fn.state.name),
+        arn: str(fn.state.arn),
+        handler: str(fn.inputs.handler),
+        timeoutSeconds: Number(fn.inputs.timeout ?? 3),
+        memorySizeMb: Number(fn.inputs.memorySize ?? 128),
+        environment: Object.fromEntries(Object.entries(environment).map(([k, v]) => [k, str(v)])),
+        files: await archiveContents(fn.inputs.code as pulumi.asset.Archive),
+        maximumRetryAttempts: invokeConfig?.inputs.maximumRetryAttempts === undefined ? undefined : Number(invokeConfig.inputs.maximumRetryAttempts),
+        onFailure: destination?.startsWith("arn:aws:events:") ? (record) => sendToBus(context, destination, record) : undefined,
+    };
+}
+
+/** Lambda's on-failure destination on EventBridge: the record as detail, from source `lambda`. */
+async function sendToBus(context: ServiceContext, busArn: string, record: AsyncInvocationRecord): Promise<void> {
+    const result = context.service("events").service.putEvents({
+        Entries: [{ EventBusName: busArn, Source: LAMBDA_FAILURE.source, DetailType: LAMBDA_FAILURE.detailType, Detail: JSON.stringify(record) }],
+    });
+    if (result.FailedEntryCount) throw new Error(`destination ${busArn} refused the failure record: ${result.Entries[0].ErrorMessage}`);
+}
