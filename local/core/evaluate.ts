@@ -104,8 +104,13 @@ function recordingMonitor(Base: MockMonitorClass, pulumiModule: PulumiModule) {
     return class RecordingMonitor extends Base {
         public readonly parents = new Map<string, string | undefined>();
         public currentUrn = "";
+        public readonly duplicates: string[] = [];
         async registerResource(req: RegisterRequest, callback: (err: unknown, response: unknown) => void): Promise<void> {
             this.currentUrn = urnOf(pulumiModule, req.getParent(), req.getType(), req.getName());
+            if (this.parents.has(this.currentUrn)) {
+                // The engine refuses this at `pulumi preview`; the mocks would silently keep the second.
+                this.duplicates.push(this.currentUrn);
+            }
             this.parents.set(this.currentUrn, req.getParent() || undefined);
             return super.registerResource(req, callback);
         }
@@ -216,6 +221,9 @@ export async function evaluateStack(options: EvaluateOptions = {}): Promise<Eval
     // Every registration the program started has been answered once the runtime has no RPC in flight.
     await pulumiModule.runtime.disconnect();
 
+    if (monitor.duplicates.length) {
+        throw new Error(`Duplicate resource URN '${monitor.duplicates[0]}'; try giving it a unique name (child names derived from the component's name keep them apart)`);
+    }
     const resources: DeclaredResource[] = [];
     for (const [urn, parentUrn] of monitor.parents) {
         const record = declared.get(urn);
