@@ -648,7 +648,7 @@ describe("StepFunctionsService", function () {
             await until(() => integrations.sent.length === 2);
             await first.close();
 
-            const files = fs.readdirSync(path.join(dataDir, "stepfunctions", "executions"));
+            const files = fs.readdirSync(path.join(dataDir, "executions"));
             assert.equal(files.length, 2);
 
             const second = newService(dataDir);

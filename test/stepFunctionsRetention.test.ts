@@ -80,7 +80,7 @@ describe("StepFunctionsService: what it keeps", function () {
                 before.push(await run(first, arn, index === 1 ? { fail: true, index } : { index, name }, name));
             }
             await first.close();
-            const files = fs.readdirSync(path.join(dataDir, "stepfunctions", "executions"));
+            const files = fs.readdirSync(path.join(dataDir, "executions"));
             assert.equal(files.length, names.length, "one file per execution");
             for (const file of files) assert.ok(Buffer.byteLength(file) <= 255, `${file} fits a file name`);
 
@@ -100,7 +100,7 @@ describe("StepFunctionsService: what it keeps", function () {
         });
 
         it("keeps its folders and files for their owner only (0700, 0600), tightening those an earlier run left open", async () => {
-            const executionsDir = path.join(dataDir, "stepfunctions", "executions");
+            const executionsDir = path.join(dataDir, "executions");
             fs.mkdirSync(executionsDir, { recursive: true, mode: 0o755 });
             fs.chmodSync(path.join(dataDir, "stepfunctions"), 0o755);
             fs.chmodSync(executionsDir, 0o755);
@@ -117,7 +117,7 @@ describe("StepFunctionsService: what it keeps", function () {
         });
 
         it("reads a file an earlier version wrote (old name, 0644, not redacted): renamed, tightened and redacted", async () => {
-            const executionsDir = path.join(dataDir, "stepfunctions", "executions");
+            const executionsDir = path.join(dataDir, "executions");
             fs.mkdirSync(executionsDir, { recursive: true });
             const executionArn = `arn:aws:states:${REGION}:${ACCOUNT}:execution:Legacy:old@run`;
             const url = "http://127.0.0.1:4566/results/run/basic-Ann.json?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIA%2F20260101&X-Amz-Signature=abcdef0123";
@@ -202,7 +202,7 @@ describe("StepFunctionsService: what it keeps", function () {
             await expectAwsError(service.describeExecution({ executionArn: runs[2].executionArn }), "ExecutionDoesNotExist");
             assert.deepEqual(JSON.parse((await service.describeExecution({ executionArn: runs[4].executionArn })).output ?? "null"), { echo: { i: 4 } });
             assert.deepEqual((await service.listExecutions({ stateMachineArn: arn })).executions.map((e) => e.executionArn), [runs[4].executionArn, runs[3].executionArn]);
-            assert.equal(fs.readdirSync(path.join(dataDir, "stepfunctions", "executions")).length, 2, "the dropped ones' files are gone");
+            assert.equal(fs.readdirSync(path.join(dataDir, "executions")).length, 2, "the dropped ones' files are gone");
         });
 
         it("refuses a bound that is not a whole number", () => {

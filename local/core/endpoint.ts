@@ -65,6 +65,14 @@ export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
     maxConnections: 2048,
 };
 
+/** A JSON-protocol service that reads the raw request itself (dynalite), after the endpoint verified and bounded it. */
+export interface RawJsonService {
+    targetPrefix: string;
+    service: RawService;
+    /** As JsonService.authorize: IAM's check of the verified caller, before the service sees the request. */
+    authorize?: (accessKeyId: string, operation: string, request: Record<string, unknown>) => void;
+}
+
 /** A service on the endpoint: its SigV4 signing name and how its requests are read. */
 export interface EndpointService {
     /** Its name in errors and logs. */
@@ -74,7 +82,7 @@ export interface EndpointService {
     /** JSON-protocol operations by `X-Amz-Target`. */
     json?: JsonService;
     /** A JSON-protocol service that reads the raw request itself (verified and bounded here), by target prefix. */
-    rawJson?: { targetPrefix: string; service: RawService };
+    rawJson?: RawJsonService;
     /** REST operations on paths (read whole and verified here). */
     rest?: RestService;
     /** A service that reads and verifies raw requests itself (S3). */
@@ -260,14 +268,15 @@ export function startEndpoint(options: EndpointOptions, host: string, port: numb
         }
         return operations;
     };
-    const rawJsonRoute = (service: RawService): Route => ({
+    const rawJsonRoute = ({ service, authorize }: RawJsonService, operation: string): Route => ({
         contentType: "application/x-amz-json-1.0",
         run: async (req, res, fail) => {
             const body = await readBody(req, res, service.maxBodyBytes ?? limit, budget);
-            await verify(req, body);
+            const caller = await verify(req, body);
             // The emulator behind gets only a JSON object of bounded depth: dynalite throws, uncaught, on a body such
             // as `null`, which would stop the whole process.
-            parseJsonObject(body.toString("utf8"));
+            const request = parseJsonObject(body.toString("utf8"));
+            authorize?.(caller.accessKeyId, operation, request);
             service.handle(replayed(req, body, fail), res);
         },
     });
@@ -321,7 +330,7 @@ export function startEndpoint(options: EndpointOptions, host: string, port: numb
             const dot = target.indexOf(".");
             const prefix = dot < 0 ? target : target.slice(0, dot);
             const operation = dot < 0 ? "" : target.slice(dot + 1);
-            if (service.rawJson && service.rawJson.targetPrefix === prefix) return rawJsonRoute(service.rawJson.service);
+            if (service.rawJson && service.rawJson.targetPrefix === prefix) return rawJsonRoute(service.rawJson, operation);
             const found = service.json?.targetPrefix === prefix ? operations?.get(operation) : undefined;
             if (found) return found;
             const known = service.json?.targetPrefix === prefix ? ` by ${prefix}` : "";

@@ -5,7 +5,7 @@
  * its lifecycle. The runtime (`runtime.ts`) loops over `SERVICES` (`services.ts`); it names no service itself.
  */
 import type { DeclaredResource, EvaluatedStack } from "./evaluate";
-import type { JsonService, RawService, RestService } from "./endpoint";
+import type { JsonService, RawJsonService, RawService, RestService } from "./endpoint";
 import type { ServiceInstances } from "../services";
 
 export type Inputs = Record<string, unknown>;
@@ -170,7 +170,7 @@ export interface ServiceRoutes {
     /** JSON-protocol operations by `X-Amz-Target` (verified and parsed by the endpoint). */
     json?: JsonService;
     /** A JSON-protocol service that reads the raw request (dynalite), by target prefix; verified by the endpoint. */
-    rawJson?: { targetPrefix: string; service: RawService };
+    rawJson?: RawJsonService;
     /** REST operations on paths, verified and read by the endpoint (Lambda's `/2015-03-31/functions/...`). */
     rest?: RestService;
     /** A service that reads and verifies raw requests itself (S3: presigned URLs, `aws-chunked` bodies). */
@@ -195,6 +195,8 @@ export interface ServiceDefinition<I extends ServiceInstance = ServiceInstance> 
     name: string;
     /** The service in SigV4 credential scopes (`states`, `events`, `lambda`, `s3`, `dynamodb`). */
     signingName: string;
+    /** Its folder under `--data-dir` (its name by default). */
+    dataFolder?: string;
     /** Pulumi resource types it serves or reads (provisioned by it, or consulted while provisioning). */
     resourceTypes: Record<string, ResourceTypeSpec>;
     create(context: ServiceContext): Promise<I>;

@@ -163,7 +163,7 @@ export async function startRuntime(options: RuntimeOptions = {}): Promise<Runtim
             if (!endpoint) throw new Error("the endpoint is not listening yet");
             return endpoint.url;
         },
-        dataDir: () => (dataDir ? path.join(dataDir, name) : undefined),
+        dataDir: () => (dataDir ? path.join(dataDir, SERVICES[name].dataFolder ?? name) : undefined),
         scratchDir: () => scratch.sub(name),
         programRoot: stack.root,
         credentials,

@@ -15,6 +15,8 @@ const STATE_MACHINE = "aws:sfn/stateMachine:StateMachine";
 export const statesService: ServiceDefinition<StatesInstance> = {
     name: "states",
     signingName: "states",
+    // Where executions were kept before the registry, so an existing --data-dir is read back.
+    dataFolder: "stepfunctions",
     resourceTypes: {
         [STATE_MACHINE]: { attributes: namedArn((r, name) => `arn:aws:states:${r.region}:${r.accountId}:stateMachine:${name}`) },
     },

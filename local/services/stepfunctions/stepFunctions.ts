@@ -715,7 +715,7 @@ export class StepFunctionsService {
         this.maxRetainedExecutions = retentionBound(opts.maxRetainedExecutions, DEFAULT_MAX_RETAINED_EXECUTIONS, "maxRetainedExecutions");
         this.maxRetainedExpressExecutions = retentionBound(opts.maxRetainedExpressExecutions, DEFAULT_MAX_RETAINED_EXPRESS_EXECUTIONS, "maxRetainedExpressExecutions");
         if (opts.dataDir) {
-            this.executionsDir = path.join(opts.dataDir, "stepfunctions", "executions");
+            this.executionsDir = path.join(opts.dataDir, "executions");
             this.loadExecutions();
         }
         timeoutErrorFactory ??= captureTimeoutErrorFactory();
