@@ -6,18 +6,11 @@
 import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
 import { GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { DescribeExecutionCommand, SFNClient } from "@aws-sdk/client-sfn";
-import { parseArgs, start } from "./cli";
+import { exitOnUsage, reportFailure, start } from "./cli";
 import { LOCAL_CREDENTIALS } from "./core/runtime";
 
 async function main(): Promise<void> {
-    const options = parseArgs(process.argv.slice(2));
-    const countFlag = options.rest.indexOf("--count");
-    const count = countFlag >= 0 ? Number(options.rest[countFlag + 1]) : undefined;
-    if (count !== undefined && (!Number.isInteger(count) || count < 0)) {
-        throw new Error(`--count takes a whole number of names, got ${JSON.stringify(options.rest[countFlag + 1] ?? null)}`);
-    }
-    const unknown = options.rest.filter((word, i) => i !== countFlag && i !== countFlag + 1);
-    if (unknown.length) throw new Error(`unknown arguments: ${unknown.join(" ")} (flags: --count N --port N --host H --data-dir D --max-executions N --verbose)`);
+    const { count, help: _help, ...options } = exitOnUsage("demo", process.argv.slice(2));
     const detail = count === undefined ? "{}" : JSON.stringify({ count });
     const started = Date.now();
     const runtime = await start({ ...options, port: options.port ?? 4566 });
@@ -67,7 +60,4 @@ async function main(): Promise<void> {
     process.exit(0);
 }
 
-main().catch((error: Error) => {
-    console.error(`choreography demo: ${error.message}`);
-    process.exit(1);
-});
+main().catch(reportFailure("choreography demo"));
