@@ -159,8 +159,16 @@ export function parseArgs(argv: string[], command: Command = "start"): CliOption
     const specs = FLAGS[command];
     let parsed: { values: Record<string, string | boolean | Array<string | boolean> | undefined> };
     try {
+        // A value flag takes the next word whatever it is (`--max-executions -3` is a bad count, not a missing one),
+        // as before; Node's parser would call a value starting with "-" ambiguous.
+        const valued = new Set(specs.filter((f) => f.value).map((f) => `--${f.name}`));
+        const joined: string[] = [];
+        for (let i = 0; i < argv.length; i++) {
+            if (valued.has(argv[i]) && i + 1 < argv.length) joined.push(`${argv[i]}=${argv[++i]}`);
+            else joined.push(argv[i]);
+        }
         parsed = parseNodeArgs({
-            args: argv,
+            args: joined,
             strict: true,
             allowPositionals: false,
             options: Object.fromEntries(

@@ -6,7 +6,7 @@
 import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
 import { GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { DescribeExecutionCommand, SFNClient } from "@aws-sdk/client-sfn";
-import { exitOnUsage, reportFailure, start } from "./cli";
+import { exitOnUsage, reportFailure, start, watchParent } from "./cli";
 import { LOCAL_CREDENTIALS } from "./core/runtime";
 
 async function main(): Promise<void> {
@@ -14,6 +14,11 @@ async function main(): Promise<void> {
     const detail = count === undefined ? "{}" : JSON.stringify({ count });
     const started = Date.now();
     const runtime = await start({ ...options, port: options.port ?? 4566 });
+    // A demo whose parent is gone has no one to show its run to: it stops rather than serve on unseen.
+    watchParent(() => {
+        console.error("choreography demo: parent process gone, stopping");
+        void runtime.close().finally(() => process.exit(1));
+    });
     const { outputs } = runtime.stack;
     console.log(`evaluated index.ts under Pulumi mocks: ${runtime.stack.resources.length} resources, served locally (nothing deployed)`);
     console.log(`ready ${runtime.url} (${Date.now() - started} ms)`);
