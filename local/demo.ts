@@ -6,21 +6,19 @@
 import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
 import { GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { DescribeExecutionCommand, SFNClient } from "@aws-sdk/client-sfn";
-import { parseArgs, start } from "./cli";
+import { exitOnUsage, reportFailure, start, watchParent } from "./cli";
 import { LOCAL_CREDENTIALS } from "./core/runtime";
 
 async function main(): Promise<void> {
-    const options = parseArgs(process.argv.slice(2));
-    const countFlag = options.rest.indexOf("--count");
-    const count = countFlag >= 0 ? Number(options.rest[countFlag + 1]) : undefined;
-    if (count !== undefined && (!Number.isInteger(count) || count < 0)) {
-        throw new Error(`--count takes a whole number of names, got ${JSON.stringify(options.rest[countFlag + 1] ?? null)}`);
-    }
-    const unknown = options.rest.filter((word, i) => i !== countFlag && i !== countFlag + 1);
-    if (unknown.length) throw new Error(`unknown arguments: ${unknown.join(" ")} (flags: --count N --port N --host H --data-dir D --max-executions N --verbose)`);
+    const { count, help: _help, ...options } = exitOnUsage("demo", process.argv.slice(2));
     const detail = count === undefined ? "{}" : JSON.stringify({ count });
     const started = Date.now();
     const runtime = await start({ ...options, port: options.port ?? 4566 });
+    // A demo whose parent is gone has no one to show its run to: it stops rather than serve on unseen.
+    watchParent(() => {
+        console.error("choreography demo: parent process gone, stopping");
+        void runtime.close().finally(() => process.exit(1));
+    });
     const { outputs } = runtime.stack;
     console.log(`evaluated index.ts under Pulumi mocks: ${runtime.stack.resources.length} resources, served locally (nothing deployed)`);
     console.log(`ready ${runtime.url} (${Date.now() - started} ms)`);
@@ -67,7 +65,4 @@ async function main(): Promise<void> {
     process.exit(0);
 }
 
-main().catch((error: Error) => {
-    console.error(`choreography demo: ${error.message}`);
-    process.exit(1);
-});
+main().catch(reportFailure("choreography demo"));
