@@ -213,13 +213,18 @@ export async function evaluateStack(options: EvaluateOptions = {}): Promise<Eval
     pulumiModule.runtime.setMockOptions(monitor, location.project, stack, false);
     forgetProgramModules(location.root);
     let outputs: Record<string, unknown>;
+    // Pulumi runs a program in its own folder: `CallbackFunction` finds the program's package.json from there.
+    const cwd = process.cwd();
+    process.chdir(location.root);
     try {
         outputs = await settle(pulumiModule, { ...(require(location.entry) as Record<string, unknown>) });
+        // Every registration the program started has been answered once the runtime has no RPC in flight.
+        await pulumiModule.runtime.disconnect();
     } catch (error) {
-        throw new Error(`evaluating ${path.relative(process.cwd(), location.entry) || location.entry}: ${(error as Error).message}`, { cause: error });
+        throw new Error(`evaluating ${location.entry}: ${(error as Error).message}`, { cause: error });
+    } finally {
+        process.chdir(cwd);
     }
-    // Every registration the program started has been answered once the runtime has no RPC in flight.
-    await pulumiModule.runtime.disconnect();
 
     if (monitor.duplicates.length) {
         throw new Error(`Duplicate resource URN '${monitor.duplicates[0]}'; try giving it a unique name (child names derived from the component's name keep them apart)`);
