@@ -78,6 +78,7 @@ describe("cli: flags", () => {
         refusal(["--config", "region"], "start", /--config takes key=value, got "region"/);
         refusal(["--config", ":x=1"], "start", /--config :x: a key is name or namespace:name/);
         refusal(["--stack", "../etc"], "start", /--stack must be a stack name/);
+        refusal(["--outputs", "/no/such/folder/outputs.json"], "start", /--outputs \/no\/such\/folder\/outputs.json: no folder \/no\/such\/folder/);
         refusal(["--program", "/no/such/folder"], "bin", /--program \/no\/such\/folder: no such file or folder/);
         assert.equal(parseArgs(["--port", "0"]).port, 0);
     });
