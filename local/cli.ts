@@ -200,7 +200,12 @@ export function parseArgs(argv: string[], command: Command = "start"): CliOption
         if (!/^[A-Za-z0-9_.-]+$/.test(stack)) throw new UsageError(`--stack must be a stack name (letters, digits, - _ .), got ${JSON.stringify(stack)}`);
         options.stack = stack;
     }
-    if (text("outputs") !== undefined) options.outputsFile = path.resolve(text("outputs")!);
+    if (text("outputs") !== undefined) {
+        options.outputsFile = path.resolve(text("outputs")!);
+        // Found out now rather than after the whole program has been evaluated and served.
+        const folder = path.dirname(options.outputsFile);
+        if (!fs.existsSync(folder) || !fs.statSync(folder).isDirectory()) throw new UsageError(`--outputs ${text("outputs")}: no folder ${folder}`);
+    }
     if (text("program") !== undefined) options.program = path.resolve(text("program")!);
     else if (command === "bin") options.program = process.cwd();
     if (options.program !== undefined && !fs.existsSync(options.program)) throw new UsageError(`--program ${options.program}: no such file or folder`);
@@ -350,6 +355,11 @@ export async function serve(command: "start" | "bin", argv: string[]): Promise<v
     const started = Date.now();
     const { outputsFile, help: _help, count: _count, ...runtimeOptions } = options;
     const runtime = await start({ ...runtimeOptions, log: (line) => console.log(line) });
+    // A runtime that serves another program than the one named would answer for the wrong resources.
+    if (options.program !== undefined && runtime.stack.project !== projectName(options.program)) {
+        await runtime.close();
+        throw new Error(`--program ${options.program} is project ${projectName(options.program)}, but the runtime evaluated ${runtime.stack.project}: this runtime does not serve other programs yet`);
+    }
     const entry = options.program ? path.relative(process.cwd(), options.program) || "." : "index.ts";
     console.log(
         `evaluated ${entry} (stack ${runtime.stack.stack}) under Pulumi mocks: ${runtime.stack.resources.length} resources declared, nothing deployed`,

@@ -78,6 +78,7 @@ describe("cli: flags", () => {
         refusal(["--config", "region"], "start", /--config takes key=value, got "region"/);
         refusal(["--config", ":x=1"], "start", /--config :x: a key is name or namespace:name/);
         refusal(["--stack", "../etc"], "start", /--stack must be a stack name/);
+        refusal(["--outputs", "/no/such/folder/outputs.json"], "start", /--outputs \/no\/such\/folder\/outputs.json: no folder \/no\/such\/folder/);
         refusal(["--program", "/no/such/folder"], "bin", /--program \/no\/such\/folder: no such file or folder/);
         assert.equal(parseArgs(["--port", "0"]).port, 0);
     });
@@ -191,6 +192,8 @@ describe("cli: outputs, parent and signals", function () {
         // `; true` keeps sh as a parent of its own (a lone command would be exec'd in its place), as under npm.
         const script = `"${process.execPath}" "${tsx}" local/main.ts --port 0 --outputs "${file}" --config eventSource=cli-test; true`;
         const shell = spawn("sh", ["-c", script], { cwd: root });
+        // Once sh is gone its children are no longer below it: they are remembered for the cleanup.
+        let below: number[] = [];
         try {
             const { out } = await untilReady(shell);
             // Written before the ready line: it is there the moment ready is read.
@@ -203,14 +206,14 @@ describe("cli: outputs, parent and signals", function () {
             assert.match(before, /outputs \(written to .*outputs\.json\):\n {4}bucketName: "results"\n/);
             assert.ok(before.includes(`    eventSource: "cli-test"`), out);
 
-            const below = liveDescendants(shell.pid!);
+            below = liveDescendants(shell.pid!);
             assert.ok(below.length >= 2, `tsx and the server run below sh: ${below}`);
             shell.kill("SIGKILL");
             const deadline = Date.now() + 3_500;
             while (below.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
             assert.deepEqual(below.filter(alive), [], "the server and tsx stopped within ~3 s of their parent's death");
         } finally {
-            for (const pid of liveDescendants(shell.pid!)) process.kill(pid, "SIGKILL");
+            for (const pid of [...below, ...liveDescendants(shell.pid!)].filter(alive)) process.kill(pid, "SIGKILL");
             shell.kill("SIGKILL");
             fs.rmSync(dir, { recursive: true, force: true });
         }
