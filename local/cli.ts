@@ -2,21 +2,13 @@
 import * as fs from "fs";
 import * as path from "path";
 import { parseArgs as parseNodeArgs } from "util";
-import { parse as parseYaml } from "yaml";
+import { locateProgram } from "./core/evaluate";
 import { Runtime, RuntimeOptions, startRuntime } from "./core/runtime";
 
 /** This repository: the program `npm start` and the demo serve. */
 export const REPOSITORY_ROOT = path.resolve(__dirname, "..");
 
-/** What the runtime is told; `program` and `strict` are named here until RuntimeOptions declares them. */
-export interface CliRuntimeOptions extends RuntimeOptions {
-    /** The program's folder (Pulumi.yaml, Pulumi.<stack>.yaml, its entry, node_modules). */
-    program?: string;
-    /** A declared resource whose type is not served is an error instead of a warning. */
-    strict?: boolean;
-}
-
-export interface CliOptions extends CliRuntimeOptions {
+export interface CliOptions extends RuntimeOptions {
     /** `--help` / `-h`: print `usage(command)` and exit 0, nothing else. */
     help: boolean;
     /** `--outputs FILE`: where the stack outputs go, as `pulumi stack output --json` prints them. */
@@ -99,12 +91,11 @@ export function usage(command: Command): string {
 
 /** The project name a program's `Pulumi.yaml` declares (`name:`), which namespaces its bare config keys. */
 export function projectName(program: string): string {
-    const folder = fs.existsSync(program) && fs.statSync(program).isFile() ? REPOSITORY_ROOT : program;
-    const file = ["Pulumi.yaml", "Pulumi.yml"].map((f) => path.join(folder, f)).find((f) => fs.existsSync(f));
-    if (!file) throw new UsageError(`${folder} holds no Pulumi.yaml: pass --program the folder of a Pulumi project`);
-    const name = ((parseYaml(fs.readFileSync(file, "utf8")) ?? {}) as { name?: unknown }).name;
-    if (typeof name !== "string" || name === "") throw new UsageError(`${file} names no project (name:)`);
-    return name;
+    try {
+        return locateProgram(program).project;
+    } catch (error) {
+        throw new UsageError((error as Error).message);
+    }
 }
 
 /**
@@ -255,12 +246,11 @@ export function writeOutputsFile(file: string, outputs: Record<string, unknown>)
 
 /** The names of the outputs the program exported as secrets, where the evaluation tells them. */
 export function secretOutputNames(stack: Runtime["stack"]): string[] {
-    const told = (stack as { secretOutputs?: unknown }).secretOutputs;
-    return Array.isArray(told) ? told.filter((n): n is string => typeof n === "string") : [];
+    return stack.secretOutputs;
 }
 
 /** Starts the runtime; a taken default port is reported with what to do, not as a stack trace. */
-export async function start(options: CliRuntimeOptions): Promise<Runtime> {
+export async function start(options: RuntimeOptions): Promise<Runtime> {
     // The SDK warns that Node 20 support ends; handlers target nodejs22.x and the runtime works on both.
     process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
     // Everything the runtime writes (objects, tables, executions, unpacked archives) is its owner's only, including
@@ -355,11 +345,6 @@ export async function serve(command: "start" | "bin", argv: string[]): Promise<v
     const started = Date.now();
     const { outputsFile, help: _help, count: _count, ...runtimeOptions } = options;
     const runtime = await start({ ...runtimeOptions, log: (line) => console.log(line) });
-    // A runtime that serves another program than the one named would answer for the wrong resources.
-    if (options.program !== undefined && runtime.stack.project !== projectName(options.program)) {
-        await runtime.close();
-        throw new Error(`--program ${options.program} is project ${projectName(options.program)}, but the runtime evaluated ${runtime.stack.project}: this runtime does not serve other programs yet`);
-    }
     const entry = options.program ? path.relative(process.cwd(), options.program) || "." : "index.ts";
     console.log(
         `evaluated ${entry} (stack ${runtime.stack.stack}) under Pulumi mocks: ${runtime.stack.resources.length} resources declared, nothing deployed`,

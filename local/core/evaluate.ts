@@ -38,6 +38,8 @@ export interface EvaluatedStack {
     outputs: Record<string, unknown>;
     /** The program's folder: paths in its assets resolve here, and its `node_modules` serve its handlers. */
     root: string;
+    /** The names of the outputs the program exported as secrets (shown as `[secret]`, as the Pulumi CLI does). */
+    secretOutputs: string[];
 }
 
 export interface EvaluateOptions {
@@ -213,11 +215,16 @@ export async function evaluateStack(options: EvaluateOptions = {}): Promise<Eval
     pulumiModule.runtime.setMockOptions(monitor, location.project, stack, false);
     forgetProgramModules(location.root);
     let outputs: Record<string, unknown>;
+    const secretOutputs: string[] = [];
     // Pulumi runs a program in its own folder: `CallbackFunction` finds the program's package.json from there.
     const cwd = process.cwd();
     process.chdir(location.root);
     try {
-        outputs = await settle(pulumiModule, { ...(require(location.entry) as Record<string, unknown>) });
+        const exported = { ...(require(location.entry) as Record<string, unknown>) };
+        for (const [name, value] of Object.entries(exported)) {
+            if (pulumiModule.Output.isInstance(value) && (await pulumiModule.isSecret(value))) secretOutputs.push(name);
+        }
+        outputs = await settle(pulumiModule, exported);
         // Every registration the program started has been answered once the runtime has no RPC in flight.
         await pulumiModule.runtime.disconnect();
     } catch (error) {
@@ -234,7 +241,7 @@ export async function evaluateStack(options: EvaluateOptions = {}): Promise<Eval
         const record = declared.get(urn);
         if (record) resources.push({ ...record, urn, parentUrn });
     }
-    return { project: location.project, stack, region, accountId, resources, outputs, root: location.root };
+    return { project: location.project, stack, region, accountId, resources, outputs, root: location.root, secretOutputs };
 }
 
 /**
