@@ -2,7 +2,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { parseArgs as parseNodeArgs } from "util";
-import { locateProgram } from "./core/evaluate";
+import { readProject } from "./core/evaluate";
 import { Runtime, RuntimeOptions, startRuntime } from "./core/runtime";
 
 /** This repository: the program `npm start` and the demo serve. */
@@ -92,7 +92,7 @@ export function usage(command: Command): string {
 /** The project name a program's `Pulumi.yaml` declares (`name:`), which namespaces its bare config keys. */
 export function projectName(program: string): string {
     try {
-        return locateProgram(program).project;
+        return readProject(program).name;
     } catch (error) {
         throw new UsageError((error as Error).message);
     }

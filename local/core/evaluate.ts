@@ -67,25 +67,29 @@ export interface ProgramLocation {
     project: string;
 }
 
-/** Finds the program's project name and entry from its `Pulumi.yaml`, as the Pulumi CLI does. */
-export function locateProgram(program: string = PROJECT_ROOT): ProgramLocation {
+/** A program's folder and its `Pulumi.yaml` as read: the project's name, `main` and runtime, checked. */
+export function readProject(program: string = PROJECT_ROOT): { root: string; file?: string; name: string; main?: string } {
     const given = path.resolve(program);
     if (!fs.existsSync(given)) throw new Error(`--program ${program}: no such file or folder`);
-    const isFile = fs.statSync(given).isFile();
-    const root = isFile ? PROJECT_ROOT : given;
+    const root = fs.statSync(given).isFile() ? PROJECT_ROOT : given;
     const projectFile = ["Pulumi.yaml", "Pulumi.yml"].map((f) => path.join(root, f)).find((f) => fs.existsSync(f));
     if (!projectFile) throw new Error(`${root} holds no Pulumi.yaml: pass --program the folder of a Pulumi project`);
     const project = (parseYaml(fs.readFileSync(projectFile, "utf8")) ?? {}) as { name?: unknown; main?: unknown; runtime?: unknown };
     if (typeof project.name !== "string" || project.name === "") throw new Error(`${projectFile} names no project (name:)`);
     const runtime = typeof project.runtime === "string" ? project.runtime : (project.runtime as { name?: string } | undefined)?.name;
     if (runtime !== undefined && runtime !== "nodejs") throw new Error(`${projectFile}: runtime ${runtime} is not served; the offline runtime evaluates nodejs (TypeScript) programs`);
-    let entry = given;
-    if (!isFile) {
-        const main = typeof project.main === "string" ? path.resolve(root, project.main) : root;
-        entry = ["", ".ts", "/index.ts", "/index.js"].map((suffix) => main + suffix).find((f) => fs.existsSync(f) && fs.statSync(f).isFile()) ?? "";
-        if (!entry) throw new Error(`${root}: no entry found (Pulumi.yaml main, index.ts or index.js)`);
-    }
-    return { root, entry, project: project.name };
+    return { root, file: projectFile, name: project.name, main: typeof project.main === "string" ? project.main : undefined };
+}
+
+/** Finds the program's project name and entry from its `Pulumi.yaml`, as the Pulumi CLI does. */
+export function locateProgram(program: string = PROJECT_ROOT): ProgramLocation {
+    const project = readProject(program);
+    const given = path.resolve(program);
+    if (fs.statSync(given).isFile()) return { root: project.root, entry: given, project: project.name };
+    const main = project.main === undefined ? project.root : path.resolve(project.root, project.main);
+    const entry = ["", ".ts", "/index.ts", "/index.js"].map((suffix) => main + suffix).find((f) => fs.existsSync(f) && fs.statSync(f).isFile());
+    if (!entry) throw new Error(`${project.root}: no entry found (Pulumi.yaml main, index.ts or index.js)`);
+    return { root: project.root, entry, project: project.name };
 }
 
 /** What registerResource receives from the SDK (a protobuf message; only these getters are used). */
