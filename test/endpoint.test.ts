@@ -326,9 +326,12 @@ describe("endpoint hardening", function () {
                 assert.equal(unsigned.status, 400, `${target} unsigned`);
                 assert.match(unsigned.type, /MissingAuthenticationToken/, `${target} unsigned`);
             }
-            // Signed with its real secret, the function's key is checked by its role's policy as before.
-            const own = await rawCall(runtime.url, "DynamoDB_20120810.ListTables", "{}", { credentials: key });
+            // Signed with its real secret, the function's key is checked by its role's policy: it may put its events,
+            // and DynamoDB, which its role does not name, refuses it.
+            const own = await rawCall(runtime.url, "AWSEvents.PutEvents", calls[0][1], { credentials: key });
             assert.equal(own.status, 200, own.body);
+            const denied = await rawCall(runtime.url, "DynamoDB_20120810.ListTables", "{}", { credentials: key });
+            assert.deepEqual([denied.status, denied.type], [400, "AccessDeniedException"], denied.body);
         });
     });
 });

@@ -169,7 +169,7 @@ describe("StepFunctionsService: no credential in what it keeps", function () {
         assert.ok(history.includes(redactTaskToken(token)), "the history names the token by its fingerprint");
 
         await service.close();
-        const executionsDir = path.join(dataDir, "stepfunctions", "executions");
+        const executionsDir = path.join(dataDir, "executions");
         const files = fs.readdirSync(executionsDir);
         assert.equal(files.length, 3);
         for (const file of files) assertNoCredential(fs.readFileSync(path.join(executionsDir, file), "utf8"), [token], file);

@@ -102,14 +102,14 @@ describe("StepFunctionsService: what it keeps", function () {
         it("keeps its folders and files for their owner only (0700, 0600), tightening those an earlier run left open", async () => {
             const executionsDir = path.join(dataDir, "executions");
             fs.mkdirSync(executionsDir, { recursive: true, mode: 0o755 });
-            fs.chmodSync(path.join(dataDir, "stepfunctions"), 0o755);
+            fs.chmodSync(dataDir, 0o755);
             fs.chmodSync(executionsDir, 0o755);
             const service = open({ dataDir });
             const arn = addMachine(service, "Private");
             await run(service, arn, { secret: 1 }, "one");
             const { executionArn: running } = await service.startExecution({ stateMachineArn: arn, input: "{}", name: "two" });
             await service.waitForExecution(running, 5000);
-            assert.equal(modeOf(path.join(dataDir, "stepfunctions")), 0o700);
+            assert.equal(modeOf(dataDir), 0o700);
             assert.equal(modeOf(executionsDir), 0o700);
             const files = fs.readdirSync(executionsDir);
             assert.equal(files.length, 2);

@@ -11,7 +11,7 @@ import { AwsError } from "./awsError";
 import { KeyRing, LOCAL_CREDENTIALS } from "./credentials";
 import { DeclaredResource, EvaluatedStack, evaluateStack } from "./evaluate";
 import { Endpoint, startEndpoint } from "./endpoint";
-import { RolePolicies } from "./iam";
+import { rolePoliciesOf } from "./iam";
 import { redactText } from "./redact";
 import type { Authorizer, Declared, ResourceTypeSpec, ServedResource, ServiceContext, ServiceInstance, TargetDelivery } from "./registry";
 import { createScratchFolder } from "./scratch";
@@ -69,7 +69,7 @@ type ServiceName = keyof typeof SERVICES;
 const str = (value: unknown): string => (typeof value === "string" ? value : String(value ?? ""));
 
 /** The resources of the evaluated stack, indexed by URN and type. */
-class DeclaredIndex implements Declared {
+export class DeclaredIndex implements Declared {
     private readonly byType = new Map<string, DeclaredResource[]>();
     private readonly urns = new Map<string, DeclaredResource>();
     constructor(public readonly stack: EvaluatedStack) {
@@ -132,11 +132,8 @@ export async function startRuntime(options: RuntimeOptions = {}): Promise<Runtim
     const scratch = createScratchFolder();
     for (const leftover of scratch.removedLeftovers) log(`removed the scratch folder of a runtime that did not stop: ${leftover}`);
 
-    const policies = new RolePolicies();
-    for (const policy of declared.of("aws:iam/rolePolicy:RolePolicy")) {
-        const role = declared.find("aws:iam/role:Role", policy.inputs.role);
-        if (role) policies.add(str(role.state.arn), str(policy.inputs.policy));
-    }
+    const { policies, unknownPolicies } = rolePoliciesOf(declared);
+    for (const { roleArn, policyArn } of unknownPolicies) log(`not served   policy ${policyArn} attached to ${roleArn}: no document for it here, so it grants nothing locally`);
     const credentials = new KeyRing();
     // Roles, policies and permissions are fixed once the stack is served, so a grant found once holds: every event
     // delivered would otherwise evaluate them afresh.
