@@ -34,6 +34,7 @@ import {
     escapeXml,
     readRequestEncryption,
 } from "./encryption";
+import { isListing, listObjects } from "./listing";
 import {
     MAX_KEY_BYTES,
     ObjectRecord,
@@ -294,10 +295,8 @@ async function serve(
     if (target.bucket !== undefined && target.key === undefined && req.method === "GET" && target.query.some(([name]) => name === "encryption")) {
         return getBucketEncryption(res, target.bucket, shortcut);
     }
-    // s3rver's DES continuation tokens cannot be made or read on Node 17+ (OpenSSL 3 has no DES), so no token
-    // this emulator could have issued is valid: refuse one as S3 refuses a token it did not issue.
-    if (target.key === undefined && target.query.some(([name, value]) => name === "continuation-token" && value !== "")) {
-        throw storeError("InvalidArgument", "The continuation token provided is incorrect", 400, { ArgumentName: "continuation-token" });
+    if (target.bucket !== undefined && target.key === undefined && isListing(req.method, target.query)) {
+        return listBucket(res, target.bucket, target.query, shortcut);
     }
     routeEmptySegments(req);
     const writes = writesObject(req, target);
@@ -338,6 +337,16 @@ async function serve(
         if (file !== undefined) void fsp.rm(file, { force: true });
     });
     forwardInScope(replay);
+}
+
+/** ListObjects and ListObjectsV2 (./listing), on the object files: s3rver's own cannot page on Node 17+. */
+async function listBucket(res: http.ServerResponse, bucket: string, query: [string, string][], shortcut: Shortcut): Promise<void> {
+    if (!(await shortcut.bucketExists(bucket))) {
+        throw storeError("NoSuchBucket", "The specified bucket does not exist", 404, { BucketName: bucket });
+    }
+    const body = await shortcut.list(bucket, query);
+    res.writeHead(200, { "Content-Type": "application/xml", "Content-Length": Buffer.byteLength(body) });
+    res.end(body);
 }
 
 /** GetBucketEncryption: the bucket's default encryption (SSE-S3 when it has no configuration of its own). */
@@ -437,6 +446,8 @@ interface Shortcut {
     bucketExists(bucket: string): Promise<boolean>;
     bucketEncryption(bucket: string): ReturnType<ObjectStore["getBucketEncryption"]>;
     put(object: S3rverObject, encryption: StoredEncryption | undefined): Promise<{ size: number; md5: string }>;
+    /** The XML answer of a listing request. */
+    list(bucket: string, query: [string, string][]): Promise<string>;
 }
 
 /** Metadata an S3Object shows besides the stored headers and the user's x-amz-meta-* (models/object.js). */
@@ -684,6 +695,7 @@ function cacheStore(store: ObjectStore): Shortcut {
         bucketExists: async (bucket) => (await store.getBucket(bucket)) !== null,
         bucketEncryption: (bucket) => store.getBucketEncryption(bucket),
         put: (object, encryption) => store.putObject(object, encryption),
+        list: (bucket, query) => listObjects(store, bucket, query),
     };
 }
 

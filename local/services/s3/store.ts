@@ -672,6 +672,12 @@ export class ObjectStore {
         return { objects, commonPrefixes: [...commonPrefixes].sort(compareKeys), isTruncated };
     }
 
+    /** The records of every object under `prefix`, in S3's listing order (UTF-8 bytes). */
+    async listRecords(bucket: string, prefix = ""): Promise<ObjectRecord[]> {
+        const records = (await this.readAllRecords(bucket)).filter((record) => record.key.startsWith(prefix));
+        return records.sort((a, b) => compareKeys(a.key, b.key));
+    }
+
     private async readAllRecords(bucket: string): Promise<ObjectRecord[]> {
         const root = path.join(this.bucketPath(bucket), OBJECTS);
         const records: ObjectRecord[] = [];
