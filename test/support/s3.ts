@@ -42,7 +42,7 @@ export async function serveEmulator(emulator: S3Emulator): Promise<ServedEmulato
     };
 }
 
-/** An emulator with buckets, served, and an SDK client (default settings) signed with the emulator's key. */
+/** An emulator with buckets, served, and an SDK client (default settings) signed with the emulator's key (`test` without one). */
 export interface RunningEmulator {
     emulator: S3Emulator;
     server: ServedEmulator;
@@ -55,7 +55,9 @@ export async function startServedEmulator(options: S3EmulatorOptions, buckets: s
     for (const bucket of buckets) await emulator.ensureBucket(bucket);
     const server = await serveEmulator(emulator);
     // Default settings on purpose: flexible checksums, no forcePathStyle.
-    const s3 = new S3Client({ endpoint: server.endpoint, region: options.region, credentials: { accessKeyId: options.accessKeyId, secretAccessKey: options.secretAccessKey } });
+    // With `secretOf` instead of a fixed key, the client signs as a user the emulator does not know.
+    const credentials = { accessKeyId: options.accessKeyId ?? "test", secretAccessKey: options.secretAccessKey ?? "test" };
+    const s3 = new S3Client({ endpoint: server.endpoint, region: options.region, credentials });
     return {
         emulator,
         server,

@@ -81,14 +81,30 @@ export interface S3EmulatorOptions {
      * objects. Absent: a folder of its own on tmpfs (or in the OS's temporary directory).
      */
     scratchDir?: string;
-    /** Credentials requests may be signed with, unchecked by `authorize` (the user's: CLI, SDK, tests). */
-    accessKeyId: string;
-    secretAccessKey: string;
-    /** Further access key -> secret pairs (one per Lambda function's role), each checked by `authorize`. */
+    /**
+     * The secret of an access key the runtime knows (its own, each function's): requests signed with it are
+     * verified. Undefined: a key it does not know (the user's `test`/`test`, a real profile's), accepted unverified
+     * as the user's, not IAM-checked. When given, it replaces `accessKeyId`, `secretAccessKey` and `roleKeys`.
+     */
+    secretOf?: (accessKeyId: string) => string | undefined;
+    /**
+     * With `secretOf`: the role a known key acts as (each function's execution role), whose requests
+     * `authorizeRole` checks; undefined: the key is the user's, unchecked. Absent: no key is IAM-checked.
+     */
+    roleOf?: (accessKeyId: string) => string | undefined;
+    /**
+     * With `roleOf`: whether the role may perform an S3 action (`s3:GetObject`, ...) on a resource ARN; false answers
+     * AccessDenied, as IAM does. For a presigned URL it is the signer's role.
+     */
+    authorizeRole?: (roleArn: string, action: string, resourceArn: string) => boolean;
+    /** Without `secretOf`: the user's credentials (CLI, SDK, tests), verified and not checked by `authorize`. */
+    accessKeyId?: string;
+    secretAccessKey?: string;
+    /** Without `secretOf`: further access key -> secret pairs (one per Lambda function's role), each checked by `authorize`. */
     roleKeys?: Record<string, string>;
     /**
-     * Whether the identity behind a `roleKeys` access key may perform an S3 action (`s3:GetObject`, ...) on a
-     * resource ARN; false answers AccessDenied, as IAM does. For a presigned URL it is the signer's identity.
+     * Without `roleOf`: whether the identity behind a `roleKeys` access key may perform an S3 action on a resource
+     * ARN; false answers AccessDenied. Any other key is not checked.
      */
     authorize?: (accessKeyId: string, action: string, resourceArn: string) => boolean;
     /** The region signatures must be scoped to, as S3 refuses a signature made for another region. */
@@ -116,20 +132,40 @@ interface S3rverApp {
     store: unknown;
     context: { store: unknown };
     logger: { close(): void };
+    /** Koa's middleware list, composed when `callback()` is called. */
+    middleware: KoaMiddleware[];
 }
 type S3rverConstructor = new (options: S3rverOptions) => S3rverApp;
-interface S3rverAccountModule {
-    DUMMY_ACCOUNT: {
-        createKeyPair(accessKeyId: string, secretAccessKey: string): void;
-        revokeAccessKey(accessKeyId: string): void;
-    };
+interface S3rverAccount {
+    accessKeys: Map<string, string>;
+    createKeyPair(accessKeyId: string, secretAccessKey: string): void;
+    revokeAccessKey(accessKeyId: string): void;
 }
+interface S3rverAccountModule {
+    registry: Map<string, S3rverAccount>;
+    DUMMY_ACCOUNT: S3rverAccount;
+}
+/** The part of Koa's context our middleware in front of s3rver's touches. */
+interface KoaContext {
+    req: http.IncomingMessage;
+    state: { account?: S3rverAccount };
+}
+type KoaMiddleware = (ctx: KoaContext, next: () => Promise<void>) => Promise<void>;
 
 const S3rver = require("s3rver") as S3rverConstructor;
-// s3rver looks the access key of every signed request up in this registry and refuses unknown ones. It also
-// verifies SigV2 signatures with it, which we leave to it; its built-in S3RVER/S3RVER key must not work here.
+// s3rver looks the access key of every signed request up in this registry and refuses unknown ones; our front has
+// decided on the key already (any key is accepted, the known ones verified), so every key is its one account. It
+// also verifies SigV2 signatures, with the secrets registered here: we register a known key's just before
+// forwarding its SigV2 request, and its built-in S3RVER/S3RVER pair is not one of them.
 const s3rverAccounts = require("s3rver/lib/models/account") as S3rverAccountModule;
-s3rverAccounts.DUMMY_ACCOUNT.revokeAccessKey("S3RVER");
+const s3rverAccount = s3rverAccounts.DUMMY_ACCOUNT;
+s3rverAccount.revokeAccessKey("S3RVER");
+s3rverAccounts.registry.get = () => s3rverAccount;
+// An unknown key's SigV2 signature is computed with an empty secret and the mismatch ignored (see unverifiedV2).
+const knownSecret = s3rverAccount.accessKeys.get.bind(s3rverAccount.accessKeys);
+s3rverAccount.accessKeys.get = (accessKeyId: string) => knownSecret(accessKeyId) ?? "";
+/** SigV2 requests signed with a key the runtime does not know: s3rver takes them as the account's, unverified. */
+const unverifiedV2 = new WeakSet<http.IncomingMessage>();
 const { capitalizeHeader } = require("s3rver/lib/utils") as { capitalizeHeader(name: string): string };
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -159,18 +195,20 @@ export async function createS3Emulator(opts: S3EmulatorOptions): Promise<S3Emula
     const store = await ObjectStore.open(opts.dataDir ?? path.join(workDir, "objects"), { writeSmallObjectsSync: inMemory });
     const settings: EncryptionSettings = { region: opts.region, accountId: opts.accountId ?? "000000000000", kmsKeyArns: opts.kmsKeyArns ?? [] };
 
-    // s3rver looks every key up again for the requests it serves; our front has verified them already.
-    for (const [accessKeyId, secret] of [[opts.accessKeyId, opts.secretAccessKey], ...Object.entries(opts.roleKeys ?? {})]) {
-        s3rverAccounts.DUMMY_ACCOUNT.createKeyPair(accessKeyId, secret);
-    }
+    const keys = keyPolicy(opts);
     const app = new S3rver({ directory: store.rootDirectory, silent: true, vhostBuckets: false, configureBuckets: [] });
+    // First in line: s3rver's authentication then ignores the SigV2 mismatch of a key we accepted unverified.
+    app.middleware.unshift(async (ctx, next) => {
+        if (unverifiedV2.has(ctx.req)) ctx.state.account = s3rverAccount;
+        await next();
+    });
     app.store = app.context.store = store;
     const shortcut = cacheStore(store);
     const forward = app.callback();
 
     return {
         handle(req, res) {
-            serve(req, res, opts, settings, spoolDir, forward, shortcut).catch((err: unknown) => sendError(req, res, err));
+            serve(req, res, opts, keys, settings, spoolDir, forward, shortcut).catch((err: unknown) => sendError(req, res, err));
         },
         async ensureBucket(name, options) {
             if (!isValidBucketName(name)) throw invalidBucketName(name);
@@ -282,6 +320,7 @@ async function serve(
     req: http.IncomingMessage,
     res: http.ServerResponse,
     opts: S3EmulatorOptions,
+    keys: KeyPolicy,
     settings: EncryptionSettings,
     spoolDir: string,
     forward: (req: http.IncomingMessage, res: http.ServerResponse) => void,
@@ -289,9 +328,9 @@ async function serve(
 ): Promise<void> {
     // A CORS preflight carries no signature by design; s3rver answers it from the bucket's CORS rules.
     if (req.method === "OPTIONS") return forward(req, res);
-    const signed = verifySignature(req, opts, new Date());
+    const signed = verifySignature(req, opts, keys, new Date());
     const target = requestTarget(req);
-    authorizeRequest(req, opts, signed.accessKeyId);
+    authorizeRequest(req, keys, signed.accessKeyId);
     if (target.bucket !== undefined && target.key === undefined && req.method === "GET" && target.query.some(([name]) => name === "encryption")) {
         return getBucketEncryption(res, target.bucket, shortcut);
     }
@@ -320,7 +359,14 @@ async function serve(
     // Node 20 the first `run` turns on async hooks for every promise of the process, which cost the benchmark's
     // 1,000-name run several percent of its CPU. Without a scope, the store applies the bucket's default.
     const named = encryption.requested !== undefined || encryption.customerKey !== undefined || encryption.copySourceKey !== undefined;
-    const forwardInScope = (request: http.IncomingMessage) => (named ? requestScope.run(scope, () => forward(request, res)) : forward(request, res));
+    const forwardInScope = (request: http.IncomingMessage) => {
+        if (signed.version === "v2") {
+            const secret = keys.secretOf(signed.accessKeyId);
+            if (secret === undefined) unverifiedV2.add(request);
+            else s3rverAccount.createKeyPair(signed.accessKeyId, secret);
+        }
+        return named ? requestScope.run(scope, () => forward(request, res)) : forward(request, res);
+    };
     if (!hasBody(req)) return forwardInScope(req);
     const spooled = await spoolBody(req, spoolDir);
     if (plain?.method === "PUT" && spooled.buffer !== undefined) {
@@ -777,20 +823,20 @@ interface SignatureClaim {
 }
 
 /** Throws S3's error for a request that is not signed right; says which signature version it carries. */
-function verifySignature(req: http.IncomingMessage, opts: S3EmulatorOptions, now: Date): { version: "v2" | "v4"; accessKeyId: string } {
+function verifySignature(req: http.IncomingMessage, opts: S3EmulatorOptions, keys: KeyPolicy, now: Date): { version: "v2" | "v4"; accessKeyId: string } {
     const [rawPath, rawQuery = ""] = (req.url ?? "/").split(/\?(.*)/s, 2);
     const query = parseQuery(rawQuery);
     const claim = readClaim(req, query);
-    if (claim.kind === "v2") {
-        // SigV2 (AWS CLI v1's presign) is verified by s3rver, which knows the user's key only.
-        checkAccessKey(claim.accessKeyId, { ...opts, roleKeys: undefined });
-        return { version: "v2", accessKeyId: claim.accessKeyId };
-    }
+    // SigV2 (AWS CLI v1's presign) is verified by s3rver, with the secret of a key we know (see forwardInScope).
+    if (claim.kind === "v2") return { version: "v2", accessKeyId: claim.accessKeyId };
     checkCredential(claim, opts);
     checkTime(claim, now);
+    const secret = keys.secretOf(claim.accessKeyId);
+    // A key the runtime does not know is the user's, signed with whatever secret they chose: nothing to check it by.
+    if (secret === undefined) return { version: "v4", accessKeyId: claim.accessKeyId };
     const canonicalRequest = canonicalRequestOf(req, claim, rawPath, query);
     const stringToSign = [ALGORITHM, claim.amzDate, claim.scope.join("/"), sha256Hex(canonicalRequest)].join("\n");
-    const expected = signingKeyHmac(secretFor(claim.accessKeyId, opts), claim.scope, stringToSign).toString("hex");
+    const expected = signingKeyHmac(secret, claim.scope, stringToSign).toString("hex");
     if (!sameText(expected, claim.signature)) {
         throw new S3Error(
             "SignatureDoesNotMatch",
@@ -818,12 +864,48 @@ export function s3ActionOf(method: string, rawPath: string): { action: string; r
     return { action, resource: `arn:aws:s3:::${bucket}/${key}` };
 }
 
+/**
+ * Which keys are verified and which are IAM-checked: from `secretOf`/`roleOf`/`authorizeRole`, or from the fixed
+ * `accessKeyId`/`roleKeys`/`authorize` of the options that came before them.
+ */
+interface KeyPolicy {
+    /** A known key's secret; undefined for a key the runtime does not know (accepted unverified, as the user's). */
+    secretOf(accessKeyId: string): string | undefined;
+    /** How IAM answers for the key's identity; undefined when the key is not IAM-checked (the user's). */
+    authorizerOf(accessKeyId: string): ((action: string, resourceArn: string) => boolean) | undefined;
+}
+
+function keyPolicy(opts: S3EmulatorOptions): KeyPolicy {
+    const { secretOf, roleOf, authorizeRole, authorize } = opts;
+    if (secretOf) {
+        return {
+            secretOf,
+            authorizerOf(accessKeyId) {
+                const role = roleOf?.(accessKeyId);
+                if (role === undefined) return undefined;
+                if (authorizeRole) return (action, resource) => authorizeRole(role, action, resource);
+                return authorize && ((action, resource) => authorize(accessKeyId, action, resource));
+            },
+        };
+    }
+    if (opts.accessKeyId === undefined || opts.secretAccessKey === undefined) {
+        throw new Error("S3EmulatorOptions needs secretOf, or accessKeyId and secretAccessKey");
+    }
+    const user = { id: opts.accessKeyId, secret: opts.secretAccessKey };
+    const roleKeys = opts.roleKeys ?? {};
+    return {
+        secretOf: (accessKeyId) => (accessKeyId === user.id ? user.secret : Object.hasOwn(roleKeys, accessKeyId) ? roleKeys[accessKeyId] : undefined),
+        authorizerOf: (accessKeyId) =>
+            authorize && accessKeyId !== user.id && Object.hasOwn(roleKeys, accessKeyId) ? (action, resource) => authorize(accessKeyId, action, resource) : undefined,
+    };
+}
+
 /** A request signed with a role's key must be allowed by that role's policies. */
-function authorizeRequest(req: http.IncomingMessage, opts: S3EmulatorOptions, accessKeyId: string): void {
-    const authorize = opts.authorize;
-    if (accessKeyId === opts.accessKeyId || !authorize) return;
+function authorizeRequest(req: http.IncomingMessage, keys: KeyPolicy, accessKeyId: string): void {
+    const authorize = keys.authorizerOf(accessKeyId);
+    if (!authorize) return;
     const require = ({ action, resource }: { action: string; resource: string }) => {
-        if (!authorize(accessKeyId, action, resource)) {
+        if (!authorize(action, resource)) {
             throw new S3Error("AccessDenied", `User ${accessKeyId} is not authorized to perform: ${action} on resource: "${resource}"`, 403);
         }
     };
@@ -834,11 +916,6 @@ function authorizeRequest(req: http.IncomingMessage, opts: S3EmulatorOptions, ac
         const [bucket, ...key] = decodeURI(source).replace(/^\//, "").split("?")[0].split("/");
         require({ action: "s3:GetObject", resource: `arn:aws:s3:::${bucket}/${key.join("/")}` });
     }
-}
-
-function secretFor(accessKeyId: string, opts: S3EmulatorOptions): string {
-    checkAccessKey(accessKeyId, opts);
-    return accessKeyId === opts.accessKeyId ? opts.secretAccessKey : opts.roleKeys![accessKeyId];
 }
 
 function canonicalRequestOf(req: http.IncomingMessage, claim: SignatureClaim, rawPath: string, query: [string, string][]): string {
@@ -944,19 +1021,10 @@ function checkCredential(claim: SignatureClaim, opts: S3EmulatorOptions): void {
         claim.kind === "header"
             ? new S3Error("AuthorizationHeaderMalformed", `The authorization header is malformed; ${why}`, 400, { Region: opts.region })
             : new S3Error("AuthorizationQueryParametersError", `Error parsing the X-Amz-Credential parameter; ${why}`, 400, { Region: opts.region });
-    checkAccessKey(claim.accessKeyId, opts);
     if (region !== opts.region) throw malformed(`the region '${region}' is wrong; expecting '${opts.region}'`);
     if (service !== "s3") throw malformed(`incorrect service '${service}'. This endpoint belongs to 's3'.`);
     if (date !== claim.amzDate.slice(0, 8)) throw malformed(`incorrect date '${date}'. This date is not the date of the request.`);
     if (!claim.signedHeaders.includes("host")) throw malformed("'Host' must be a 'SignedHeader' in the AWS Authorization.");
-}
-
-function checkAccessKey(accessKeyId: string, opts: S3EmulatorOptions): void {
-    if (accessKeyId !== opts.accessKeyId && !Object.hasOwn(opts.roleKeys ?? {}, accessKeyId)) {
-        throw new S3Error("InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.", 403, {
-            AWSAccessKeyId: accessKeyId,
-        });
-    }
 }
 
 function checkTime(claim: SignatureClaim, now: Date): void {
