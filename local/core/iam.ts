@@ -135,3 +135,19 @@ export function rolePoliciesOf(declared: Declared): { policies: RolePolicies; un
     }
     return { policies, unknownPolicies };
 }
+
+/**
+ * Roles, policies and permissions are fixed once the stack is served, so a grant found once holds: every event
+ * delivered would otherwise evaluate them afresh. Remembers the arguments `check` passed (did not throw for); a
+ * refusal is checked, and thrown, every time.
+ */
+export function grantCache<A extends Array<string | undefined>>(check: (...args: A) => void): (...args: A) => void {
+    const granted = new Set<string>();
+    return (...args: A) => {
+        const id = args.join("\n");
+        if (granted.has(id)) return;
+        check(...args);
+        if (granted.size >= 10_000) granted.clear();
+        granted.add(id);
+    };
+}

@@ -11,7 +11,7 @@ import { AwsError } from "./awsError";
 import { KeyRing, LOCAL_CREDENTIALS } from "./credentials";
 import { DeclaredResource, EvaluatedStack, evaluateStack } from "./evaluate";
 import { Endpoint, startEndpoint } from "./endpoint";
-import { rolePoliciesOf } from "./iam";
+import { grantCache, rolePoliciesOf } from "./iam";
 import { redactText } from "./redact";
 import type { Authorizer, Declared, ResourceTypeSpec, ServedResource, ServiceContext, ServiceInstance, TargetDelivery } from "./registry";
 import { createScratchFolder } from "./scratch";
@@ -93,18 +93,6 @@ export class DeclaredIndex implements Declared {
         const ref = str(reference);
         return this.of(type).find((r) => r.state.arn === ref || r.state.name === ref || r.state.id === ref || r.urn === ref);
     }
-}
-
-/** Remembers the arguments `check` passed (did not throw for); a refusal is checked, and thrown, every time. */
-function grantCache<A extends Array<string | undefined>>(check: (...args: A) => void): (...args: A) => void {
-    const granted = new Set<string>();
-    return (...args: A) => {
-        const id = args.join("\n");
-        if (granted.has(id)) return;
-        check(...args);
-        if (granted.size >= 10_000) granted.clear();
-        granted.add(id);
-    };
 }
 
 export async function startRuntime(options: RuntimeOptions = {}): Promise<Runtime> {

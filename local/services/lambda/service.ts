@@ -5,6 +5,7 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { LAMBDA_FAILURE } from "../../../components/taskFinisher";
 import { AwsError } from "../../core/awsError";
+import { grantCache } from "../../core/iam";
 import type { DeclaredResource } from "../../core/evaluate";
 import { namedArn, str } from "../../core/naming";
 import type { Declared, ServiceContext, ServiceDefinition, ServiceInstance, TargetKind } from "../../core/registry";
@@ -85,18 +86,6 @@ export const lambdaService: ServiceDefinition<LambdaInstance> = {
         };
     },
 };
-
-/** Remembers the arguments `check` passed (did not throw for); a refusal is checked, and thrown, every time. */
-export function grantCache<A extends Array<string | undefined>>(check: (...args: A) => void): (...args: A) => void {
-    const granted = new Set<string>();
-    return (...args: A) => {
-        const id = args.join("\n");
-        if (granted.has(id)) return;
-        check(...args);
-        if (granted.size >= 10_000) granted.clear();
-        granted.add(id);
-    };
-}
 
 /** EventBridge may invoke a function only where a permission says so, for that rule (as in AWS). */
 function requireInvokePermission(declared: Declared, functionArn: string, ruleArn: string): void {
