@@ -9,6 +9,7 @@ import { AwsError } from "../../core/awsError";
 import { jsonNestsDeeperThan } from "../../core/jsonDepth";
 import { requestShapes } from "../../core/requestShapes";
 import { EventPattern, InvalidEventPatternError, MAX_EVENT_PATTERN_LENGTH, matchesEventPattern, parseEventPattern } from "./eventPattern";
+import { Schedule, nextFireTime, parseScheduleExpression } from "./schedule";
 
 /**
  * AWS's limits on PutEvents: entries per call, and bytes per call, the entries' sizes summed as AWS computes
@@ -33,6 +34,34 @@ export const MAX_JSON_DEPTH = 1100;
 const ENTRY_BUS_PATTERN = "(arn:aws[\\w-]*:events:[a-z]{2}-[a-z]+-[\\w-]+:[0-9]{12}:event-bus\\/)?[\\.\\-_A-Za-z0-9]+";
 /** EventBusNameOrArn of ListRules and ListTargetsByRule: 1 to 1,600 characters, partner buses' "/" allowed. */
 const BUS_NAME_OR_ARN_PATTERN = "(arn:aws[\\w-]*:events:[a-z]{2}-[a-z]+-[\\w-]+:[0-9]{12}:event-bus\\/)?[/\\.\\-_A-Za-z0-9]+";
+/** Rule names and target Ids: 1 to 64 characters of this pattern. */
+const RULE_NAME_PATTERN = "[\\.\\-_A-Za-z0-9]+";
+const TARGET_ID_PATTERN = "[\\.\\-_A-Za-z0-9]+";
+/** CreateEventBus and DeleteEventBus names (a partner bus's "/" included). */
+const BUS_NAME_PATTERN = "[/\\.\\-_A-Za-z0-9]+";
+const RULE_STATES = ["ENABLED", "DISABLED", "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS"] as const;
+type RuleState = (typeof RULE_STATES)[number];
+/** AWS's quota of targets on one rule. */
+export const MAX_TARGETS_PER_RULE = 5;
+/** The JSONPaths `readPath` reads: `$` or `$.field.field`, no brackets or wildcards. */
+const SIMPLE_JSON_PATH = /^\$(\.[^.[\]*]+)*$/;
+/** The Target members the local runtime honours; any other (SqsParameters, RetryPolicy, DeadLetterConfig, ...) fails its entry. */
+const SERVED_TARGET_MEMBERS = new Set(["Id", "Arn", "RoleArn", "Input", "InputPath", "InputTransformer"]);
+
+/** A PutTargets entry the runtime cannot serve, failed alone as AWS fails entries. */
+function unsupported(targetId: string, reason: string): eventBridgeSdk.PutTargetsResultEntry {
+    return { TargetId: targetId, ErrorCode: "ValidationException", ErrorMessage: `Target ${targetId}: ${reason}.` };
+}
+
+function isJson(text: string): boolean {
+    try {
+        JSON.parse(text);
+        return true;
+    } catch {
+        return false;
+    }
+}
+
 const BUS_ARN = /^arn:(aws[\w-]*):events:([a-z]{2}-[a-z]+-[\w-]+):([0-9]{12}):event-bus\/(.+)$/;
 
 /** An entry's size as EventBridge computes it: Time counts 14 bytes, then the UTF-8 bytes of Source, DetailType, Detail and each resource. */
@@ -99,8 +128,14 @@ export interface RuleSpec {
     name: string;
     arn: string;
     busName: string;
-    eventPattern: string;
-    state?: "ENABLED" | "DISABLED";
+    /** The pattern's JSON text; absent (or "") for a rule that only runs on its schedule. */
+    eventPattern?: string;
+    /** `rate(...)` or `cron(...)`: the rule also fires on this schedule (default bus only, as AWS). */
+    scheduleExpression?: string;
+    /** ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS matches as ENABLED: no CloudTrail events exist here. */
+    state?: "ENABLED" | "DISABLED" | "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS";
+    description?: string;
+    roleArn?: string;
 }
 
 /** How matched events reach targets; the runtime implements it with its Lambda and Step Functions services. */
@@ -117,8 +152,55 @@ export interface DeliveryFailure {
 }
 
 interface Rule extends RuleSpec {
-    pattern: EventPattern;
+    pattern?: EventPattern;
+    schedule?: Schedule;
+    /** When the rule was put: rates count their periods from here. */
+    scheduleOrigin: number;
+    /** The next time the schedule fires, while the rule is enabled. */
+    nextFire?: number;
     targets: TargetSpec[];
+}
+
+/** The clock scheduled rules run on; tests inject one that they move themselves. */
+export interface ScheduleClock {
+    now(): number;
+    setTimeout(fire: () => void, ms: number): unknown;
+    clearTimeout(handle: unknown): void;
+}
+
+/** The real clock; its timers never keep the process alive. */
+const realClock: ScheduleClock = {
+    now: () => Date.now(),
+    setTimeout: (fire, ms) => setTimeout(fire, ms).unref(),
+    clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+};
+
+/** setTimeout's longest delay; a later fire time is reached by re-arming. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** An event an AWS service emits on the default bus (Step Functions' status changes, for one). */
+export interface ServiceEventEntry {
+    /** `aws.<service>`, for example `aws.states`. */
+    Source: string;
+    DetailType: string;
+    /** The detail object, or its JSON text. */
+    Detail: Record<string, unknown> | string;
+    Resources?: string[];
+    Time?: Date | string;
+}
+
+export interface EventBridgeOptions {
+    region: string;
+    accountId: string;
+    dispatcher: TargetDispatcher;
+    log?: (line: string) => void;
+    /** The clock scheduled rules fire on (the real one by default). */
+    clock?: ScheduleClock;
+    /**
+     * Why the runtime cannot deliver to a target, or undefined when it can: PutTargets fails such an entry
+     * (FailedEntries) rather than accept a target whose every delivery would fail.
+     */
+    checkTarget?: (target: TargetSpec) => string | undefined;
 }
 
 /** Reads a simple JSONPath (`$`, `$.a.b`, `$.detail-type`) out of an event; only own fields, never `constructor` & co. */
@@ -150,6 +232,15 @@ function constraintError(where: string, value: unknown, constraint: string): Aws
     return new AwsError("ValidationException", `1 validation error detected: Value '${shown}' at '${where}' failed to satisfy constraint: ${constraint}`);
 }
 
+/** A bus's record: what DescribeEventBus answers besides its name and ARN. */
+interface BusRecord {
+    created: Date;
+    description?: string;
+}
+
+/** An event's `time`: ISO 8601 to the second, as EventBridge writes it. */
+const isoSeconds = (time: Date): string => time.toISOString().replace(/\.\d{3}Z$/, "Z");
+
 /** Where an entry is put: a local bus by name, or a reason AWS would refuse the entry. */
 type EntryBus = { name: string } | { refused: PutEventsResultEntry };
 
@@ -177,18 +268,30 @@ export function targetInput(event: BusEvent, target: TargetSpec): string {
 }
 
 export class EventBridgeService {
-    private readonly buses = new Set<string>(["default"]);
+    /** Buses by name, with what DescribeEventBus answers about them. */
+    private readonly buses = new Map<string, BusRecord>();
     /** Rules by bus name, then by rule name: names are data, so Maps, never objects that would find `constructor`. */
     private readonly rules = new Map<string, Map<string, Rule>>();
     private readonly eventListeners = new Set<(event: BusEvent, busName: string) => void>();
     public readonly deliveryFailures: DeliveryFailure[] = [];
     private inFlight = 0;
     private drained: Array<() => void> = [];
+    private readonly clock: ScheduleClock;
+    private timer: { handle: unknown; at: number } | undefined;
+    private closed = false;
 
-    constructor(private readonly opts: { region: string; accountId: string; dispatcher: TargetDispatcher; log?: (line: string) => void }) {}
+    constructor(private readonly opts: EventBridgeOptions) {
+        this.clock = opts.clock ?? realClock;
+        this.buses.set("default", { created: new Date(this.clock.now()) });
+    }
 
     public busArn(name: string): string {
         return `arn:aws:events:${this.opts.region}:${this.opts.accountId}:event-bus/${name}`;
+    }
+
+    /** A rule's ARN as AWS forms it: `rule/<name>` on the default bus, `rule/<bus>/<name>` on any other. */
+    public ruleArn(busName: string, ruleName: string): string {
+        return `arn:aws:events:${this.opts.region}:${this.opts.accountId}:rule/${busName === "default" ? "" : `${busName}/`}${ruleName}`;
     }
 
     /**
@@ -203,23 +306,113 @@ export class EventBridgeService {
         return nameOrArn.startsWith("arn:") ? nameOrArn.slice(nameOrArn.lastIndexOf("/") + 1) : nameOrArn;
     }
 
-    public addBus(name: string): void {
-        this.buses.add(name);
+    public addBus(name: string, description?: string): void {
+        if (!this.buses.has(name)) this.buses.set(name, { created: new Date(this.clock.now()), description });
     }
 
+    /**
+     * A rule as the stack declares it: an event pattern, a schedule expression, or both. A bad pattern is an
+     * InvalidEventPatternError, a bad schedule (or one off the default bus) an AwsError ValidationException.
+     */
     public addRule(spec: RuleSpec): void {
-        if (spec.eventPattern.length > MAX_EVENT_PATTERN_LENGTH) {
-            throw constraintError("eventPattern", spec.eventPattern, `Member must have length less than or equal to ${MAX_EVENT_PATTERN_LENGTH}`);
+        const eventPattern = spec.eventPattern === "" ? undefined : spec.eventPattern;
+        const scheduleExpression = spec.scheduleExpression === "" ? undefined : spec.scheduleExpression;
+        if (eventPattern !== undefined && eventPattern.length > MAX_EVENT_PATTERN_LENGTH) {
+            throw constraintError("eventPattern", eventPattern, `Member must have length less than or equal to ${MAX_EVENT_PATTERN_LENGTH}`);
         }
+        if (eventPattern === undefined && scheduleExpression === undefined) {
+            throw new AwsError("ValidationException", `rule ${spec.name}: Parameter(s) EventPattern or ScheduleExpression must be specified.`);
+        }
+        const schedule = scheduleExpression === undefined ? undefined : this.readSchedule(scheduleExpression, spec.busName);
+        const pattern = eventPattern === undefined ? undefined : parseEventPattern(eventPattern);
         let onBus = this.rules.get(spec.busName);
         if (onBus === undefined) this.rules.set(spec.busName, (onBus = new Map()));
-        onBus.set(spec.name, { ...spec, pattern: parseEventPattern(spec.eventPattern), targets: [] });
+        const targets = onBus.get(spec.name)?.targets ?? [];
+        const rule: Rule = { ...spec, eventPattern, scheduleExpression, pattern, schedule, scheduleOrigin: this.clock.now(), targets };
+        onBus.set(spec.name, rule);
+        this.planSchedule(rule);
+    }
+
+    private readSchedule(expression: string, busName: string): Schedule {
+        if (expression.length > 256) throw constraintError("scheduleExpression", expression, "Member must have length less than or equal to 256");
+        if (busName !== "default") throw new AwsError("ValidationException", "ScheduleExpression is supported only on the default event bus.");
+        return parseScheduleExpression(expression);
     }
 
     public addTarget(busName: string, ruleName: string, target: TargetSpec): void {
         const rule = this.rules.get(busName)?.get(ruleName);
         if (!rule) throw new Error(`target ${target.id}: rule ${ruleName} does not exist on bus ${busName}`);
-        rule.targets.push(target);
+        const existing = rule.targets.findIndex((t) => t.id === target.id);
+        if (existing >= 0) rule.targets[existing] = target;
+        else rule.targets.push(target);
+    }
+
+    /** Sets when the rule's schedule next fires (none while disabled) and re-arms the timer. */
+    private planSchedule(rule: Rule): void {
+        rule.nextFire = rule.schedule && rule.state !== "DISABLED" ? nextFireTime(rule.schedule, rule.scheduleOrigin, this.clock.now()) : undefined;
+        this.armTimer();
+    }
+
+    private *scheduledRules(): Iterable<Rule> {
+        for (const rule of this.rules.get("default")?.values() ?? []) if (rule.schedule) yield rule;
+    }
+
+    /** One timer, for the earliest fire time of any enabled scheduled rule. */
+    private armTimer(): void {
+        let earliest: number | undefined;
+        for (const rule of this.scheduledRules()) {
+            if (rule.nextFire !== undefined && (earliest === undefined || rule.nextFire < earliest)) earliest = rule.nextFire;
+        }
+        if (this.timer && this.timer.at === earliest) return;
+        if (this.timer) this.clock.clearTimeout(this.timer.handle);
+        this.timer = undefined;
+        if (earliest === undefined || this.closed) return;
+        const delay = Math.min(MAX_TIMER_MS, Math.max(0, earliest - this.clock.now()));
+        const at = earliest;
+        this.timer = {
+            at,
+            handle: this.clock.setTimeout(() => {
+                if (this.timer?.at === at) this.timer = undefined;
+                this.tickSchedules();
+            }, delay),
+        };
+    }
+
+    /**
+     * Fires every enabled scheduled rule whose time has come by `now` (the clock's time by default), once each
+     * (a schedule that fell behind fires once, as AWS does not replay missed runs), and re-arms the timer.
+     * Answers the scheduled events it sent.
+     */
+    public tickSchedules(now: number = this.clock.now()): BusEvent[] {
+        const fired: BusEvent[] = [];
+        for (const rule of this.scheduledRules()) {
+            if (rule.nextFire === undefined || rule.nextFire > now || rule.state === "DISABLED" || !rule.schedule) continue;
+            const event: BusEvent = {
+                version: "0",
+                id: randomUUID(),
+                "detail-type": "Scheduled Event",
+                source: "aws.events",
+                account: this.opts.accountId,
+                time: isoSeconds(new Date(rule.nextFire)),
+                region: this.opts.region,
+                resources: [rule.arn],
+                detail: {},
+            };
+            rule.nextFire = nextFireTime(rule.schedule, rule.scheduleOrigin, Math.max(now, rule.nextFire));
+            fired.push(event);
+            // A scheduled event goes to its own rule's targets only; other rules never see it (as on AWS).
+            for (const listener of this.eventListeners) listener(event, "default");
+            this.deliverToTargets(rule, event);
+        }
+        this.armTimer();
+        return fired;
+    }
+
+    /** Stops the schedules: no timer is left, and none is armed again. */
+    public close(): void {
+        this.closed = true;
+        if (this.timer) this.clock.clearTimeout(this.timer.handle);
+        this.timer = undefined;
     }
 
     /** Every accepted event, after it is matched (tests and the demo watch the bus through this). */
@@ -341,7 +534,7 @@ export class EventBridgeService {
             "detail-type": entry.DetailType,
             source: entry.Source,
             account: this.opts.accountId,
-            time: (Number.isNaN(time.getTime()) ? new Date() : time).toISOString().replace(/\.\d{3}Z$/, "Z"),
+            time: isoSeconds(Number.isNaN(time.getTime()) ? new Date() : time),
             region: this.opts.region,
             resources: entry.Resources ?? [],
             detail: detail as Record<string, unknown>,
@@ -353,23 +546,25 @@ export class EventBridgeService {
     /** Matches an accepted event against the bus's rules and delivers it to their targets, after the call returns. */
     private route(event: BusEvent, busName: string): void {
         const rules = [...(this.rules.get(busName)?.values() ?? [])];
-        const matched = rules.filter((r) => r.state !== "DISABLED" && matchesEventPattern(r.pattern, event as unknown as Record<string, unknown>));
+        const matched = rules.filter((r) => r.state !== "DISABLED" && r.pattern !== undefined && matchesEventPattern(r.pattern, event as unknown as Record<string, unknown>));
         for (const listener of this.eventListeners) listener(event, busName);
-        for (const rule of matched) {
-            for (const target of rule.targets) {
-                this.inFlight++;
-                setImmediate(() => {
-                    // Whatever fails here, the input included, is this delivery's failure: never the process's.
-                    Promise.resolve()
-                        .then(() => this.opts.dispatcher.deliver(target, rule, targetInput(event, target)))
-                        .catch((error: unknown) => {
-                            const message = error instanceof Error ? error.message : String(error);
-                            this.deliveryFailures.push({ rule: rule.name, target: target.arn, eventId: event.id, error: message });
-                            this.opts.log?.(`rule ${rule.name}: delivery to ${target.arn} failed: ${message}`);
-                        })
-                        .finally(() => this.settle());
-                });
-            }
+        for (const rule of matched) this.deliverToTargets(rule, event);
+    }
+
+    private deliverToTargets(rule: Rule, event: BusEvent): void {
+        for (const target of rule.targets) {
+            this.inFlight++;
+            setImmediate(() => {
+                // Whatever fails here, the input included, is this delivery's failure: never the process's.
+                Promise.resolve()
+                    .then(() => this.opts.dispatcher.deliver(target, rule, targetInput(event, target)))
+                    .catch((error: unknown) => {
+                        const message = error instanceof Error ? error.message : String(error);
+                        this.deliveryFailures.push({ rule: rule.name, target: target.arn, eventId: event.id, error: message });
+                        this.opts.log?.(`rule ${rule.name}: delivery to ${target.arn} failed: ${message}`);
+                    })
+                    .finally(() => this.settle());
+            });
         }
     }
 
@@ -459,7 +654,7 @@ export class EventBridgeService {
             .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
         const page = all.slice(start, start + limit);
         return {
-            Rules: page.map((r) => ({ Name: r.name, Arn: r.arn, EventPattern: r.eventPattern, State: r.state ?? "ENABLED", EventBusName: r.busName })),
+            Rules: page.map((r) => this.ruleView(r)),
             ...(start + limit < all.length ? { NextToken: String(start + limit) } : {}),
         };
     }
@@ -476,7 +671,16 @@ export class EventBridgeService {
         if (!rule) throw new AwsError("ResourceNotFoundException", `Rule ${ruleName} does not exist on EventBus ${busName}.`);
         const targets = rule.targets.slice(start, start + limit);
         return {
-            Targets: targets.map((t) => ({ Id: t.id, Arn: t.arn, RoleArn: t.roleArn, Input: t.input, InputPath: t.inputPath })),
+            Targets: targets.map(
+                (t): eventBridgeSdk.Target => ({
+                    Id: t.id,
+                    Arn: t.arn,
+                    RoleArn: t.roleArn,
+                    Input: t.input,
+                    InputPath: t.inputPath,
+                    InputTransformer: t.inputTransformer && { InputPathsMap: t.inputTransformer.inputPathsMap, InputTemplate: t.inputTransformer.inputTemplate },
+                }),
+            ),
             ...(start + limit < rule.targets.length ? { NextToken: String(start + limit) } : {}),
         };
     }
@@ -485,10 +689,271 @@ export class EventBridgeService {
         checkShape("ListEventBuses", request);
         const prefix = member(request.NamePrefix as string | undefined);
         const { start, limit } = this.page(request);
-        const all = [...this.buses].filter((name) => !prefix || name.startsWith(prefix)).sort();
+        const all = [...this.buses.keys()].filter((name) => !prefix || name.startsWith(prefix)).sort();
         return {
             EventBuses: all.slice(start, start + limit).map((name) => ({ Name: name, Arn: this.busArn(name) })),
             ...(start + limit < all.length ? { NextToken: String(start + limit) } : {}),
         };
+    }
+
+    /** A rule as ListRules and DescribeRule answer it. */
+    private ruleView(rule: Rule): eventBridgeSdk.Rule {
+        return {
+            Name: rule.name,
+            Arn: rule.arn,
+            ...(rule.eventPattern !== undefined ? { EventPattern: rule.eventPattern } : {}),
+            ...(rule.scheduleExpression !== undefined ? { ScheduleExpression: rule.scheduleExpression } : {}),
+            State: rule.state ?? "ENABLED",
+            ...(rule.description !== undefined ? { Description: rule.description } : {}),
+            ...(rule.roleArn !== undefined ? { RoleArn: rule.roleArn } : {}),
+            EventBusName: rule.busName,
+        };
+    }
+
+    /** A required string member: AWS's "must not be null" when absent, then its length bounds and pattern. */
+    private requiredName(value: unknown, where: string, max: number, pattern?: string): string {
+        const text = member(value as string | undefined);
+        if (text === undefined) throw new AwsError("ValidationException", `1 validation error detected: Value null at '${where}' failed to satisfy constraint: Member must not be null`);
+        return this.checkedName(text, where, max, pattern);
+    }
+
+    private checkedName(text: string, where: string, max: number, pattern?: string): string {
+        if (text.length === 0) throw constraintError(where, text, "Member must have length greater than or equal to 1");
+        if (text.length > max) throw constraintError(where, text, `Member must have length less than or equal to ${max}`);
+        if (pattern !== undefined && !new RegExp(`^(?:${pattern})$`).test(text)) throw constraintError(where, text, `Member must satisfy regular expression pattern: ${pattern}`);
+        return text;
+    }
+
+    /** The rule a request names on the bus it names, or AWS's ResourceNotFoundException. */
+    private namedRule(request: Record<string, unknown>, nameMember: "Name" | "Rule"): { busName: string; rule: Rule } {
+        const ruleName = this.requiredName(request[nameMember], nameMember === "Name" ? "name" : "rule", 64, RULE_NAME_PATTERN);
+        const busName = this.requestBus(request.EventBusName);
+        const rule = this.rules.get(busName)?.get(ruleName);
+        if (!rule) throw new AwsError("ResourceNotFoundException", `Rule ${ruleName} does not exist on EventBus ${busName}.`);
+        return { busName, rule };
+    }
+
+    /**
+     * PutRule: creates the rule, or replaces an existing one's pattern, schedule, state, description and role
+     * (what the call omits is not kept, as on AWS); its targets stay. Answers the rule's ARN.
+     */
+    public putRule(request: Record<string, unknown>): eventBridgeSdk.PutRuleResponse {
+        checkShape("PutRule", request);
+        const name = this.requiredName(request.Name, "name", 64, RULE_NAME_PATTERN);
+        const busName = this.requestBus(request.EventBusName);
+        const eventPattern = member(request.EventPattern as string | undefined);
+        const scheduleExpression = member(request.ScheduleExpression as string | undefined);
+        const state = member(request.State as string | undefined) ?? "ENABLED";
+        const description = member(request.Description as string | undefined);
+        const roleArn = member(request.RoleArn as string | undefined);
+        if (!RULE_STATES.includes(state as RuleState)) throw constraintError("state", state, `Member must satisfy enum value set: [${RULE_STATES.join(", ")}]`);
+        if (description !== undefined && description.length > 512) throw constraintError("description", description, "Member must have length less than or equal to 512");
+        if (roleArn !== undefined) this.checkedName(roleArn, "roleArn", 1600);
+        if (eventPattern === undefined && scheduleExpression === undefined) {
+            throw new AwsError("ValidationException", "Parameter(s) EventPattern or ScheduleExpression must be specified.");
+        }
+        if (eventPattern !== undefined && eventPattern.length > MAX_EVENT_PATTERN_LENGTH) {
+            throw constraintError("eventPattern", eventPattern, `Member must have length less than or equal to ${MAX_EVENT_PATTERN_LENGTH}`);
+        }
+        // Both checked before the rule changes, so a refused call leaves the old rule as it was.
+        if (scheduleExpression !== undefined) this.readSchedule(scheduleExpression, busName);
+        if (eventPattern !== undefined) {
+            try {
+                parseEventPattern(eventPattern);
+            } catch (error) {
+                if (error instanceof InvalidEventPatternError) throw new AwsError("InvalidEventPatternException", error.message);
+                throw error;
+            }
+        }
+        const arn = this.ruleArn(busName, name);
+        this.addRule({ name, arn, busName, eventPattern, scheduleExpression, state: state as RuleState, description, roleArn });
+        return { RuleArn: arn };
+    }
+
+    public describeRule(request: Record<string, unknown>): eventBridgeSdk.DescribeRuleResponse {
+        checkShape("DescribeRule", request);
+        const { rule } = this.namedRule(request, "Name");
+        return { ...this.ruleView(rule), CreatedBy: this.opts.accountId };
+    }
+
+    /** DeleteRule: refused while the rule has targets, as on AWS; a rule that does not exist is already deleted. */
+    public deleteRule(request: Record<string, unknown>): Record<string, never> {
+        checkShape("DeleteRule", request);
+        const name = this.requiredName(request.Name, "name", 64, RULE_NAME_PATTERN);
+        const busName = this.requestBus(request.EventBusName);
+        const rule = this.rules.get(busName)?.get(name);
+        if (!rule) return {};
+        if (rule.targets.length > 0) throw new AwsError("ValidationException", "Rule can't be deleted since it has targets.");
+        this.rules.get(busName)?.delete(name);
+        this.armTimer();
+        return {};
+    }
+
+    public enableRule(request: Record<string, unknown>): Record<string, never> {
+        checkShape("EnableRule", request);
+        return this.setRuleState(request, "ENABLED");
+    }
+
+    public disableRule(request: Record<string, unknown>): Record<string, never> {
+        checkShape("DisableRule", request);
+        return this.setRuleState(request, "DISABLED");
+    }
+
+    private setRuleState(request: Record<string, unknown>, state: "ENABLED" | "DISABLED"): Record<string, never> {
+        const { rule } = this.namedRule(request, "Name");
+        // Enabling an enabled rule keeps its state (ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS stays so).
+        if (state === "DISABLED" || rule.state === "DISABLED") rule.state = state;
+        this.planSchedule(rule);
+        return {};
+    }
+
+    /**
+     * PutTargets: adds targets to a rule, or replaces the target with the same Id. Member constraints refuse the
+     * whole call; an entry the runtime cannot serve (a member it does not implement, a target it cannot deliver
+     * to) fails alone in FailedEntries, the others are put.
+     */
+    public putTargets(request: Record<string, unknown>): eventBridgeSdk.PutTargetsResponse {
+        checkShape("PutTargets", request);
+        const { rule } = this.namedRule(request, "Rule");
+        const entries = member(request.Targets as Array<Record<string, unknown> | null> | undefined);
+        if (entries === undefined) throw new AwsError("ValidationException", "1 validation error detected: Value null at 'targets' failed to satisfy constraint: Member must not be null");
+        if (entries.length === 0) throw constraintError("targets", "[]", "Member must have length greater than or equal to 1");
+        if (entries.length > 10) throw constraintError("targets", `[${entries.length} targets]`, "Member must have length less than or equal to 10");
+        const specs = entries.map((entry, i) => this.readTarget(entry, i + 1));
+        const ids = new Set(rule.targets.map((t) => t.id));
+        for (const spec of specs) if ("target" in spec) ids.add(spec.target.id);
+        if (ids.size > MAX_TARGETS_PER_RULE) throw new AwsError("LimitExceededException", "The requested resource exceeds the maximum number allowed.");
+        const failed: eventBridgeSdk.PutTargetsResultEntry[] = [];
+        for (const spec of specs) {
+            if ("failed" in spec) {
+                failed.push(spec.failed);
+                continue;
+            }
+            const refusal = this.opts.checkTarget?.(spec.target);
+            if (refusal !== undefined) {
+                failed.push({ TargetId: spec.target.id, ErrorCode: "ValidationException", ErrorMessage: refusal });
+                continue;
+            }
+            this.addTarget(rule.busName, rule.name, spec.target);
+        }
+        return { FailedEntryCount: failed.length, FailedEntries: failed };
+    }
+
+    /** One PutTargets entry, its constraints checked (a violation refuses the call). */
+    private readTarget(entry: Record<string, unknown> | null, position: number): { target: TargetSpec } | { failed: eventBridgeSdk.PutTargetsResultEntry } {
+        const at = `targets.${position}.member`;
+        if (entry === null) throw new AwsError("ValidationException", `1 validation error detected: Value null at '${at}' failed to satisfy constraint: Member must not be null`);
+        const id = this.requiredName(entry.Id, `${at}.id`, 64, TARGET_ID_PATTERN);
+        const arn = this.requiredName(entry.Arn, `${at}.arn`, 1600);
+        const roleArn = member(entry.RoleArn as string | undefined);
+        if (roleArn !== undefined) this.checkedName(roleArn, `${at}.roleArn`, 1600);
+        const input = member(entry.Input as string | undefined);
+        const inputPath = member(entry.InputPath as string | undefined);
+        const transformer = member(entry.InputTransformer as eventBridgeSdk.InputTransformer | undefined);
+        if ([input, inputPath, transformer].filter((v) => v !== undefined).length > 1) {
+            throw new AwsError("ValidationException", "Only one of Input, InputPath, or InputTransformer must be provided.");
+        }
+        if (input !== undefined) {
+            if (input.length > 8192) throw constraintError(`${at}.input`, input, "Member must have length less than or equal to 8192");
+            if (!isJson(input)) throw new AwsError("ValidationException", `Parameter Input is not valid. Reason: target ${id}'s Input is not valid JSON.`);
+        }
+        if (inputPath !== undefined) {
+            if (inputPath.length > 256) throw constraintError(`${at}.inputPath`, inputPath, "Member must have length less than or equal to 256");
+            if (!SIMPLE_JSON_PATH.test(inputPath)) return { failed: unsupported(id, `InputPath ${inputPath}: only $ and $.field.field paths are supported by the local runtime`) };
+        }
+        let inputTransformer: InputTransformer | undefined;
+        if (transformer !== undefined) {
+            const template = member(transformer.InputTemplate);
+            if (template === undefined) throw new AwsError("ValidationException", `1 validation error detected: Value null at '${at}.inputTransformer.inputTemplate' failed to satisfy constraint: Member must not be null`);
+            const paths = member(transformer.InputPathsMap) ?? {};
+            if (Object.keys(paths).length > 100) throw constraintError(`${at}.inputTransformer.inputPathsMap`, "{...}", "Member must have length less than or equal to 100");
+            for (const [name, path] of Object.entries(paths)) {
+                if (typeof path !== "string" || !SIMPLE_JSON_PATH.test(path)) {
+                    return { failed: unsupported(id, `InputTransformer path ${name}=${String(path)}: only $ and $.field.field paths are supported by the local runtime`) };
+                }
+            }
+            inputTransformer = { inputPathsMap: paths as Record<string, string>, inputTemplate: template };
+        }
+        const unserved = Object.keys(entry).filter((key) => !SERVED_TARGET_MEMBERS.has(key) && member(entry[key]) !== undefined);
+        if (unserved.length > 0) return { failed: unsupported(id, `${unserved.join(", ")} ${unserved.length === 1 ? "is" : "are"} not supported by the local runtime`) };
+        return { target: { id, arn, roleArn, input, inputPath, inputTransformer } };
+    }
+
+    /** RemoveTargets: removes the named targets; an Id the rule does not have is no failure, as on AWS. */
+    public removeTargets(request: Record<string, unknown>): eventBridgeSdk.RemoveTargetsResponse {
+        checkShape("RemoveTargets", request);
+        const { rule } = this.namedRule(request, "Rule");
+        const ids = member(request.Ids as Array<string | null> | undefined);
+        if (ids === undefined) throw new AwsError("ValidationException", "1 validation error detected: Value null at 'ids' failed to satisfy constraint: Member must not be null");
+        if (ids.length === 0) throw constraintError("ids", "[]", "Member must have length greater than or equal to 1");
+        if (ids.length > 100) throw constraintError("ids", `[${ids.length} ids]`, "Member must have length less than or equal to 100");
+        const removing = new Set(ids.map((id, i) => this.requiredName(id, `ids.${i + 1}.member`, 64, TARGET_ID_PATTERN)));
+        rule.targets = rule.targets.filter((t) => !removing.has(t.id));
+        return { FailedEntryCount: 0, FailedEntries: [] };
+    }
+
+    /** CreateEventBus: a custom bus (partner buses, which need an event source, are refused by name). */
+    public createEventBus(request: Record<string, unknown>): eventBridgeSdk.CreateEventBusResponse {
+        checkShape("CreateEventBus", request);
+        const name = this.requiredName(request.Name, "name", 256, BUS_NAME_PATTERN);
+        if (member(request.EventSourceName) !== undefined) throw new AwsError("ValidationException", "EventSourceName: partner event buses are not supported by the local runtime.");
+        if (member(request.DeadLetterConfig) !== undefined) throw new AwsError("ValidationException", "DeadLetterConfig is not supported by the local runtime.");
+        if (name.includes("/")) throw new AwsError("ValidationException", `Event bus name ${name} must not contain '/'.`);
+        const description = member(request.Description as string | undefined);
+        if (description !== undefined && description.length > 512) throw constraintError("description", description, "Member must have length less than or equal to 512");
+        if (this.buses.has(name)) throw new AwsError("ResourceAlreadyExistsException", `Event bus ${name} already exists.`);
+        this.addBus(name, description);
+        return { EventBusArn: this.busArn(name), ...(description !== undefined ? { Description: description } : {}) };
+    }
+
+    /**
+     * DeleteEventBus: the default bus cannot be deleted; a bus that does not exist is already deleted; a bus
+     * with rules is refused (AWS asks that they be deleted first).
+     */
+    public deleteEventBus(request: Record<string, unknown>): Record<string, never> {
+        checkShape("DeleteEventBus", request);
+        const name = this.requiredName(request.Name, "name", 256, BUS_NAME_PATTERN);
+        if (name === "default") throw new AwsError("ValidationException", "Cannot delete event bus default.");
+        if (!this.buses.has(name)) return {};
+        if ((this.rules.get(name)?.size ?? 0) > 0) throw new AwsError("ValidationException", `Event bus ${name} can't be deleted since it has rules.`);
+        this.buses.delete(name);
+        this.rules.delete(name);
+        return {};
+    }
+
+    public describeEventBus(request: Record<string, unknown>): eventBridgeSdk.DescribeEventBusResponse {
+        checkShape("DescribeEventBus", request);
+        const name = this.requestBus(request.Name);
+        const bus = this.buses.get(name);
+        return {
+            Name: name,
+            Arn: this.busArn(name),
+            ...(bus?.description !== undefined ? { Description: bus.description } : {}),
+            ...(bus ? { CreationTime: bus.created, LastModifiedTime: bus.created } : {}),
+        };
+    }
+
+    /**
+     * An event an AWS service emits (Step Functions' status changes, for one), put on the default bus with the
+     * `aws.*` source that PutEvents refuses to users. Answers the event as routed.
+     */
+    public putServiceEvent(entry: ServiceEventEntry): BusEvent {
+        if (!entry.Source.startsWith("aws.")) throw new Error(`putServiceEvent: ${entry.Source} is not an AWS service's source (aws.*)`);
+        const detail = typeof entry.Detail === "string" ? (JSON.parse(entry.Detail) as unknown) : entry.Detail;
+        if (detail === null || typeof detail !== "object" || Array.isArray(detail)) throw new Error("putServiceEvent: Detail must be a JSON object");
+        const time = entry.Time === undefined ? new Date(this.clock.now()) : new Date(entry.Time);
+        const event: BusEvent = {
+            version: "0",
+            id: randomUUID(),
+            "detail-type": entry.DetailType,
+            source: entry.Source,
+            account: this.opts.accountId,
+            time: isoSeconds(Number.isNaN(time.getTime()) ? new Date(this.clock.now()) : time),
+            region: this.opts.region,
+            resources: entry.Resources ?? [],
+            detail: detail as Record<string, unknown>,
+        };
+        this.route(event, "default");
+        return event;
     }
 }
