@@ -161,7 +161,7 @@ describe("EventBridge scheduled rules", () => {
 
         clock.advance(59_000);
         await events.idle();
-        assert.deepEqual(delivered, [], "nothing before the minute is up");
+        assert.equal(delivered.length, 0, "nothing before the minute is up");
 
         clock.advance(1_000);
         await events.idle();

@@ -921,7 +921,10 @@ export class EventBridgeService {
         return {};
     }
 
-    public describeEventBus(request: Record<string, unknown>): eventBridgeSdk.DescribeEventBusResponse {
+    /** DescribeEventBus, its times in epoch seconds as the JSON protocol carries timestamps (the SDK's type has Dates, parsed from them). */
+    public describeEventBus(
+        request: Record<string, unknown>,
+    ): Omit<eventBridgeSdk.DescribeEventBusResponse, "CreationTime" | "LastModifiedTime"> & { CreationTime?: number; LastModifiedTime?: number } {
         checkShape("DescribeEventBus", request);
         const name = this.requestBus(request.Name);
         const bus = this.buses.get(name);
@@ -929,7 +932,7 @@ export class EventBridgeService {
             Name: name,
             Arn: this.busArn(name),
             ...(bus?.description !== undefined ? { Description: bus.description } : {}),
-            ...(bus ? { CreationTime: bus.created, LastModifiedTime: bus.created } : {}),
+            ...(bus ? { CreationTime: bus.created.getTime() / 1000, LastModifiedTime: bus.created.getTime() / 1000 } : {}),
         };
     }
 
