@@ -1,7 +1,9 @@
 /**
- * EventBridge for the offline runtime: buses, rules and targets as the stack declared them, PutEvents with
- * AWS's limits and per-entry errors, TestEventPattern, ListRules and ListEventBuses. Matching is the pure
- * module eventPattern.ts; delivery to targets is handed to the runtime through `TargetDispatcher`.
+ * EventBridge for the offline runtime: buses, rules and targets as the stack declared them or the control plane
+ * (PutRule, PutTargets, CreateEventBus, ...) made them, PutEvents with AWS's limits and per-entry errors,
+ * TestEventPattern, the List operations, scheduled rules (schedule.ts) on an injectable clock, and the events AWS
+ * services emit on the default bus (`putServiceEvent`). Matching is the pure module eventPattern.ts; delivery to
+ * targets is handed to the runtime through `TargetDispatcher`.
  */
 import { randomUUID } from "crypto";
 import * as eventBridgeSdk from "@aws-sdk/client-eventbridge";
