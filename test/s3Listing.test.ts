@@ -82,13 +82,21 @@ describe("S3 listings of any length (ListObjectsV2 tokens, ListObjects markers)"
             );
             assert.ok((page.Contents?.length ?? 0) <= 37);
             if (token !== undefined) assert.equal(page.ContinuationToken, token);
-            if (first) assert.equal(page.StartAfter, "a+b/item 1000.json");
+            assert.equal(page.StartAfter, first ? "a+b/item 1000.json" : undefined);
             for (const object of page.Contents ?? []) listed.push(object.Key ?? "");
             assert.equal(page.IsTruncated, page.NextContinuationToken !== undefined);
             token = page.NextContinuationToken;
             first = false;
         } while (token !== undefined);
         assert.deepEqual(listed, expected);
+
+        // A token takes precedence over StartAfter, which is still echoed.
+        const both = await running.s3.send(
+            new ListObjectsV2Command({ Bucket: BUCKET, MaxKeys: 2, StartAfter: "", ContinuationToken: continuationToken(BUCKET, expected[0]) }),
+        );
+        assert.equal(both.Contents?.[0].Key, byS3Order(keys)[byS3Order(keys).indexOf(expected[0]) + 1]);
+        const echoed = await running.s3.send(new ListObjectsV2Command({ Bucket: BUCKET, MaxKeys: 1, StartAfter: "plain/", ContinuationToken: continuationToken(BUCKET, expected[0]) }));
+        assert.equal(echoed.StartAfter, "plain/");
     });
 
     it("ListObjects (v1) with Marker returns every key once; NextMarker with a delimiter, common prefixes counted in MaxKeys", async () => {

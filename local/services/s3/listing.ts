@@ -156,7 +156,8 @@ export async function listObjects(store: ObjectStore, bucket: string, query: [st
     const parts = [`<Name>${escapeXml(bucket)}</Name>`, element("Prefix", request.prefix)];
     if (request.version === 2) {
         parts.push(
-            request.continuationToken === undefined ? element("StartAfter", request.startAfter) : "",
+            // Echoed whenever it was sent, though a continuation token takes precedence over it.
+            element("StartAfter", request.startAfter),
             plain("ContinuationToken", request.continuationToken),
             plain("NextContinuationToken", page.isTruncated && page.lastEntry !== undefined ? continuationToken(bucket, page.lastEntry) : undefined),
             element("KeyCount", page.contents.length + page.commonPrefixes.length),
