@@ -176,6 +176,14 @@ describe("S3 listings of any length (ListObjectsV2 tokens, ListObjects markers)"
             assert.deepEqual(listed, byS3Order(keys));
         });
 
+        it("aws s3 ls shows a folder's common prefixes and keys", async () => {
+            const top = (await aws("s3", "ls", `s3://${BUCKET}/`)).split("\n").filter((line) => line !== "");
+            assert.deepEqual(top.map((line) => line.trim()), byS3Order(["reports/", "r\u00e9sum\u00e9s/", "a+b/", "100%/", "\u{1F36A}/", "plain/"]).map((p) => `PRE ${p}`));
+            const folder = (await aws("s3", "ls", `s3://${BUCKET}/100%/`)).split("\n").filter((line) => line !== "");
+            const expected = keys.filter((key) => key.startsWith("100%/") && !key.startsWith("100%/deep/")).map((key) => key.slice("100%/".length));
+            assert.deepEqual(folder.map((line) => line.trim().replace(/^PRE /, "").replace(/^\S+\s+\S+\s+\d+\s/, "")), byS3Order(["deep/", ...expected]));
+        });
+
         it("aws s3api list-objects-v2 with --page-size and --max-items resumes from its NextToken", async () => {
             const first = JSON.parse(await aws("s3api", "list-objects-v2", "--bucket", BUCKET, "--page-size", "300", "--max-items", "700")) as { Contents: { Key: string }[]; NextToken: string };
             assert.equal(first.Contents.length, 700);
