@@ -49,6 +49,14 @@ export interface ConversionContext {
     stopDetails(): { error?: string; cause?: string };
     /** A state of the definition by name (any nesting level), to compute the Map length. */
     findState(name: string): JsonObject | undefined;
+    /**
+     * A redrive resumes an execution whose history already holds ExecutionStarted; the library's run of the
+     * resumed part logs one again, which AWS does not show (ExecutionRedriven stands in its place).
+     */
+    redriven?: boolean;
+    /** Shown in ExecutionStarted when the execution was started through a version or an alias, as AWS does. */
+    stateMachineVersionArn?: string;
+    stateMachineAliasArn?: string;
 }
 
 const NOT_TRUNCATED: JsonObject = { truncated: false };
@@ -112,8 +120,11 @@ export class LibraryEventConverter {
     convert(event: LibraryEvent): NewHistoryEvent[] {
         const at = { timestampMs: event.timestamp };
         switch (event.type) {
-            case "ExecutionStarted":
-                return [{ ...at, type: "ExecutionStarted", details: { input: this.context.input, inputDetails: NOT_TRUNCATED, roleArn: this.context.roleArn } }];
+            case "ExecutionStarted": {
+                if (this.context.redriven) return [];
+                const { stateMachineVersionArn, stateMachineAliasArn } = this.context;
+                return [{ ...at, type: "ExecutionStarted", details: { input: this.context.input, inputDetails: NOT_TRUNCATED, roleArn: this.context.roleArn, stateMachineAliasArn, stateMachineVersionArn } }];
+            }
             case "ExecutionSucceeded":
                 return [{ ...at, type: "ExecutionSucceeded", details: { output: toJsonText(event.output), outputDetails: NOT_TRUNCATED } }];
             case "ExecutionFailed":

@@ -27,7 +27,62 @@ import {
     type LibraryEvent,
 } from "./history";
 
+import {
+    DEFAULT_LOGGING,
+    DEFAULT_TRACING,
+    EXECUTION_STATUS_CHANGE,
+    checkDescription,
+    checkMachineType,
+    checkResourceName,
+    checkRoleArn,
+    checkRoutingConfiguration,
+    diagnosticsOf,
+    eventTime,
+    invalidArn,
+    machineOfVersion,
+    parseMachineTarget,
+    routeByWeight,
+    sameRouting,
+    type CreateStateMachineAliasRequest,
+    type CreateStateMachineAliasResponse,
+    type CreateStateMachineRequest,
+    type CreateStateMachineResponse,
+    type DeleteStateMachineAliasRequest,
+    type DeleteStateMachineRequest,
+    type DeleteStateMachineVersionRequest,
+    type DescribeStateMachineAliasRequest,
+    type DescribeStateMachineAliasResponse,
+    type DescribeStateMachineForExecutionRequest,
+    type DescribeStateMachineForExecutionResponse,
+    type DescribeStateMachineRequest,
+    type DescribeStateMachineResponse,
+    type ExecutionStatusChangeEvent,
+    type ListStateMachineAliasesRequest,
+    type ListStateMachineAliasesResponse,
+    type ListStateMachineVersionsRequest,
+    type ListStateMachineVersionsResponse,
+    type LoggingConfiguration,
+    type MachineTarget,
+    type PublishStateMachineVersionRequest,
+    type PublishStateMachineVersionResponse,
+    type RedriveExecutionRequest,
+    type RedriveExecutionResponse,
+    type RoutingEntry,
+    type StartSyncExecutionRequest,
+    type StartSyncExecutionResponse,
+    type TracingConfiguration,
+    type UpdateStateMachineAliasRequest,
+    type UpdateStateMachineAliasResponse,
+    type UpdateStateMachineRequest,
+    type UpdateStateMachineResponse,
+    type ValidateStateMachineDefinitionRequest,
+    type ValidateStateMachineDefinitionResponse,
+    type ValidationDiagnostic,
+} from "./controlPlane";
+
 export type { GetExecutionHistoryRequest, GetExecutionHistoryResponse, HistoryEvent, JsonObject, JsonValue } from "./history";
+export type * from "./controlPlane";
+export { EXECUTION_STATUS_CHANGE } from "./controlPlane";
 
 installPromiseWithResolvers();
 
@@ -106,6 +161,14 @@ export interface StepFunctionsServiceOptions {
      * AwsError when IAM would refuse. Without it every call is allowed.
      */
     authorize?: (roleArn: string, action: string, resourceArn: string) => void;
+    /**
+     * Called when a STANDARD execution starts (RUNNING, also on redrive) and when it ends (SUCCEEDED, FAILED,
+     * TIMED_OUT, ABORTED), with AWS's "Step Functions Execution Status Change" event; the runtime puts it on the
+     * default bus as source `aws.states`. A listener that throws is logged, never fails the execution.
+     */
+    onStatusChange?: (event: ExecutionStatusChangeEvent) => void;
+    /** Chooses an alias's version by weight; Math.random unless given (tests pass a sequence). */
+    random?: () => number;
 }
 
 /** How many answered or timed-out tokens are remembered, to tell TaskTimedOut from TaskDoesNotExist. */
@@ -155,6 +218,12 @@ export interface DescribeExecutionRequest {
 }
 /** A list item's fields, and the execution's data and outcome. */
 export interface DescribeExecutionResponse extends ExecutionListItem {
+    stateMachineVersionArn?: string;
+    stateMachineAliasArn?: string;
+    redriveCount?: number;
+    redriveDate?: number;
+    redriveStatus?: "REDRIVABLE" | "NOT_REDRIVABLE";
+    redriveStatusReason?: string;
     input?: string;
     inputDetails?: { included: boolean };
     output?: string;
@@ -272,9 +341,35 @@ interface TaskStateInfo {
 interface PreparedMachine {
     spec: StateMachineSpec;
     creationDate: number;
+    /** When the definition or role last changed (creationDate until then); versions keep their own. */
+    updateDate: number;
+    /** Changes with every update; a version records the revision it was published from. */
+    revisionId: string;
+    loggingConfiguration: LoggingConfiguration;
+    tracingConfiguration: TracingConfiguration;
     library: StateMachine;
     tasks: Map<string, TaskStateInfo>;
     states: Map<string, JsonObject>;
+}
+
+/** A published version: the machine as it was (definition, role, revision) when published. */
+interface MachineVersion {
+    arn: string;
+    machineArn: string;
+    version: number;
+    prepared: PreparedMachine;
+    description?: string;
+    creationDate: number;
+}
+
+interface MachineAlias {
+    arn: string;
+    name: string;
+    machineArn: string;
+    description?: string;
+    routing: RoutingEntry[];
+    creationDate: number;
+    updateDate: number;
 }
 
 /** Keys of the wrapper the library evaluates in place of a Task's Parameters. */
@@ -431,7 +526,7 @@ function rewriteContextPaths(value: JsonValue): JsonValue {
         .replace(/\$\$\.Execution\.StartTime(?![\w])/g, `$$$$.Execution.${CONTEXT_START_TIME_KEY}`);
 }
 
-function prepareMachine(spec: StateMachineSpec): PreparedMachine {
+function prepareMachine(spec: StateMachineSpec, settings: Partial<Pick<PreparedMachine, "creationDate" | "loggingConfiguration" | "tracingConfiguration">> = {}): PreparedMachine {
     let definition: unknown;
     try {
         definition = JSON.parse(spec.definition);
@@ -445,7 +540,18 @@ function prepareMachine(spec: StateMachineSpec): PreparedMachine {
     const preparer = new DefinitionPreparer(spec.name);
     const prepared = rewriteContextPaths(preparer.block(definition));
     const library = new StateMachine(prepared as unknown as StateMachineDefinition, { validationOptions: { noValidate: true } });
-    return { spec, creationDate: Date.now(), library, tasks: preparer.tasks, states: preparer.states };
+    const now = Date.now();
+    return {
+        spec,
+        creationDate: settings.creationDate ?? now,
+        updateDate: now,
+        revisionId: randomUUID(),
+        loggingConfiguration: settings.loggingConfiguration ?? DEFAULT_LOGGING,
+        tracingConfiguration: settings.tracingConfiguration ?? DEFAULT_TRACING,
+        library,
+        tasks: preparer.tasks,
+        states: preparer.states,
+    };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -546,6 +652,11 @@ interface ExecutionData {
     error?: string;
     cause?: string;
     traceHeader?: string;
+    /** Set when started through a version ARN, or an alias (which names the version it routed to). */
+    stateMachineVersionArn?: string;
+    stateMachineAliasArn?: string;
+    redriveCount?: number;
+    redriveDate?: number;
 }
 
 /** Present while this process runs the execution. */
@@ -683,6 +794,15 @@ export class StepFunctionsService {
     private readonly accountId: string;
     private readonly executionsDir?: string;
     private readonly machines = new Map<string, PreparedMachine>();
+    /** Published versions by version ARN (`...:stateMachine:name:3`), and the last number given per machine. */
+    private readonly versions = new Map<string, MachineVersion>();
+    private readonly versionNumbers = new Map<string, number>();
+    /** Aliases by alias ARN (`...:stateMachine:name:aliasName`). */
+    private readonly aliases = new Map<string, MachineAlias>();
+    /** The definition each execution held in memory runs (a version's, or the machine's when it started). */
+    private readonly executionMachines = new Map<string, PreparedMachine>();
+    private readonly onStatusChange?: (event: ExecutionStatusChangeEvent) => void;
+    private readonly random: () => number;
     /** Running executions, and the most recent finished ones (see retainFinished). */
     private readonly executions = new Map<string, ExecutionState>();
     private readonly maxRetainedExecutions: number;
@@ -710,6 +830,8 @@ export class StepFunctionsService {
     constructor(opts: StepFunctionsServiceOptions) {
         this.integrations = opts.integrations;
         this.authorize = opts.authorize;
+        this.onStatusChange = opts.onStatusChange;
+        this.random = opts.random ?? Math.random;
         this.region = opts.region;
         this.accountId = opts.accountId;
         this.maxRetainedExecutions = retentionBound(opts.maxRetainedExecutions, DEFAULT_MAX_RETAINED_EXECUTIONS, "maxRetainedExecutions");
@@ -746,9 +868,54 @@ export class StepFunctionsService {
         return page.nextToken ? { stateMachines: page.items, nextToken: page.nextToken } : { stateMachines: page.items };
     }
 
+    /** Starts an execution of a state machine, one of its versions (`...:name:3`) or an alias (routed by weight). */
     async startExecution(request: StartExecutionRequest): Promise<StartExecutionResponse> {
+        const execution = this.launch(request, "async");
+        return { executionArn: execution.data.executionArn, startDate: toEpochSeconds(execution.data.startDate) };
+    }
+
+    /**
+     * StartSyncExecution: runs an EXPRESS execution to its end and answers with its outcome (the SDK sends it to the
+     * `sync-` host prefix). STANDARD machines are refused with StateMachineTypeNotSupported, as AWS does.
+     */
+    async startSyncExecution(request: StartSyncExecutionRequest): Promise<StartSyncExecutionResponse> {
+        const execution = this.launch(request, "sync");
+        await execution.runtime?.finished.promise;
+        const data = execution.data;
+        if (data.status === "RUNNING") throw new AwsError("ServiceUnavailable", "The offline Step Functions service closed before the execution ended", 503);
+        const started = data.startDate;
+        const stopped = data.stopDate ?? Date.now();
+        const response: StartSyncExecutionResponse = {
+            executionArn: data.executionArn,
+            stateMachineArn: data.stateMachineArn,
+            name: data.name,
+            startDate: toEpochSeconds(started),
+            stopDate: toEpochSeconds(stopped),
+            // ABORTED cannot happen to a sync execution in AWS (it cannot be stopped); a closed runtime reads as FAILED.
+            status: data.status === "SUCCEEDED" ? "SUCCEEDED" : data.status === "TIMED_OUT" ? "TIMED_OUT" : "FAILED",
+            input: this.redact(data.input),
+            inputDetails: { included: true },
+            // AWS bills express executions in 100 ms steps of at least 100 ms, with 64 MB as the smallest memory.
+            billingDetails: { billedMemoryUsedInMB: 64, billedDurationInMilliseconds: Math.max(100, Math.ceil((stopped - started) / 100) * 100) },
+        };
+        if (data.output !== undefined) {
+            response.output = this.redact(data.output);
+            response.outputDetails = { included: true };
+        }
+        if (data.error !== undefined) response.error = this.redact(data.error);
+        if (data.cause !== undefined) response.cause = this.redact(data.cause);
+        if (data.traceHeader !== undefined) response.traceHeader = data.traceHeader;
+        return response;
+    }
+
+    /** StartExecution and StartSyncExecution: checks the request, resolves version and alias ARNs, starts the run. */
+    private launch(request: StartExecutionRequest, mode: "async" | "sync"): ExecutionState {
         this.assertOpen();
-        const machine = this.requireMachine(request.stateMachineArn);
+        const target = this.resolveStartTarget(request.stateMachineArn);
+        const machine = target.machine;
+        if (mode === "sync" && machine.spec.type !== "EXPRESS") {
+            throw new AwsError("StateMachineTypeNotSupported", `StartSyncExecution runs EXPRESS state machines only; '${machine.spec.arn}' is ${machine.spec.type}`);
+        }
         const name = optionalString(request.name, "name", 80) ?? randomUUID();
         checkExecutionName(name);
         const inputText = optionalString(request.input, "input", Number.MAX_SAFE_INTEGER) ?? "{}";
@@ -756,10 +923,22 @@ export class StepFunctionsService {
         const input = parseExecutionInput(inputText);
         const traceHeader = optionalString(request.traceHeader, "traceHeader", 256);
         const existing = this.findReusableExecution(machine, name, inputText);
-        if (existing) return { executionArn: existing.data.executionArn, startDate: toEpochSeconds(existing.data.startDate) };
+        if (existing) return existing;
         const execution = this.createExecution(machine, name, inputText, traceHeader);
+        execution.data.stateMachineVersionArn = target.versionArn;
+        execution.data.stateMachineAliasArn = target.aliasArn;
         this.run(execution, machine, input, digest(inputText));
-        return { executionArn: execution.data.executionArn, startDate: toEpochSeconds(execution.data.startDate) };
+        return execution;
+    }
+
+    /** The definition an execution of `arnValue` runs: the machine's current one, a version's, or the version an alias routes to. */
+    private resolveStartTarget(arnValue: unknown): { machine: PreparedMachine; versionArn?: string; aliasArn?: string } {
+        const target = this.requireTarget(arnValue, "stateMachineArn");
+        if (target.kind === "machine") return { machine: this.requireMachine(target.machineArn) };
+        if (target.kind === "version") return { machine: this.requireVersion(target.arn).prepared, versionArn: target.arn };
+        const alias = this.requireAlias(target.arn);
+        const versionArn = routeByWeight(alias.routing, this.random());
+        return { machine: this.requireVersion(versionArn).prepared, versionArn, aliasArn: alias.arn };
     }
 
     async describeExecution(request: DescribeExecutionRequest): Promise<DescribeExecutionResponse> {
@@ -843,6 +1022,369 @@ export class StepFunctionsService {
             execution.runtime?.finished.resolve();
         }
         await Promise.allSettled(running.map((execution) => execution.runtime?.done));
+    }
+
+    // ----- API: control plane (state machines, versions, aliases) ---------------------------------------------
+
+    /** CreateStateMachine; `publish` also publishes version 1. Idempotent for an identical machine, as in AWS. */
+    async createStateMachine(request: CreateStateMachineRequest): Promise<CreateStateMachineResponse> {
+        this.assertOpen();
+        const name = requiredString(request.name, "name");
+        checkResourceName(name, "state machine");
+        const definition = requiredString(request.definition, "definition");
+        const roleArn = requiredString(request.roleArn, "roleArn");
+        checkRoleArn(roleArn);
+        const type = checkMachineType(request.type);
+        const versionDescription = this.checkVersionDescription(request.publish, request.versionDescription);
+        const arn = `arn:aws:states:${this.region}:${this.accountId}:stateMachine:${name}`;
+        const logging = { ...DEFAULT_LOGGING, ...request.loggingConfiguration };
+        const tracing = { ...DEFAULT_TRACING, ...request.tracingConfiguration };
+        const existing = this.machines.get(arn);
+        if (existing) {
+            const same = existing.spec.definition === definition && existing.spec.roleArn === roleArn && existing.spec.type === type && JSON.stringify(existing.loggingConfiguration) === JSON.stringify(logging) && JSON.stringify(existing.tracingConfiguration) === JSON.stringify(tracing);
+            if (!same) throw new AwsError("StateMachineAlreadyExists", `State Machine Already Exists: '${arn}'`);
+            const response: CreateStateMachineResponse = { stateMachineArn: arn, creationDate: toEpochSeconds(existing.creationDate) };
+            if (request.publish) response.stateMachineVersionArn = this.publish(existing, versionDescription).arn;
+            return response;
+        }
+        const machine = this.prepareOrRefuse({ arn, name, type, definition, roleArn }, { loggingConfiguration: logging, tracingConfiguration: tracing });
+        this.machines.set(arn, machine);
+        const response: CreateStateMachineResponse = { stateMachineArn: arn, creationDate: toEpochSeconds(machine.creationDate) };
+        if (request.publish) response.stateMachineVersionArn = this.publish(machine, versionDescription).arn;
+        return response;
+    }
+
+    /** UpdateStateMachine: a new revision (running executions keep theirs); `publish` publishes it as a version. */
+    async updateStateMachine(request: UpdateStateMachineRequest): Promise<UpdateStateMachineResponse> {
+        this.assertOpen();
+        const target = this.requireTarget(request.stateMachineArn, "stateMachineArn");
+        if (target.kind !== "machine") throw new AwsError("ValidationException", `UpdateStateMachine takes a state machine ARN, not a ${target.kind} ARN: '${target.arn}' (versions cannot be changed; aliases are updated with UpdateStateMachineAlias)`);
+        const machine = this.requireMachine(target.machineArn);
+        const definition = optionalString(request.definition, "definition", 1_048_576);
+        const roleArn = optionalString(request.roleArn, "roleArn", 256);
+        if (roleArn !== undefined) checkRoleArn(roleArn);
+        if (definition === undefined && roleArn === undefined && request.loggingConfiguration === undefined && request.tracingConfiguration === undefined) {
+            throw new AwsError("MissingRequiredParameter", "Either the definition, the roleArn, the loggingConfiguration or the tracingConfiguration must be specified");
+        }
+        const versionDescription = this.checkVersionDescription(request.publish, request.versionDescription);
+        const spec: StateMachineSpec = { ...machine.spec, definition: definition ?? machine.spec.definition, roleArn: roleArn ?? machine.spec.roleArn };
+        const logging = { ...machine.loggingConfiguration, ...request.loggingConfiguration };
+        const tracing = { ...machine.tracingConfiguration, ...request.tracingConfiguration };
+        const changed = spec.definition !== machine.spec.definition || spec.roleArn !== machine.spec.roleArn || JSON.stringify(logging) !== JSON.stringify(machine.loggingConfiguration) || JSON.stringify(tracing) !== JSON.stringify(machine.tracingConfiguration);
+        // An update that changes nothing keeps the revision, so publishing it again returns the same version.
+        const current = changed ? this.prepareOrRefuse(spec, { creationDate: machine.creationDate, loggingConfiguration: logging, tracingConfiguration: tracing }) : machine;
+        this.machines.set(spec.arn, current);
+        const response: UpdateStateMachineResponse = { updateDate: toEpochSeconds(current.updateDate), revisionId: current.revisionId };
+        if (request.publish) response.stateMachineVersionArn = this.publish(current, versionDescription).arn;
+        return response;
+    }
+
+    /** DeleteStateMachine: the machine, its versions and aliases go; running executions finish. Deleting an absent machine succeeds, as in AWS. */
+    async deleteStateMachine(request: DeleteStateMachineRequest): Promise<EmptyResponse> {
+        const target = this.requireTarget(request.stateMachineArn, "stateMachineArn");
+        if (target.kind !== "machine") throw new AwsError("ValidationException", `DeleteStateMachine takes a state machine ARN; delete the ${target.kind} '${target.arn}' with DeleteStateMachine${target.kind === "version" ? "Version" : "Alias"}`);
+        this.machines.delete(target.machineArn);
+        for (const version of [...this.versions.values()]) if (version.machineArn === target.machineArn) this.versions.delete(version.arn);
+        for (const alias of [...this.aliases.values()]) if (alias.machineArn === target.machineArn) this.aliases.delete(alias.arn);
+        this.versionNumbers.delete(target.machineArn);
+        return {};
+    }
+
+    /** DescribeStateMachine, of the machine or of a version (`...:name:3`). */
+    async describeStateMachine(request: DescribeStateMachineRequest): Promise<DescribeStateMachineResponse> {
+        const target = this.requireTarget(request.stateMachineArn, "stateMachineArn");
+        if (target.kind === "alias") throw new AwsError("InvalidArn", `Invalid Arn: '${target.arn}' is an alias ARN; describe it with DescribeStateMachineAlias`);
+        const version = target.kind === "version" ? this.requireVersion(target.arn) : undefined;
+        const machine = version ? version.prepared : this.requireMachine(target.machineArn);
+        const response: DescribeStateMachineResponse = {
+            stateMachineArn: version ? version.arn : machine.spec.arn,
+            name: machine.spec.name,
+            status: "ACTIVE",
+            definition: machine.spec.definition,
+            roleArn: machine.spec.roleArn,
+            type: machine.spec.type,
+            creationDate: toEpochSeconds(version ? version.creationDate : machine.creationDate),
+            loggingConfiguration: machine.loggingConfiguration,
+            tracingConfiguration: machine.tracingConfiguration,
+            revisionId: machine.revisionId,
+        };
+        if (version?.description !== undefined) response.description = version.description;
+        if (request.includedData === "METADATA_ONLY") delete response.definition;
+        return response;
+    }
+
+    /** DescribeStateMachineForExecution: the definition the execution ran (its version's, or the machine's when it started). */
+    async describeStateMachineForExecution(request: DescribeStateMachineForExecutionRequest): Promise<DescribeStateMachineForExecutionResponse> {
+        const execution = this.requireExecution(request.executionArn);
+        const machine = this.machineOfExecution(execution.data);
+        if (!machine) throw new AwsError("StateMachineDoesNotExist", `State Machine Does Not Exist: '${execution.data.stateMachineArn}' (the execution's state machine was deleted)`);
+        const response: DescribeStateMachineForExecutionResponse = {
+            stateMachineArn: machine.spec.arn,
+            name: machine.spec.name,
+            definition: machine.spec.definition,
+            roleArn: machine.spec.roleArn,
+            updateDate: toEpochSeconds(machine.updateDate),
+            loggingConfiguration: machine.loggingConfiguration,
+            tracingConfiguration: machine.tracingConfiguration,
+            revisionId: machine.revisionId,
+        };
+        if (request.includedData === "METADATA_ONLY") delete response.definition;
+        return response;
+    }
+
+    /**
+     * ValidateStateMachineDefinition with the validation the service runs definitions through (asl-validator, as
+     * aws-local-stepfunctions applies it), plus what the offline runtime itself cannot run (code LOCAL_RUNTIME_UNSUPPORTED).
+     */
+    async validateStateMachineDefinition(request: ValidateStateMachineDefinitionRequest): Promise<ValidateStateMachineDefinitionResponse> {
+        const definition = requiredString(request.definition, "definition");
+        const type = checkMachineType(request.type);
+        const severity = request.severity ?? "ERROR";
+        if (severity !== "ERROR" && severity !== "WARNING") throw new AwsError("ValidationException", `1 validation error detected: Value '${String(severity)}' at 'severity' failed to satisfy constraint: Member must satisfy enum value set: [ERROR, WARNING]`);
+        const maxResults = request.maxResults ?? 100;
+        if (!Number.isInteger(maxResults) || maxResults < 0 || maxResults > 100) throw new AwsError("ValidationException", `Value '${maxResults}' at 'maxResults' failed to satisfy constraint: Member must have value between 0 and 100`);
+        const diagnostics = validationDiagnostics(definition, type);
+        const shown = diagnostics.slice(0, maxResults || 100);
+        return { result: diagnostics.some((d) => d.severity === "ERROR") ? "FAIL" : "OK", diagnostics: shown, truncated: shown.length < diagnostics.length };
+    }
+
+    /** PublishStateMachineVersion; `revisionId`, when given, must be the current one (ConflictException otherwise). */
+    async publishStateMachineVersion(request: PublishStateMachineVersionRequest): Promise<PublishStateMachineVersionResponse> {
+        this.assertOpen();
+        const machine = this.requireMachine(request.stateMachineArn);
+        const description = checkDescription(request.description, "description");
+        if (request.revisionId !== undefined && request.revisionId !== null && request.revisionId !== machine.revisionId) {
+            throw new AwsError("ConflictException", `Revision '${request.revisionId}' is not the current revision of '${machine.spec.arn}' (${machine.revisionId})`);
+        }
+        const version = this.publish(machine, description);
+        return { creationDate: toEpochSeconds(version.creationDate), stateMachineVersionArn: version.arn };
+    }
+
+    /** ListStateMachineVersions, newest first. */
+    async listStateMachineVersions(request: ListStateMachineVersionsRequest): Promise<ListStateMachineVersionsResponse> {
+        const machine = this.requireMachine(request.stateMachineArn);
+        const items = [...this.versions.values()]
+            .filter((version) => version.machineArn === machine.spec.arn)
+            .sort((a, b) => b.version - a.version)
+            .map((version) => ({ stateMachineVersionArn: version.arn, creationDate: toEpochSeconds(version.creationDate) }));
+        const page = paginate(items, `versions:${machine.spec.arn}`, request.maxResults, request.nextToken);
+        return page.nextToken ? { stateMachineVersions: page.items, nextToken: page.nextToken } : { stateMachineVersions: page.items };
+    }
+
+    /** DeleteStateMachineVersion; refused (ConflictException) while an alias routes to it. Deleting an absent version succeeds. */
+    async deleteStateMachineVersion(request: DeleteStateMachineVersionRequest): Promise<EmptyResponse> {
+        const target = this.requireTarget(request.stateMachineVersionArn, "stateMachineVersionArn");
+        if (target.kind !== "version") throw invalidArn(String(request.stateMachineVersionArn));
+        const routedBy = [...this.aliases.values()].find((alias) => alias.routing.some((entry) => entry.stateMachineVersionArn === target.arn));
+        if (routedBy) throw new AwsError("ConflictException", `Version '${target.arn}' is referenced by alias '${routedBy.arn}'; update or delete the alias first`);
+        this.versions.delete(target.arn);
+        return {};
+    }
+
+    /** CreateStateMachineAlias; an identical existing alias is returned, a different one is a ConflictException. */
+    async createStateMachineAlias(request: CreateStateMachineAliasRequest): Promise<CreateStateMachineAliasResponse> {
+        this.assertOpen();
+        const name = requiredString(request.name, "name");
+        checkResourceName(name, "alias");
+        const description = checkDescription(request.description, "description");
+        const routing = this.checkRouting(request.routingConfiguration);
+        const machineArn = machineOfVersion(routing[0].stateMachineVersionArn);
+        const arn = `${machineArn}:${name}`;
+        const existing = this.aliases.get(arn);
+        if (existing) {
+            if (existing.description === description && sameRouting(existing.routing, routing)) return { stateMachineAliasArn: arn, creationDate: toEpochSeconds(existing.creationDate) };
+            throw new AwsError("ConflictException", `Alias '${arn}' already exists with a different configuration`);
+        }
+        const now = Date.now();
+        this.aliases.set(arn, { arn, name, machineArn, description, routing, creationDate: now, updateDate: now });
+        return { stateMachineAliasArn: arn, creationDate: toEpochSeconds(now) };
+    }
+
+    async updateStateMachineAlias(request: UpdateStateMachineAliasRequest): Promise<UpdateStateMachineAliasResponse> {
+        const alias = this.requireAlias(request.stateMachineAliasArn);
+        if (request.description === undefined && request.routingConfiguration === undefined) {
+            throw new AwsError("MissingRequiredParameter", "Either the description or the routingConfiguration must be specified");
+        }
+        const description = request.description === undefined ? alias.description : checkDescription(request.description, "description");
+        const routing = request.routingConfiguration === undefined ? alias.routing : this.checkRouting(request.routingConfiguration);
+        if (routing.some((entry) => machineOfVersion(entry.stateMachineVersionArn) !== alias.machineArn)) {
+            throw new AwsError("ValidationException", `Invalid routingConfiguration: alias '${alias.arn}' routes to versions of '${alias.machineArn}' only`);
+        }
+        alias.description = description;
+        alias.routing = routing;
+        alias.updateDate = Date.now();
+        return { updateDate: toEpochSeconds(alias.updateDate) };
+    }
+
+    async describeStateMachineAlias(request: DescribeStateMachineAliasRequest): Promise<DescribeStateMachineAliasResponse> {
+        const alias = this.requireAlias(request.stateMachineAliasArn);
+        const response: DescribeStateMachineAliasResponse = {
+            stateMachineAliasArn: alias.arn,
+            name: alias.name,
+            routingConfiguration: alias.routing.map((entry) => ({ ...entry })),
+            creationDate: toEpochSeconds(alias.creationDate),
+            updateDate: toEpochSeconds(alias.updateDate),
+        };
+        if (alias.description !== undefined) response.description = alias.description;
+        return response;
+    }
+
+    /** ListStateMachineAliases of a machine (or of the machine a version belongs to), newest first. */
+    async listStateMachineAliases(request: ListStateMachineAliasesRequest): Promise<ListStateMachineAliasesResponse> {
+        const target = this.requireTarget(request.stateMachineArn, "stateMachineArn");
+        if (target.kind === "alias") throw invalidArn(target.arn);
+        const machine = this.requireMachine(target.machineArn);
+        const items = [...this.aliases.values()]
+            .filter((alias) => alias.machineArn === machine.spec.arn && (target.kind !== "version" || alias.routing.some((entry) => entry.stateMachineVersionArn === target.arn)))
+            .reverse()
+            .map((alias) => ({ stateMachineAliasArn: alias.arn, creationDate: toEpochSeconds(alias.creationDate) }));
+        const page = paginate(items, `aliases:${target.kind === "version" ? target.arn : machine.spec.arn}`, request.maxResults, request.nextToken);
+        return page.nextToken ? { stateMachineAliases: page.items, nextToken: page.nextToken } : { stateMachineAliases: page.items };
+    }
+
+    async deleteStateMachineAlias(request: DeleteStateMachineAliasRequest): Promise<EmptyResponse> {
+        const alias = this.requireAlias(request.stateMachineAliasArn);
+        this.aliases.delete(alias.arn);
+        return {};
+    }
+
+    /**
+     * RedriveExecution: a FAILED, TIMED_OUT or ABORTED STANDARD execution resumes at the top-level state that was
+     * running when it stopped, with that state's input; the states that succeeded are not run again. It runs the
+     * definition it ran before (its version's, or the machine's at its start). Refused (ExecutionNotRedrivable) by
+     * name: a failure inside a Map or Parallel state, which the library cannot resume inside.
+     */
+    async redriveExecution(request: RedriveExecutionRequest): Promise<RedriveExecutionResponse> {
+        this.assertOpen();
+        const execution = this.requireExecution(request.executionArn);
+        optionalString(request.clientToken, "clientToken", 64);
+        const data = execution.data;
+        const status = redriveStatusOf(data);
+        if (status.redriveStatus !== "REDRIVABLE") throw new AwsError("ExecutionNotRedrivable", `Execution '${data.executionArn}' cannot be redriven: ${status.redriveStatusReason}`);
+        const machine = this.machineOfExecution(data);
+        if (!machine) throw new AwsError("ExecutionNotRedrivable", `Execution '${data.executionArn}' cannot be redriven: its state machine '${data.stateMachineArn}' no longer exists`);
+        const input = parseExecutionInput(data.input);
+        const definition = JSON.parse(machine.spec.definition) as JsonObject;
+        const resume = resumePointOf(data.executionArn, execution.history.events, definition, input);
+        const resumed = prepareMachine({ ...machine.spec, definition: JSON.stringify({ ...definition, StartAt: resume.stateName }) });
+        // A finished execution may be held on disk only; running again, it lives in memory and is not evicted.
+        this.executions.set(data.executionArn, execution);
+        this.executionMachines.set(data.executionArn, machine);
+        this.onDiskOnly.delete(data.executionArn);
+        this.finishedStandard.delete(data.executionArn);
+        const now = Date.now();
+        Object.assign(data, { status: "RUNNING", stopDate: undefined, output: undefined, error: undefined, cause: undefined, redriveCount: (data.redriveCount ?? 0) + 1, redriveDate: now });
+        execution.history.append({ type: "ExecutionRedriven", details: { redriveCount: data.redriveCount }, timestampMs: now });
+        this.run(execution, machine, input, digest(data.input), { library: resumed.library, tasks: resumed.tasks, stateInput: resume.input });
+        return { redriveDate: toEpochSeconds(now) };
+    }
+
+    private checkVersionDescription(publish: unknown, description: unknown): string | undefined {
+        const checked = checkDescription(description, "versionDescription");
+        if (checked !== undefined && publish !== true) throw new AwsError("ValidationException", "versionDescription can only be set when publish is true");
+        return checked;
+    }
+
+    private checkRouting(routingConfiguration: unknown): RoutingEntry[] {
+        const routing = checkRoutingConfiguration(routingConfiguration);
+        for (const entry of routing) {
+            if (!this.versions.has(entry.stateMachineVersionArn)) throw new AwsError("ResourceNotFound", `Resource not found: '${entry.stateMachineVersionArn}'`);
+        }
+        return routing;
+    }
+
+    /** The machine's current revision as a version: the next number, or the latest version when it is already published. */
+    private publish(machine: PreparedMachine, description: string | undefined): MachineVersion {
+        const machineArn = machine.spec.arn;
+        const published = [...this.versions.values()].find((version) => version.machineArn === machineArn && version.prepared.revisionId === machine.revisionId);
+        if (published) {
+            if (description !== undefined && description !== published.description) {
+                throw new AwsError("ConflictException", `Revision '${machine.revisionId}' is already published as '${published.arn}' with a different description`);
+            }
+            return published;
+        }
+        const number = (this.versionNumbers.get(machineArn) ?? 0) + 1;
+        this.versionNumbers.set(machineArn, number);
+        const version: MachineVersion = { arn: `${machineArn}:${number}`, machineArn, version: number, prepared: machine, description, creationDate: Date.now() };
+        this.versions.set(version.arn, version);
+        return version;
+    }
+
+    /** prepareMachine, with its refusals as AWS's InvalidDefinition. */
+    private prepareOrRefuse(spec: StateMachineSpec, settings: Parameters<typeof prepareMachine>[1]): PreparedMachine {
+        try {
+            return prepareMachine(spec, settings);
+        } catch (err) {
+            throw new AwsError("InvalidDefinition", `Invalid State Machine Definition: '${errorMessage(err)}'`);
+        }
+    }
+
+    private requireTarget(arnValue: unknown, member: string): MachineTarget {
+        const arn = requiredString(arnValue, member);
+        const target = parseMachineTarget(arn, STATE_MACHINE_ARN);
+        if (!target) throw invalidArn(arn);
+        return target;
+    }
+
+    private requireVersion(arn: string): MachineVersion {
+        const version = this.versions.get(arn);
+        if (!version) throw new AwsError("StateMachineDoesNotExist", `State Machine Does Not Exist: '${arn}'`);
+        return version;
+    }
+
+    private requireAlias(arnValue: unknown): MachineAlias {
+        const target = this.requireTarget(arnValue, "stateMachineAliasArn");
+        if (target.kind !== "alias") throw invalidArn(String(arnValue));
+        const alias = this.aliases.get(target.arn);
+        if (!alias) throw new AwsError("ResourceNotFound", `Resource not found: '${target.arn}'`);
+        return alias;
+    }
+
+    /** The definition an execution ran: remembered while it is in memory, else its version's or the machine's current one. */
+    private machineOfExecution(data: ExecutionData): PreparedMachine | undefined {
+        const remembered = this.executionMachines.get(data.executionArn);
+        if (remembered) return remembered;
+        if (data.stateMachineVersionArn) return this.versions.get(data.stateMachineVersionArn)?.prepared;
+        return this.machines.get(data.stateMachineArn);
+    }
+
+    /** The aws.states "Step Functions Execution Status Change" event, for STANDARD executions (AWS sends none for EXPRESS). */
+    private emitStatusChange(execution: ExecutionState): void {
+        const data = execution.data;
+        if (!this.onStatusChange || data.stateMachineType !== "STANDARD") return;
+        const shown = this.redactDescription(describe(data, true));
+        const redrive = redriveStatusOf(data);
+        const event: ExecutionStatusChangeEvent = {
+            detailType: EXECUTION_STATUS_CHANGE,
+            source: "aws.states",
+            time: eventTime(Date.now()),
+            resources: [data.executionArn],
+            detail: {
+                executionArn: data.executionArn,
+                stateMachineArn: data.stateMachineArn,
+                name: data.name,
+                status: data.status,
+                startDate: data.startDate,
+                stopDate: data.stopDate ?? null,
+                input: shown.input ?? "{}",
+                inputDetails: { included: true },
+                output: shown.output ?? null,
+                outputDetails: shown.output === undefined ? null : { included: true },
+                redriveCount: data.redriveCount ?? 0,
+                redriveDate: data.redriveDate ?? null,
+                redriveStatus: redrive.redriveStatus,
+                redriveStatusReason: redrive.redriveStatusReason,
+                error: shown.error ?? null,
+                cause: shown.cause ?? null,
+            },
+        };
+        if (data.stateMachineVersionArn !== undefined) event.detail.stateMachineVersionArn = data.stateMachineVersionArn;
+        if (data.stateMachineAliasArn !== undefined) event.detail.stateMachineAliasArn = data.stateMachineAliasArn;
+        try {
+            this.onStatusChange(event);
+        } catch (err) {
+            console.warn(`stepfunctions: status change listener failed: ${errorMessage(err)}`);
+        }
     }
 
     // ----- API: task tokens ------------------------------------------------------------------------------------
@@ -955,12 +1497,18 @@ export class StepFunctionsService {
         };
         const execution: ExecutionState = { data, history: new HistoryRecorder() };
         this.executions.set(data.executionArn, execution);
+        this.executionMachines.set(data.executionArn, machine);
         return execution;
     }
 
-    private run(execution: ExecutionState, machine: PreparedMachine, input: JsonValue, inputDigest: string): void {
+    /**
+     * Runs `machine` for the execution. A redrive passes `redrive`: the machine then starts at the failed state
+     * (its `library` is the definition with that StartAt) with that state's input, while `$$.Execution.Input`
+     * stays the execution's own input.
+     */
+    private run(execution: ExecutionState, machine: PreparedMachine, input: JsonValue, inputDigest: string, redrive?: { library: StateMachine; tasks: Map<string, TaskStateInfo>; stateInput: JsonValue }): void {
         const handlers: LibraryHandlers = {};
-        for (const task of machine.tasks.values()) handlers[task.name] = (wrapped) => this.runTask(execution, task, wrapped);
+        for (const task of (redrive?.tasks ?? machine.tasks).values()) handlers[task.name] = (wrapped) => this.runTask(execution, task, wrapped);
         const options = this.runOptions(execution, machine, handlers, input);
         const runtime: ExecutionRuntime = {
             abort: () => undefined,
@@ -971,14 +1519,18 @@ export class StepFunctionsService {
                 input: execution.data.input,
                 stopDetails: () => runtime.stopDetails,
                 findState: (name) => machine.states.get(name),
+                redriven: redrive !== undefined,
+                stateMachineVersionArn: execution.data.stateMachineVersionArn,
+                stateMachineAliasArn: execution.data.stateMachineAliasArn,
             }),
             stopDetails: {},
             finished: deferred<void>(),
         };
         execution.runtime = runtime;
         this.persist(execution);
+        this.emitStatusChange(execution);
         try {
-            const run = machine.library.run(input, options);
+            const run = (redrive?.library ?? machine.library).run(redrive ? redrive.stateInput : input, options);
             runtime.abort = run.abort;
             runtime.done = this.follow(execution, run.result, run.eventLogs);
         } catch (err) {
@@ -992,7 +1544,7 @@ export class StepFunctionsService {
         return {
             overrides: { taskResourceLocalHandlers: handlers },
             context: {
-                Execution: { Id: data.executionArn, Name: data.name, RoleArn: machine.spec.roleArn, StartTime: startTime, Input: input, [CONTEXT_INPUT_KEY]: input, [CONTEXT_START_TIME_KEY]: startTime, RedriveCount: 0 },
+                Execution: { Id: data.executionArn, Name: data.name, RoleArn: machine.spec.roleArn, StartTime: startTime, Input: input, [CONTEXT_INPUT_KEY]: input, [CONTEXT_START_TIME_KEY]: startTime, RedriveCount: data.redriveCount ?? 0 },
                 StateMachine: { Id: machine.spec.arn, Name: machine.spec.name },
                 Task: { Token: this.tokenPlaceholder },
             },
@@ -1032,6 +1584,7 @@ export class StepFunctionsService {
         this.ensureClosingEvent(execution);
         clearTimeout(runtime.persistTimer);
         this.persist(execution);
+        this.emitStatusChange(execution);
         // A finished execution keeps its description and history only: the library's run state can go.
         execution.runtime = undefined;
         this.retainFinished(execution);
@@ -1395,6 +1948,7 @@ export class StepFunctionsService {
             finished.delete(oldest);
             const dropped = this.executions.get(oldest);
             this.executions.delete(oldest);
+            this.executionMachines.delete(oldest);
             if (!dropped || !this.executionsDir) continue;
             if (express) this.removeFile(oldest);
             else this.onDiskOnly.set(oldest, listItem(dropped.data));
@@ -1553,6 +2107,10 @@ function readStoredExecution(file: string): (ExecutionState & { unredacted: bool
             error: description.error,
             cause: description.cause,
             traceHeader: description.traceHeader,
+            stateMachineVersionArn: description.stateMachineVersionArn,
+            stateMachineAliasArn: description.stateMachineAliasArn,
+            redriveCount: description.redriveCount,
+            redriveDate: description.redriveDate === undefined ? undefined : description.redriveDate * 1000,
         };
         return { data, history: new HistoryRecorder(stored.history), unredacted: stored.version === 1 };
     } catch (err) {
@@ -1592,6 +2150,79 @@ function failureOf(error: unknown): Pick<ExecutionData, "status" | "error" | "ca
     return { status: "FAILED", error: "States.Runtime", cause: String(cause) };
 }
 
+/** AWS's redriveStatus: only a finished, unsuccessful STANDARD execution may be redriven. */
+function redriveStatusOf(data: ExecutionData): { redriveStatus: "REDRIVABLE" | "NOT_REDRIVABLE"; redriveStatusReason: string } {
+    if (data.stateMachineType !== "STANDARD") return { redriveStatus: "NOT_REDRIVABLE", redriveStatusReason: "Execution is EXPRESS and cannot be redriven" };
+    if (data.status === "RUNNING" || data.status === "SUCCEEDED") return { redriveStatus: "NOT_REDRIVABLE", redriveStatusReason: `Execution is ${data.status} and cannot be redriven` };
+    return { redriveStatus: "REDRIVABLE", redriveStatusReason: "" };
+}
+
+/** Where a redrive resumes: the top-level state that was running when the execution failed, and its input. */
+interface ResumePoint {
+    stateName: string;
+    input: JsonValue;
+}
+
+/**
+ * Finds the resume point in an execution's history: the last top-level state entered and not exited. A failure
+ * inside a Map or Parallel state is refused by name: the library cannot resume inside one, and rerunning the whole
+ * state would rerun the iterations and branches that succeeded, which AWS does not.
+ */
+function resumePointOf(executionArn: string, history: readonly HistoryEvent[], definition: JsonObject, executionInput: JsonValue): ResumePoint {
+    const topLevel = isObject(definition.States) ? definition.States : {};
+    let open: { name: string; type: string; input: string } | undefined;
+    let entered = false;
+    for (const event of history) {
+        const entry = /^([A-Za-z]+)StateEntered$/.exec(event.type);
+        const exit = /^([A-Za-z]+)StateExited$/.exec(event.type);
+        if (entry) {
+            const details = event.stateEnteredEventDetails ?? {};
+            const name = typeof details.name === "string" ? details.name : "";
+            // States entered inside an open Map or Parallel belong to it, even when one shares a top-level name.
+            if (open && (open.type === "Map" || open.type === "Parallel")) continue;
+            if (!(name in topLevel)) continue;
+            open = { name, type: entry[1], input: typeof details.input === "string" ? details.input : "null" };
+            entered = true;
+        } else if (exit && open) {
+            const details = event.stateExitedEventDetails ?? {};
+            if (details.name === open.name && exit[1] === open.type) open = undefined;
+        }
+    }
+    if (!entered) return { stateName: String(definition.StartAt), input: executionInput };
+    if (!open) {
+        throw new AwsError("ExecutionNotRedrivable", `Execution '${executionArn}' cannot be redriven here: it did not stop inside a state (every state it entered was exited), so the offline runtime has no state to resume from`);
+    }
+    if (open.type === "Map" || open.type === "Parallel") {
+        throw new AwsError(
+            "ExecutionNotRedrivable",
+            `Execution '${executionArn}' failed inside ${open.type} state '${open.name}'; the offline runtime redrives failures in top-level states only, not inside a Map iteration or Parallel branch`,
+        );
+    }
+    return { stateName: open.name, input: JSON.parse(open.input) as JsonValue };
+}
+
+/** What ValidateStateMachineDefinition reports: asl-validator's findings, then what this runtime cannot run. */
+function validationDiagnostics(definition: string, type: "STANDARD" | "EXPRESS"): ValidationDiagnostic[] {
+    let parsed: unknown;
+    try {
+        parsed = JSON.parse(definition);
+    } catch (err) {
+        return [{ severity: "ERROR", code: "INVALID_JSON_DESCRIPTION", message: `The definition is not valid JSON: ${errorMessage(err)}` }];
+    }
+    if (!isObject(parsed)) return [{ severity: "ERROR", code: "SCHEMA_VALIDATION_FAILED", message: "The definition must be a JSON object" }];
+    try {
+        new StateMachine(parsed as unknown as StateMachineDefinition);
+    } catch (err) {
+        return diagnosticsOf(errorMessage(err));
+    }
+    try {
+        prepareMachine({ arn: "arn:aws:states:us-east-1:000000000000:stateMachine:validate", name: "validate", type, definition, roleArn: "arn:aws:iam::000000000000:role/validate" });
+    } catch (err) {
+        return [{ severity: "ERROR", code: "LOCAL_RUNTIME_UNSUPPORTED", message: errorMessage(err) }];
+    }
+    return [];
+}
+
 function describe(data: ExecutionData, includeData: boolean): DescribeExecutionResponse {
     const response: DescribeExecutionResponse = {
         executionArn: data.executionArn,
@@ -1612,6 +2243,13 @@ function describe(data: ExecutionData, includeData: boolean): DescribeExecutionR
     if (data.error !== undefined) response.error = data.error;
     if (data.cause !== undefined) response.cause = data.cause;
     if (data.traceHeader !== undefined) response.traceHeader = data.traceHeader;
+    if (data.stateMachineVersionArn !== undefined) response.stateMachineVersionArn = data.stateMachineVersionArn;
+    if (data.stateMachineAliasArn !== undefined) response.stateMachineAliasArn = data.stateMachineAliasArn;
+    if (data.stateMachineType === "STANDARD") {
+        response.redriveCount = data.redriveCount ?? 0;
+        if (data.redriveDate !== undefined) response.redriveDate = toEpochSeconds(data.redriveDate);
+        Object.assign(response, redriveStatusOf(data));
+    }
     return response;
 }
 
