@@ -12,36 +12,51 @@ import { AwsError } from "../../core/awsError";
  */
 export type Wire<T> = T extends Date ? number : T extends Array<infer Item> ? Array<Wire<Item>> : T extends object ? { [K in keyof T]: Wire<T[K]> } : T;
 
+/** Members the SDK declares required (`name: string | undefined`, as opposed to `name?: ...`). */
+type RequiredKeys<T> = { [K in keyof T]-?: object extends Pick<T, K> ? never : K }[keyof T];
+type Flatten<T> = { [K in keyof T]: T[K] };
+/**
+ * A response as this service answers it: Wire, and the members AWS always sends are present (the SDK types them
+ * `string | undefined` only because a client must tolerate a server that leaves them out).
+ */
+export type Answer<T> = T extends Date
+    ? number
+    : T extends Array<infer Item>
+      ? Array<Answer<Item>>
+      : T extends object
+        ? Flatten<{ [K in RequiredKeys<T>]: Answer<Exclude<T[K], undefined>> } & { [K in Exclude<keyof T, RequiredKeys<T>>]?: Answer<Exclude<T[K], undefined>> }>
+        : T;
+
 export type CreateStateMachineRequest = Partial<Wire<Sfn.CreateStateMachineInput>>;
-export type CreateStateMachineResponse = Wire<Sfn.CreateStateMachineOutput>;
+export type CreateStateMachineResponse = Answer<Sfn.CreateStateMachineOutput>;
 export type UpdateStateMachineRequest = Partial<Wire<Sfn.UpdateStateMachineInput>>;
-export type UpdateStateMachineResponse = Wire<Sfn.UpdateStateMachineOutput>;
+export type UpdateStateMachineResponse = Answer<Sfn.UpdateStateMachineOutput>;
 export type DeleteStateMachineRequest = Partial<Wire<Sfn.DeleteStateMachineInput>>;
 export type DescribeStateMachineRequest = Partial<Wire<Sfn.DescribeStateMachineInput>>;
-export type DescribeStateMachineResponse = Wire<Sfn.DescribeStateMachineOutput>;
+export type DescribeStateMachineResponse = Answer<Sfn.DescribeStateMachineOutput>;
 export type DescribeStateMachineForExecutionRequest = Partial<Wire<Sfn.DescribeStateMachineForExecutionInput>>;
-export type DescribeStateMachineForExecutionResponse = Wire<Sfn.DescribeStateMachineForExecutionOutput>;
+export type DescribeStateMachineForExecutionResponse = Answer<Sfn.DescribeStateMachineForExecutionOutput>;
 export type ValidateStateMachineDefinitionRequest = Partial<Wire<Sfn.ValidateStateMachineDefinitionInput>>;
-export type ValidateStateMachineDefinitionResponse = Wire<Sfn.ValidateStateMachineDefinitionOutput>;
-export type ValidationDiagnostic = Wire<Sfn.ValidateStateMachineDefinitionDiagnostic>;
+export type ValidateStateMachineDefinitionResponse = Answer<Sfn.ValidateStateMachineDefinitionOutput>;
+export type ValidationDiagnostic = Answer<Sfn.ValidateStateMachineDefinitionDiagnostic>;
 export type PublishStateMachineVersionRequest = Partial<Wire<Sfn.PublishStateMachineVersionInput>>;
-export type PublishStateMachineVersionResponse = Wire<Sfn.PublishStateMachineVersionOutput>;
+export type PublishStateMachineVersionResponse = Answer<Sfn.PublishStateMachineVersionOutput>;
 export type ListStateMachineVersionsRequest = Partial<Wire<Sfn.ListStateMachineVersionsInput>>;
-export type ListStateMachineVersionsResponse = Wire<Sfn.ListStateMachineVersionsOutput>;
+export type ListStateMachineVersionsResponse = Answer<Sfn.ListStateMachineVersionsOutput>;
 export type DeleteStateMachineVersionRequest = Partial<Wire<Sfn.DeleteStateMachineVersionInput>>;
 export type CreateStateMachineAliasRequest = Partial<Wire<Sfn.CreateStateMachineAliasInput>>;
-export type CreateStateMachineAliasResponse = Wire<Sfn.CreateStateMachineAliasOutput>;
+export type CreateStateMachineAliasResponse = Answer<Sfn.CreateStateMachineAliasOutput>;
 export type UpdateStateMachineAliasRequest = Partial<Wire<Sfn.UpdateStateMachineAliasInput>>;
-export type UpdateStateMachineAliasResponse = Wire<Sfn.UpdateStateMachineAliasOutput>;
+export type UpdateStateMachineAliasResponse = Answer<Sfn.UpdateStateMachineAliasOutput>;
 export type DescribeStateMachineAliasRequest = Partial<Wire<Sfn.DescribeStateMachineAliasInput>>;
-export type DescribeStateMachineAliasResponse = Wire<Sfn.DescribeStateMachineAliasOutput>;
+export type DescribeStateMachineAliasResponse = Answer<Sfn.DescribeStateMachineAliasOutput>;
 export type ListStateMachineAliasesRequest = Partial<Wire<Sfn.ListStateMachineAliasesInput>>;
-export type ListStateMachineAliasesResponse = Wire<Sfn.ListStateMachineAliasesOutput>;
+export type ListStateMachineAliasesResponse = Answer<Sfn.ListStateMachineAliasesOutput>;
 export type DeleteStateMachineAliasRequest = Partial<Wire<Sfn.DeleteStateMachineAliasInput>>;
 export type StartSyncExecutionRequest = Partial<Wire<Sfn.StartSyncExecutionInput>>;
-export type StartSyncExecutionResponse = Wire<Sfn.StartSyncExecutionOutput>;
+export type StartSyncExecutionResponse = Answer<Sfn.StartSyncExecutionOutput>;
 export type RedriveExecutionRequest = Partial<Wire<Sfn.RedriveExecutionInput>>;
-export type RedriveExecutionResponse = Wire<Sfn.RedriveExecutionOutput>;
+export type RedriveExecutionResponse = Answer<Sfn.RedriveExecutionOutput>;
 export type RoutingEntry = { stateMachineVersionArn: string; weight: number };
 export type LoggingConfiguration = Wire<Sfn.LoggingConfiguration>;
 export type TracingConfiguration = Wire<Sfn.TracingConfiguration>;

@@ -526,7 +526,11 @@ function rewriteContextPaths(value: JsonValue): JsonValue {
         .replace(/\$\$\.Execution\.StartTime(?![\w])/g, `$$$$.Execution.${CONTEXT_START_TIME_KEY}`);
 }
 
-function prepareMachine(spec: StateMachineSpec, settings: Partial<Pick<PreparedMachine, "creationDate" | "loggingConfiguration" | "tracingConfiguration">> = {}): PreparedMachine {
+/**
+ * `settings.validated`: the definition was already validated as it stands, except StartAt (a redrive starts at the
+ * failed state, which leaves the states before it unreachable, and asl-validator refuses unreachable states).
+ */
+function prepareMachine(spec: StateMachineSpec, settings: Partial<Pick<PreparedMachine, "creationDate" | "loggingConfiguration" | "tracingConfiguration">> & { validated?: boolean } = {}): PreparedMachine {
     let definition: unknown;
     try {
         definition = JSON.parse(spec.definition);
@@ -536,7 +540,7 @@ function prepareMachine(spec: StateMachineSpec, settings: Partial<Pick<PreparedM
     if (!isObject(definition)) throw new Error(`State machine ${spec.name}: definition must be a JSON object`);
     // Validates with asl-validator (throws with the list of problems). It annotates the object it checks, hence a
     // separate parse; the prepared copy below is not validated again.
-    new StateMachine(JSON.parse(spec.definition) as StateMachineDefinition);
+    if (!settings.validated) new StateMachine(JSON.parse(spec.definition) as StateMachineDefinition);
     const preparer = new DefinitionPreparer(spec.name);
     const prepared = rewriteContextPaths(preparer.block(definition));
     const library = new StateMachine(prepared as unknown as StateMachineDefinition, { validationOptions: { noValidate: true } });
@@ -1109,7 +1113,6 @@ export class StepFunctionsService {
             revisionId: machine.revisionId,
         };
         if (version?.description !== undefined) response.description = version.description;
-        if (request.includedData === "METADATA_ONLY") delete response.definition;
         return response;
     }
 
@@ -1128,7 +1131,6 @@ export class StepFunctionsService {
             tracingConfiguration: machine.tracingConfiguration,
             revisionId: machine.revisionId,
         };
-        if (request.includedData === "METADATA_ONLY") delete response.definition;
         return response;
     }
 
@@ -1266,7 +1268,7 @@ export class StepFunctionsService {
         const input = parseExecutionInput(data.input);
         const definition = JSON.parse(machine.spec.definition) as JsonObject;
         const resume = resumePointOf(data.executionArn, execution.history.events, definition, input);
-        const resumed = prepareMachine({ ...machine.spec, definition: JSON.stringify({ ...definition, StartAt: resume.stateName }) });
+        const resumed = prepareMachine({ ...machine.spec, definition: JSON.stringify({ ...definition, StartAt: resume.stateName }) }, { validated: true });
         // A finished execution may be held on disk only; running again, it lives in memory and is not evicted.
         this.executions.set(data.executionArn, execution);
         this.executionMachines.set(data.executionArn, machine);
