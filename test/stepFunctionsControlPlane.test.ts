@@ -1,4 +1,7 @@
 import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { AwsError } from "../local/core/awsError";
 import { StepFunctionsService, type ExecutionStatusChangeEvent, type HistoryEvent, type TaskIntegrations } from "../local/services/stepfunctions/stepFunctions";
 
@@ -250,6 +253,23 @@ describe("StepFunctionsService: control plane", function () {
             await service.deleteStateMachineVersion({ stateMachineVersionArn: v2! });
         });
 
+        it("lists the executions started through a version or an alias by its ARN", async () => {
+            const { stateMachineArn, stateMachineVersionArn: v1 } = await service.createStateMachine({ name: "listed", definition: passDefinition("one"), roleArn: ROLE, publish: true });
+            const { stateMachineAliasArn } = await service.createStateMachineAlias({ name: "live", routingConfiguration: [{ stateMachineVersionArn: v1!, weight: 100 }] });
+            const plain = await run(stateMachineArn);
+            const onVersion = await run(v1!);
+            const onAlias = await run(stateMachineAliasArn!);
+            const arnsOf = async (arn: string) => (await service.listExecutions({ stateMachineArn: arn })).executions.map((e) => e.executionArn).sort();
+            assert.deepEqual(await arnsOf(stateMachineArn), [plain, onVersion, onAlias].map((r) => r.executionArn).sort());
+            assert.deepEqual(await arnsOf(v1!), [onVersion, onAlias].map((r) => r.executionArn).sort());
+            assert.deepEqual(await arnsOf(stateMachineAliasArn!), [onAlias.executionArn]);
+            const item = (await service.listExecutions({ stateMachineArn: stateMachineAliasArn })).executions[0];
+            assert.equal(item.stateMachineAliasArn, stateMachineAliasArn);
+            assert.equal(item.stateMachineVersionArn, v1);
+            await expectAwsError(service.listExecutions({ stateMachineArn: `${stateMachineArn}:5` }), "StateMachineDoesNotExist");
+            await expectAwsError(service.listExecutions({ stateMachineArn: `${stateMachineArn}:gone` }), "ResourceNotFound");
+        });
+
         it("refuses routing that AWS refuses", async () => {
             const { stateMachineArn, stateMachineVersionArn: v1 } = await service.createStateMachine({ name: "routes", definition: passDefinition("one"), roleArn: ROLE, publish: true });
             const { stateMachineVersionArn: v2 } = await service.updateStateMachine({ stateMachineArn, definition: passDefinition("two"), publish: true });
@@ -374,6 +394,50 @@ describe("StepFunctionsService: control plane", function () {
             history.forEach((event, index) => assert.equal(event.id, index + 1));
 
             await expectAwsError(service.redriveExecution({ executionArn }), "ExecutionNotRedrivable", "SUCCEEDED");
+        });
+
+        it("redrives a failed execution read back after a restart, from its file", async () => {
+            const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "sfn-redrive-"));
+            try {
+                const definition = JSON.stringify({
+                    StartAt: "First",
+                    States: { First: { Type: "Task", Resource: lambdaArn("first"), Next: "Flaky" }, Flaky: { Type: "Task", Resource: lambdaArn("flaky"), End: true } },
+                });
+                const spec = { arn: `${MACHINE_PREFIX}kept`, name: "kept", type: "STANDARD" as const, definition, roleArn: ROLE };
+                integrations.functions.first = async () => ({ first: "done" });
+                integrations.functions.flaky = async () => {
+                    throw new Error("not yet");
+                };
+                const before = new StepFunctionsService({ integrations, region: REGION, accountId: ACCOUNT, dataDir });
+                before.addStateMachine(spec);
+                const { executionArn } = await before.startExecution({ stateMachineArn: spec.arn });
+                assert.equal((await before.waitForExecution(executionArn)).status, "FAILED");
+                await before.close();
+
+                const after = new StepFunctionsService({ integrations, region: REGION, accountId: ACCOUNT, dataDir });
+                try {
+                    after.addStateMachine(spec);
+                    integrations.functions.flaky = async (payload) => ({ ...(payload as object), flaky: "done" });
+                    await after.redriveExecution({ executionArn });
+                    const done = await after.waitForExecution(executionArn);
+                    assert.equal(done.status, "SUCCEEDED", done.cause);
+                    assert.deepEqual(JSON.parse(done.output!), { first: "done", flaky: "done" });
+                    assert.deepEqual(integrations.calls, { first: 1, flaky: 2 });
+                } finally {
+                    await after.close();
+                }
+                const reopened = new StepFunctionsService({ integrations, region: REGION, accountId: ACCOUNT, dataDir });
+                try {
+                    const described = await reopened.describeExecution({ executionArn });
+                    assert.equal(described.status, "SUCCEEDED");
+                    assert.equal(described.redriveCount, 1, "the redrive count is kept on disk");
+                    assert.equal(typeof described.redriveDate, "number");
+                } finally {
+                    await reopened.close();
+                }
+            } finally {
+                fs.rmSync(dataDir, { recursive: true, force: true });
+            }
         });
 
         it("redrives an ABORTED execution at the state it was stopped in", async () => {

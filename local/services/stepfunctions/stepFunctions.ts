@@ -246,6 +246,10 @@ export interface ExecutionListItem {
     status: ExecutionStatus;
     startDate: number;
     stopDate?: number;
+    stateMachineVersionArn?: string;
+    stateMachineAliasArn?: string;
+    redriveCount?: number;
+    redriveDate?: number;
 }
 export interface ListExecutionsResponse {
     executions: ExecutionListItem[];
@@ -950,8 +954,14 @@ export class StepFunctionsService {
         return this.redactDescription(describe(execution.data, request.includedData !== "METADATA_ONLY"));
     }
 
+    /** ListExecutions of a machine, or of those started through one version or alias (by its ARN), as AWS lists them. */
     async listExecutions(request: ListExecutionsRequest): Promise<ListExecutionsResponse> {
-        const machine = this.requireMachine(request.stateMachineArn);
+        const target = this.requireTarget(request.stateMachineArn, "stateMachineArn");
+        const machine = this.requireMachine(target.machineArn);
+        if (target.kind === "version") this.requireVersion(target.arn);
+        if (target.kind === "alias") this.requireAlias(target.arn);
+        const startedThrough = (item: ExecutionListItem) =>
+            target.kind === "machine" || (target.kind === "version" ? item.stateMachineVersionArn === target.arn : item.stateMachineAliasArn === target.arn);
         const filter = request.statusFilter;
         if (filter !== undefined && !EXECUTION_STATUSES.includes(filter)) {
             throw new AwsError("ValidationException", `Value '${filter}' at 'statusFilter' failed to satisfy constraint: Member must satisfy enum value set: [${EXECUTION_STATUSES.join(", ")}]`);
@@ -959,9 +969,9 @@ export class StepFunctionsService {
         // Newest first; reversing insertion order first keeps executions started in the same millisecond ordered.
         const inMemory = [...this.executions.values()].reverse().map((execution) => listItem(execution.data));
         const items = [...inMemory, ...[...this.onDiskOnly.values()].reverse()]
-            .filter((item) => item.stateMachineArn === machine.spec.arn && (filter === undefined || item.status === filter))
+            .filter((item) => item.stateMachineArn === machine.spec.arn && startedThrough(item) && (filter === undefined || item.status === filter))
             .sort((a, b) => b.startDate - a.startDate);
-        const page = paginate(items, `executions:${machine.spec.arn}:${filter ?? ""}`, request.maxResults, request.nextToken);
+        const page = paginate(items, `executions:${target.kind === "machine" ? machine.spec.arn : target.arn}:${filter ?? ""}`, request.maxResults, request.nextToken);
         return page.nextToken ? { executions: page.items, nextToken: page.nextToken } : { executions: page.items };
     }
 
@@ -2258,6 +2268,10 @@ function describe(data: ExecutionData, includeData: boolean): DescribeExecutionR
 function listItem(data: ExecutionData): ExecutionListItem {
     const item: ExecutionListItem = { executionArn: data.executionArn, stateMachineArn: data.stateMachineArn, name: data.name, status: data.status, startDate: toEpochSeconds(data.startDate) };
     if (data.stopDate !== undefined) item.stopDate = toEpochSeconds(data.stopDate);
+    if (data.stateMachineVersionArn !== undefined) item.stateMachineVersionArn = data.stateMachineVersionArn;
+    if (data.stateMachineAliasArn !== undefined) item.stateMachineAliasArn = data.stateMachineAliasArn;
+    if (data.stateMachineType === "STANDARD") item.redriveCount = data.redriveCount ?? 0;
+    if (data.redriveDate !== undefined) item.redriveDate = toEpochSeconds(data.redriveDate);
     return item;
 }
 
