@@ -35,14 +35,10 @@ import {
     checkMachineType,
     checkResourceName,
     checkRoleArn,
-    checkRoutingConfiguration,
     diagnosticsOf,
     eventTime,
     invalidArn,
-    machineOfVersion,
     parseMachineTarget,
-    routeByWeight,
-    sameRouting,
     type CreateStateMachineAliasRequest,
     type CreateStateMachineAliasResponse,
     type CreateStateMachineRequest,
@@ -67,7 +63,6 @@ import {
     type PublishStateMachineVersionResponse,
     type RedriveExecutionRequest,
     type RedriveExecutionResponse,
-    type RoutingEntry,
     type StartSyncExecutionRequest,
     type StartSyncExecutionResponse,
     type TracingConfiguration,
@@ -79,6 +74,7 @@ import {
     type ValidateStateMachineDefinitionResponse,
     type ValidationDiagnostic,
 } from "./controlPlane";
+import { VersionCatalog, type MachineAlias } from "./versions";
 
 export type { GetExecutionHistoryRequest, GetExecutionHistoryResponse, HistoryEvent, JsonObject, JsonValue } from "./history";
 export type * from "./controlPlane";
@@ -354,26 +350,6 @@ interface PreparedMachine {
     library: StateMachine;
     tasks: Map<string, TaskStateInfo>;
     states: Map<string, JsonObject>;
-}
-
-/** A published version: the machine as it was (definition, role, revision) when published. */
-interface MachineVersion {
-    arn: string;
-    machineArn: string;
-    version: number;
-    prepared: PreparedMachine;
-    description?: string;
-    creationDate: number;
-}
-
-interface MachineAlias {
-    arn: string;
-    name: string;
-    machineArn: string;
-    description?: string;
-    routing: RoutingEntry[];
-    creationDate: number;
-    updateDate: number;
 }
 
 /** Keys of the wrapper the library evaluates in place of a Task's Parameters. */
@@ -802,11 +778,8 @@ export class StepFunctionsService {
     private readonly accountId: string;
     private readonly executionsDir?: string;
     private readonly machines = new Map<string, PreparedMachine>();
-    /** Published versions by version ARN (`...:stateMachine:name:3`), and the last number given per machine. */
-    private readonly versions = new Map<string, MachineVersion>();
-    private readonly versionNumbers = new Map<string, number>();
-    /** Aliases by alias ARN (`...:stateMachine:name:aliasName`). */
-    private readonly aliases = new Map<string, MachineAlias>();
+    /** Published versions and aliases of the machines above. */
+    private readonly catalog = new VersionCatalog<PreparedMachine>();
     /** The definition each execution held in memory runs (a version's, or the machine's when it started). */
     private readonly executionMachines = new Map<string, PreparedMachine>();
     private readonly onStatusChange?: (event: ExecutionStatusChangeEvent) => void;
@@ -943,10 +916,10 @@ export class StepFunctionsService {
     private resolveStartTarget(arnValue: unknown): { machine: PreparedMachine; versionArn?: string; aliasArn?: string } {
         const target = this.requireTarget(arnValue, "stateMachineArn");
         if (target.kind === "machine") return { machine: this.requireMachine(target.machineArn) };
-        if (target.kind === "version") return { machine: this.requireVersion(target.arn).prepared, versionArn: target.arn };
+        if (target.kind === "version") return { machine: this.catalog.requireVersion(target.arn).prepared, versionArn: target.arn };
         const alias = this.requireAlias(target.arn);
-        const versionArn = routeByWeight(alias.routing, this.random());
-        return { machine: this.requireVersion(versionArn).prepared, versionArn, aliasArn: alias.arn };
+        const version = this.catalog.route(alias, this.random());
+        return { machine: version.prepared, versionArn: version.arn, aliasArn: alias.arn };
     }
 
     async describeExecution(request: DescribeExecutionRequest): Promise<DescribeExecutionResponse> {
@@ -958,7 +931,7 @@ export class StepFunctionsService {
     async listExecutions(request: ListExecutionsRequest): Promise<ListExecutionsResponse> {
         const target = this.requireTarget(request.stateMachineArn, "stateMachineArn");
         const machine = this.requireMachine(target.machineArn);
-        if (target.kind === "version") this.requireVersion(target.arn);
+        if (target.kind === "version") this.catalog.requireVersion(target.arn);
         if (target.kind === "alias") this.requireAlias(target.arn);
         const startedThrough = (item: ExecutionListItem) =>
             target.kind === "machine" || (target.kind === "version" ? item.stateMachineVersionArn === target.arn : item.stateMachineAliasArn === target.arn);
@@ -1058,13 +1031,13 @@ export class StepFunctionsService {
             const same = existing.spec.definition === definition && existing.spec.roleArn === roleArn && existing.spec.type === type && JSON.stringify(existing.loggingConfiguration) === JSON.stringify(logging) && JSON.stringify(existing.tracingConfiguration) === JSON.stringify(tracing);
             if (!same) throw new AwsError("StateMachineAlreadyExists", `State Machine Already Exists: '${arn}'`);
             const response: CreateStateMachineResponse = { stateMachineArn: arn, creationDate: toEpochSeconds(existing.creationDate) };
-            if (request.publish) response.stateMachineVersionArn = this.publish(existing, versionDescription).arn;
+            if (request.publish) response.stateMachineVersionArn = this.catalog.publish(existing, versionDescription).arn;
             return response;
         }
         const machine = this.prepareOrRefuse({ arn, name, type, definition, roleArn }, { loggingConfiguration: logging, tracingConfiguration: tracing });
         this.machines.set(arn, machine);
         const response: CreateStateMachineResponse = { stateMachineArn: arn, creationDate: toEpochSeconds(machine.creationDate) };
-        if (request.publish) response.stateMachineVersionArn = this.publish(machine, versionDescription).arn;
+        if (request.publish) response.stateMachineVersionArn = this.catalog.publish(machine, versionDescription).arn;
         return response;
     }
 
@@ -1089,7 +1062,7 @@ export class StepFunctionsService {
         const current = changed ? this.prepareOrRefuse(spec, { creationDate: machine.creationDate, loggingConfiguration: logging, tracingConfiguration: tracing }) : machine;
         this.machines.set(spec.arn, current);
         const response: UpdateStateMachineResponse = { updateDate: toEpochSeconds(current.updateDate), revisionId: current.revisionId };
-        if (request.publish) response.stateMachineVersionArn = this.publish(current, versionDescription).arn;
+        if (request.publish) response.stateMachineVersionArn = this.catalog.publish(current, versionDescription).arn;
         return response;
     }
 
@@ -1098,9 +1071,7 @@ export class StepFunctionsService {
         const target = this.requireTarget(request.stateMachineArn, "stateMachineArn");
         if (target.kind !== "machine") throw new AwsError("ValidationException", `DeleteStateMachine takes a state machine ARN; delete the ${target.kind} '${target.arn}' with DeleteStateMachine${target.kind === "version" ? "Version" : "Alias"}`);
         this.machines.delete(target.machineArn);
-        for (const version of [...this.versions.values()]) if (version.machineArn === target.machineArn) this.versions.delete(version.arn);
-        for (const alias of [...this.aliases.values()]) if (alias.machineArn === target.machineArn) this.aliases.delete(alias.arn);
-        this.versionNumbers.delete(target.machineArn);
+        this.catalog.forgetMachine(target.machineArn);
         return {};
     }
 
@@ -1108,7 +1079,7 @@ export class StepFunctionsService {
     async describeStateMachine(request: DescribeStateMachineRequest): Promise<DescribeStateMachineResponse> {
         const target = this.requireTarget(request.stateMachineArn, "stateMachineArn");
         if (target.kind === "alias") throw new AwsError("InvalidArn", `Invalid Arn: '${target.arn}' is an alias ARN; describe it with DescribeStateMachineAlias`);
-        const version = target.kind === "version" ? this.requireVersion(target.arn) : undefined;
+        const version = target.kind === "version" ? this.catalog.requireVersion(target.arn) : undefined;
         const machine = version ? version.prepared : this.requireMachine(target.machineArn);
         const response: DescribeStateMachineResponse = {
             stateMachineArn: version ? version.arn : machine.spec.arn,
@@ -1168,16 +1139,15 @@ export class StepFunctionsService {
         if (request.revisionId !== undefined && request.revisionId !== null && request.revisionId !== machine.revisionId) {
             throw new AwsError("ConflictException", `Revision '${request.revisionId}' is not the current revision of '${machine.spec.arn}' (${machine.revisionId})`);
         }
-        const version = this.publish(machine, description);
+        const version = this.catalog.publish(machine, description);
         return { creationDate: toEpochSeconds(version.creationDate), stateMachineVersionArn: version.arn };
     }
 
     /** ListStateMachineVersions, newest first. */
     async listStateMachineVersions(request: ListStateMachineVersionsRequest): Promise<ListStateMachineVersionsResponse> {
         const machine = this.requireMachine(request.stateMachineArn);
-        const items = [...this.versions.values()]
-            .filter((version) => version.machineArn === machine.spec.arn)
-            .sort((a, b) => b.version - a.version)
+        const items = this.catalog
+            .versionsOf(machine.spec.arn)
             .map((version) => ({ stateMachineVersionArn: version.arn, creationDate: toEpochSeconds(version.creationDate) }));
         const page = paginate(items, `versions:${machine.spec.arn}`, request.maxResults, request.nextToken);
         return page.nextToken ? { stateMachineVersions: page.items, nextToken: page.nextToken } : { stateMachineVersions: page.items };
@@ -1187,9 +1157,7 @@ export class StepFunctionsService {
     async deleteStateMachineVersion(request: DeleteStateMachineVersionRequest): Promise<EmptyResponse> {
         const target = this.requireTarget(request.stateMachineVersionArn, "stateMachineVersionArn");
         if (target.kind !== "version") throw invalidArn(String(request.stateMachineVersionArn));
-        const routedBy = [...this.aliases.values()].find((alias) => alias.routing.some((entry) => entry.stateMachineVersionArn === target.arn));
-        if (routedBy) throw new AwsError("ConflictException", `Version '${target.arn}' is referenced by alias '${routedBy.arn}'; update or delete the alias first`);
-        this.versions.delete(target.arn);
+        this.catalog.deleteVersion(target.arn);
         return {};
     }
 
@@ -1199,17 +1167,8 @@ export class StepFunctionsService {
         const name = requiredString(request.name, "name");
         checkResourceName(name, "alias");
         const description = checkDescription(request.description, "description");
-        const routing = this.checkRouting(request.routingConfiguration);
-        const machineArn = machineOfVersion(routing[0].stateMachineVersionArn);
-        const arn = `${machineArn}:${name}`;
-        const existing = this.aliases.get(arn);
-        if (existing) {
-            if (existing.description === description && sameRouting(existing.routing, routing)) return { stateMachineAliasArn: arn, creationDate: toEpochSeconds(existing.creationDate) };
-            throw new AwsError("ConflictException", `Alias '${arn}' already exists with a different configuration`);
-        }
-        const now = Date.now();
-        this.aliases.set(arn, { arn, name, machineArn, description, routing, creationDate: now, updateDate: now });
-        return { stateMachineAliasArn: arn, creationDate: toEpochSeconds(now) };
+        const alias = this.catalog.createAlias(name, description, request.routingConfiguration);
+        return { stateMachineAliasArn: alias.arn, creationDate: toEpochSeconds(alias.creationDate) };
     }
 
     async updateStateMachineAlias(request: UpdateStateMachineAliasRequest): Promise<UpdateStateMachineAliasResponse> {
@@ -1218,13 +1177,7 @@ export class StepFunctionsService {
             throw new AwsError("MissingRequiredParameter", "Either the description or the routingConfiguration must be specified");
         }
         const description = request.description === undefined ? alias.description : checkDescription(request.description, "description");
-        const routing = request.routingConfiguration === undefined ? alias.routing : this.checkRouting(request.routingConfiguration);
-        if (routing.some((entry) => machineOfVersion(entry.stateMachineVersionArn) !== alias.machineArn)) {
-            throw new AwsError("ValidationException", `Invalid routingConfiguration: alias '${alias.arn}' routes to versions of '${alias.machineArn}' only`);
-        }
-        alias.description = description;
-        alias.routing = routing;
-        alias.updateDate = Date.now();
+        this.catalog.updateAlias(alias, description, request.routingConfiguration);
         return { updateDate: toEpochSeconds(alias.updateDate) };
     }
 
@@ -1246,9 +1199,8 @@ export class StepFunctionsService {
         const target = this.requireTarget(request.stateMachineArn, "stateMachineArn");
         if (target.kind === "alias") throw invalidArn(target.arn);
         const machine = this.requireMachine(target.machineArn);
-        const items = [...this.aliases.values()]
-            .filter((alias) => alias.machineArn === machine.spec.arn && (target.kind !== "version" || alias.routing.some((entry) => entry.stateMachineVersionArn === target.arn)))
-            .reverse()
+        const items = this.catalog
+            .aliasesOf(machine.spec.arn, target.kind === "version" ? target.arn : undefined)
             .map((alias) => ({ stateMachineAliasArn: alias.arn, creationDate: toEpochSeconds(alias.creationDate) }));
         const page = paginate(items, `aliases:${target.kind === "version" ? target.arn : machine.spec.arn}`, request.maxResults, request.nextToken);
         return page.nextToken ? { stateMachineAliases: page.items, nextToken: page.nextToken } : { stateMachineAliases: page.items };
@@ -1256,7 +1208,7 @@ export class StepFunctionsService {
 
     async deleteStateMachineAlias(request: DeleteStateMachineAliasRequest): Promise<EmptyResponse> {
         const alias = this.requireAlias(request.stateMachineAliasArn);
-        this.aliases.delete(alias.arn);
+        this.catalog.deleteAlias(alias.arn);
         return {};
     }
 
@@ -1297,31 +1249,6 @@ export class StepFunctionsService {
         return checked;
     }
 
-    private checkRouting(routingConfiguration: unknown): RoutingEntry[] {
-        const routing = checkRoutingConfiguration(routingConfiguration);
-        for (const entry of routing) {
-            if (!this.versions.has(entry.stateMachineVersionArn)) throw new AwsError("ResourceNotFound", `Resource not found: '${entry.stateMachineVersionArn}'`);
-        }
-        return routing;
-    }
-
-    /** The machine's current revision as a version: the next number, or the latest version when it is already published. */
-    private publish(machine: PreparedMachine, description: string | undefined): MachineVersion {
-        const machineArn = machine.spec.arn;
-        const published = [...this.versions.values()].find((version) => version.machineArn === machineArn && version.prepared.revisionId === machine.revisionId);
-        if (published) {
-            if (description !== undefined && description !== published.description) {
-                throw new AwsError("ConflictException", `Revision '${machine.revisionId}' is already published as '${published.arn}' with a different description`);
-            }
-            return published;
-        }
-        const number = (this.versionNumbers.get(machineArn) ?? 0) + 1;
-        this.versionNumbers.set(machineArn, number);
-        const version: MachineVersion = { arn: `${machineArn}:${number}`, machineArn, version: number, prepared: machine, description, creationDate: Date.now() };
-        this.versions.set(version.arn, version);
-        return version;
-    }
-
     /** prepareMachine, with its refusals as AWS's InvalidDefinition. */
     private prepareOrRefuse(spec: StateMachineSpec, settings: Parameters<typeof prepareMachine>[1]): PreparedMachine {
         try {
@@ -1338,25 +1265,17 @@ export class StepFunctionsService {
         return target;
     }
 
-    private requireVersion(arn: string): MachineVersion {
-        const version = this.versions.get(arn);
-        if (!version) throw new AwsError("StateMachineDoesNotExist", `State Machine Does Not Exist: '${arn}'`);
-        return version;
-    }
-
     private requireAlias(arnValue: unknown): MachineAlias {
         const target = this.requireTarget(arnValue, "stateMachineAliasArn");
         if (target.kind !== "alias") throw invalidArn(String(arnValue));
-        const alias = this.aliases.get(target.arn);
-        if (!alias) throw new AwsError("ResourceNotFound", `Resource not found: '${target.arn}'`);
-        return alias;
+        return this.catalog.requireAlias(target.arn);
     }
 
     /** The definition an execution ran: remembered while it is in memory, else its version's or the machine's current one. */
     private machineOfExecution(data: ExecutionData): PreparedMachine | undefined {
         const remembered = this.executionMachines.get(data.executionArn);
         if (remembered) return remembered;
-        if (data.stateMachineVersionArn) return this.versions.get(data.stateMachineVersionArn)?.prepared;
+        if (data.stateMachineVersionArn) return this.catalog.version(data.stateMachineVersionArn)?.prepared;
         return this.machines.get(data.stateMachineArn);
     }
 
