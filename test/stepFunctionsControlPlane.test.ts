@@ -171,6 +171,19 @@ describe("StepFunctionsService: control plane", function () {
             const badType = await service.validateStateMachineDefinition({ definition: JSON.stringify({ StartAt: "A", States: { A: { Type: "Bogus", End: true } } }) });
             assert.equal(badType.result, "FAIL");
             assert.ok(badType.diagnostics?.some((d) => d.code === "SCHEMA_VALIDATION_FAILED" && d.location === "/States/A/Type"), JSON.stringify(badType.diagnostics));
+            const duplicateTasks = await service.validateStateMachineDefinition({
+                definition: JSON.stringify({
+                    StartAt: "Each",
+                    States: {
+                        Each: { Type: "Map", ItemProcessor: { StartAt: "Call", States: { Call: { Type: "Task", Resource: lambdaArn("f"), End: true } } }, Next: "Call" },
+                        Call: { Type: "Task", Resource: lambdaArn("f"), End: true },
+                    },
+                }),
+            });
+            // ASL: state names are unique across the whole machine, nested blocks included.
+            assert.equal(duplicateTasks.result, "FAIL");
+            assert.equal(duplicateTasks.diagnostics?.[0].code, "DUPLICATE_STATE_NAMES");
+            assert.match(duplicateTasks.diagnostics?.[0].message ?? "", /Call/);
             const notJson = await service.validateStateMachineDefinition({ definition: "{" });
             assert.equal(notJson.result, "FAIL");
             assert.equal(notJson.diagnostics?.[0].code, "INVALID_JSON_DESCRIPTION");
@@ -369,8 +382,9 @@ describe("StepFunctionsService: control plane", function () {
             assert.equal(beforeRedrive.redriveStatus, "REDRIVABLE");
             const failedHistoryLength = (await historyOf(executionArn)).length;
 
-            const { redriveDate } = await service.redriveExecution({ executionArn });
+            const { redriveDate } = await service.redriveExecution({ executionArn, clientToken: "retry-1" });
             assert.equal(typeof redriveDate, "number");
+            assert.deepEqual(await service.redriveExecution({ executionArn, clientToken: "retry-1" }), { redriveDate }, "a retried request with the same clientToken is answered as the first");
             const done = await service.waitForExecution(executionArn);
             assert.equal(done.status, "SUCCEEDED", done.cause);
             assert.deepEqual(JSON.parse(done.output!), { input: { order: 1, first: "done", flaky: "done" }, original: { order: 1 }, redrives: 1 });

@@ -784,6 +784,8 @@ export class StepFunctionsService {
     /** The definition each execution held in memory runs (a version's, or the machine's when it started). */
     private readonly executionMachines = new Map<string, PreparedMachine>();
     private readonly onStatusChange?: (event: ExecutionStatusChangeEvent) => void;
+    /** The clientToken of each execution's last redrive, so a retried RedriveExecution is idempotent. */
+    private readonly redriveTokens = new Map<string, { clientToken: string; redriveDate: number }>();
     private readonly random: () => number;
     /** Running executions, and the most recent finished ones (see retainFinished). */
     private readonly executions = new Map<string, ExecutionState>();
@@ -1222,8 +1224,11 @@ export class StepFunctionsService {
     async redriveExecution(request: RedriveExecutionRequest): Promise<RedriveExecutionResponse> {
         this.assertOpen();
         const execution = this.requireExecution(request.executionArn);
-        optionalString(request.clientToken, "clientToken", 64);
+        const clientToken = optionalString(request.clientToken, "clientToken", 64);
         const data = execution.data;
+        // A retried request (same clientToken as the redrive that succeeded last) answers as that one did, as in AWS.
+        const previous = this.redriveTokens.get(data.executionArn);
+        if (clientToken !== undefined && previous?.clientToken === clientToken) return { redriveDate: toEpochSeconds(previous.redriveDate) };
         const status = redriveStatusOf(data);
         if (status.redriveStatus !== "REDRIVABLE") throw new AwsError("ExecutionNotRedrivable", `Execution '${data.executionArn}' cannot be redriven: ${status.redriveStatusReason}`);
         const machine = this.machineOfExecution(data);
@@ -1239,6 +1244,7 @@ export class StepFunctionsService {
         this.finishedStandard.delete(data.executionArn);
         const now = Date.now();
         Object.assign(data, { status: "RUNNING", stopDate: undefined, output: undefined, error: undefined, cause: undefined, redriveCount: (data.redriveCount ?? 0) + 1, redriveDate: now });
+        if (clientToken !== undefined) this.redriveTokens.set(data.executionArn, { clientToken, redriveDate: now });
         execution.history.append({ type: "ExecutionRedriven", details: { redriveCount: data.redriveCount }, timestampMs: now });
         this.run(execution, machine, input, digest(data.input), { library: resumed.library, tasks: resumed.tasks, stateInput: resume.input });
         return { redriveDate: toEpochSeconds(now) };
@@ -1881,6 +1887,7 @@ export class StepFunctionsService {
             const dropped = this.executions.get(oldest);
             this.executions.delete(oldest);
             this.executionMachines.delete(oldest);
+            this.redriveTokens.delete(oldest);
             if (!dropped || !this.executionsDir) continue;
             if (express) this.removeFile(oldest);
             else this.onDiskOnly.set(oldest, listItem(dropped.data));
