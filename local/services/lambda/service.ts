@@ -113,7 +113,7 @@ async function functionSpec(context: ServiceContext, fn: DeclaredResource): Prom
         timeoutSeconds: Number(fn.inputs.timeout ?? 3),
         memorySizeMb: Number(fn.inputs.memorySize ?? 128),
         environment: Object.fromEntries(Object.entries(environment).map(([k, v]) => [k, str(v)])),
-        files: await archiveContents(fn.inputs.code as pulumi.asset.Archive),
+        files: await archiveContents(fn.inputs.code as pulumi.asset.Archive, context.programRoot),
         maximumRetryAttempts: invokeConfig?.inputs.maximumRetryAttempts === undefined ? undefined : Number(invokeConfig.inputs.maximumRetryAttempts),
         onFailure: destination?.startsWith("arn:aws:events:") ? (record) => sendToBus(context, destination, record) : undefined,
     };
