@@ -67,7 +67,8 @@ export const eventsService: ServiceDefinition<EventsInstance> = {
                         name: str(rule.state.name),
                         arn: str(rule.state.arn),
                         busName,
-                        eventPattern: str(rule.inputs.eventPattern),
+                        eventPattern: rule.inputs.eventPattern === undefined ? undefined : str(rule.inputs.eventPattern),
+                        scheduleExpression: rule.inputs.scheduleExpression === undefined ? undefined : str(rule.inputs.scheduleExpression),
                         state: rule.inputs.state === "DISABLED" ? "DISABLED" : "ENABLED",
                     });
                     serve(RULE, rule.urn, str(rule.state.arn), str(rule.state.name), `rule ${str(rule.state.name)} on ${busName}: ${str(rule.inputs.eventPattern)}`);
@@ -87,6 +88,7 @@ export const eventsService: ServiceDefinition<EventsInstance> = {
                 }
             },
             pending: () => service.pending,
+            close: async () => service.close(),
             idle: () => service.idle(),
         };
     },

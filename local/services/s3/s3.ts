@@ -334,6 +334,13 @@ async function serve(
     if (target.bucket !== undefined && target.key === undefined && isListing(req.method, target.query)) {
         return listBucket(res, target.bucket, target.query, shortcut);
     }
+    // HeadBucket ignores a listing's parameters; s3rver would read them (its DES continuation tokens fail on Node 17+).
+    if (target.bucket !== undefined && target.key === undefined && req.method === "HEAD" && isListing("GET", target.query)) {
+        const exists = await shortcut.bucketExists(target.bucket);
+        res.writeHead(exists ? 200 : 404, { "Content-Length": 0 });
+        res.end();
+        return;
+    }
     routeEmptySegments(req);
     const writes = writesObject(req, target);
     const encryption = target.key === undefined ? {} : readRequestEncryption(req.headers, writes, settings);

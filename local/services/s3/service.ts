@@ -5,11 +5,10 @@
  */
 import { str } from "../../core/naming";
 import type { ServiceDefinition, ServiceInstance } from "../../core/registry";
-import { LOCAL_CREDENTIALS } from "../../core/credentials";
 import { S3Emulator, createS3Emulator } from "./s3";
 
 export interface S3Instance extends ServiceInstance {
-    /** Created at provision, once every function has its key. */
+    /** Created at provision (after the services it may look keys up in). */
     emulator(): S3Emulator;
 }
 
@@ -47,9 +46,9 @@ export const s3Service: ServiceDefinition<S3Instance> = {
                     scratchDir: context.scratchDir(),
                     region: context.region,
                     accountId: context.accountId,
-                    ...LOCAL_CREDENTIALS,
-                    roleKeys: Object.fromEntries(context.credentials.issued().map((k) => [k.accessKeyId, k.secretAccessKey])),
-                    authorize: (accessKeyId, action, resource) => context.iam.allows(context.credentials.roleOf(accessKeyId), action, resource),
+                    secretOf: (accessKeyId) => context.credentials.secretOf(accessKeyId),
+                    roleOf: (accessKeyId) => context.credentials.roleOf(accessKeyId),
+                    authorizeRole: (role, action, resource) => context.iam.allows(role, action, resource),
                 });
                 for (const bucket of [...context.declared.of(BUCKET), ...context.declared.of(BUCKET_V2)]) {
                     const name = str(bucket.state.bucket);

@@ -28,6 +28,10 @@ export const statesService: ServiceDefinition<StatesInstance> = {
             maxRetainedExecutions: context.options.maxExecutions,
             // The machine's role must allow each call, as IAM would in AWS.
             authorize: (roleArn, action, resource) => context.iam.authorize(roleArn, action, resource),
+            // AWS emits these on the default bus for STANDARD executions; users cannot put aws.* sources themselves.
+            onStatusChange: (event) => {
+                context.service("events").service.putServiceEvent({ Source: event.source, DetailType: event.detailType, Detail: JSON.stringify(event.detail), Resources: event.resources, Time: event.time });
+            },
             integrations: {
                 putEvents: async (entries) => context.service("events").service.putEvents({ Entries: entries }),
                 invokeFunction: async (name, payload) => {
