@@ -8,7 +8,7 @@
  */
 import { RUNTIME_PROVIDED_SCOPES } from "../../../components/closureArchive";
 import { Worker } from "node:worker_threads";
-import { randomBytes, randomUUID } from "node:crypto";
+import { createHash, randomBytes, randomUUID } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { transformSync } from "esbuild";
@@ -33,6 +33,26 @@ export interface FunctionSpec {
     maximumRetryAttempts?: number;
     /** The asynchronous on-failure destination (the stack sends these to EventBridge). */
     onFailure?: (record: AsyncInvocationRecord) => Promise<void>;
+    /** The execution role's ARN, as declared (GetFunction / ListFunctions report it). */
+    role?: string;
+    /** The declared runtime, for example `nodejs22.x` (reported only: every function runs on this Node.js). */
+    runtime?: string;
+    description?: string;
+    /** AWS's default is `["x86_64"]`. */
+    architectures?: string[];
+}
+
+/** What the service knows of a function's deployed code, for GetFunction / ListFunctions. */
+export interface DeployedFunction {
+    spec: FunctionSpec;
+    /** Base64 SHA-256 over the archive's files (sorted paths and contents), not of a zip: stable for the same code. */
+    codeSha256: string;
+    /** Bytes of the archive's files, unzipped. */
+    codeSize: number;
+    /** When `addFunction` last took this function's code, in Lambda's format `2024-01-31T12:00:00.000+0000`. */
+    lastModified: string;
+    /** Changes with every code update, as Lambda's RevisionId. */
+    revisionId: string;
 }
 
 /** The record Lambda sends to an asynchronous invocation's destination. */
@@ -508,8 +528,26 @@ function functionNameOf(nameOrArn: string): string | undefined {
     return match?.[1];
 }
 
+/** Lambda's timestamp format: ISO 8601 with milliseconds and a `+0000` offset. */
+function lambdaTimestamp(date: Date): string {
+    return date.toISOString().replace("Z", "+0000");
+}
+
+function describeCode(spec: FunctionSpec): Omit<DeployedFunction, "spec"> {
+    const hash = createHash("sha256");
+    let size = 0;
+    for (const name of Object.keys(spec.files).sort()) {
+        const content = spec.files[name];
+        const bytes = typeof content === "string" ? Buffer.from(content, "utf8") : content;
+        size += bytes.byteLength;
+        hash.update(`${name}\0${bytes.byteLength}\0`).update(bytes);
+    }
+    return { codeSha256: hash.digest("base64"), codeSize: size, lastModified: lambdaTimestamp(new Date()), revisionId: randomUUID() };
+}
+
 export class LambdaService {
     private readonly pools = new Map<string, FunctionPool>();
+    private readonly deployed = new Map<string, DeployedFunction>();
     private readonly counters: LambdaStats = { invocations: 0, errors: 0, timeouts: 0 };
     private readonly context: PoolContext;
     private readonly sleepers = new Set<{ timer: NodeJS.Timeout; wake: (slept: boolean) => void }>();
@@ -538,6 +576,7 @@ export class LambdaService {
         const pool = new FunctionPool(spec, taskRoot, this.context);
         const previous = this.pools.get(spec.name);
         this.pools.set(spec.name, pool);
+        this.deployed.set(spec.name, { spec, ...describeCode(spec) });
         for (const { job, queuedAt } of previous?.retire() ?? []) pool.submit(job, queuedAt);
     }
 
@@ -561,16 +600,29 @@ export class LambdaService {
         return { requestId };
     }
 
+    /** A function by name, `name:qualifier`, partial or full ARN; ResourceNotFoundException (404) when there is none. */
+    getFunction(nameOrArn: string): DeployedFunction {
+        const found = this.deployed.get(this.pool(nameOrArn).spec.name);
+        if (!found) throw new AwsError("ResourceNotFoundException", `Function not found: ${nameOrArn}`, 404);
+        return found;
+    }
+
+    /** Every function, ordered by name (ListFunctions pages over this order). */
+    listFunctions(): DeployedFunction[] {
+        this.assertOpen();
+        return [...this.deployed.values()].sort((a, b) => (a.spec.name < b.spec.name ? -1 : a.spec.name > b.spec.name ? 1 : 0));
+    }
+
     stats(): LambdaStats {
         return { ...this.counters };
     }
 
-    /** Resolves when no invocation is running or queued, and no asynchronous retry is waiting. */
     /** Invocations (queued retries included) not yet settled. */
     get pending(): number {
         return this.inFlight;
     }
 
+    /** Resolves when no invocation is running or queued, and no asynchronous retry is waiting. */
     idle(): Promise<void> {
         if (this.inFlight === 0) return Promise.resolve();
         return new Promise((resolve) => this.idleWaiters.push(resolve));
@@ -585,6 +637,7 @@ export class LambdaService {
         this.sleepers.clear();
         await Promise.all([...this.pools.values()].map((pool) => pool.close()));
         this.pools.clear();
+        this.deployed.clear();
     }
 
     private assertOpen(): void {
