@@ -65,6 +65,7 @@ describe("a user's own Pulumi program, through the choreography-local bin and th
             { project: outputs.project, stack: outputs.stack, tableName: outputs.tableName, busName: outputs.busName },
             { project: "shop", stack: "dev", tableName: "orders", busName: "shop" },
         );
+        assert.deepEqual(outputs.zones, ["eu-west-1a", "eu-west-1b", "eu-west-1c"]);
         assert.match(outputs.archiveArn, /^arn:aws:states:eu-west-1:000000000000:stateMachine:archive$/);
         assert.ok(output.indexOf("tableName") < output.indexOf("ready "), "the outputs are printed before the ready line");
     });
@@ -96,5 +97,35 @@ describe("a user's own Pulumi program, through the choreography-local bin and th
         assert.deepEqual([byId["o-1"].total.N, byId["o-1"].greeting.S], ["42", "hi from --config"]);
         const executions = await aws("stepfunctions", "list-executions", "--state-machine-arn", "arn:aws:states:eu-west-1:000000000000:stateMachine:archive");
         assert.deepEqual(executions.executions.map((e: { status: string }) => e.status), ["SUCCEEDED"]);
+    });
+
+    it("answers Lambda's own API: list-functions, get-function and invoke of the CallbackFunction", async function () {
+        if (!cli) this.skip();
+        const outputs = JSON.parse(fs.readFileSync(outputsFile, "utf8")) as Record<string, string>;
+        const listed = await aws("lambda", "list-functions");
+        const names = listed.Functions.map((f: { FunctionName: string }) => f.FunctionName);
+        assert.ok(names.includes(outputs.recordOrderName), `list-functions: ${JSON.stringify(names)}`);
+        const got = await aws("lambda", "get-function", "--function-name", outputs.recordOrderName);
+        assert.equal(got.Configuration.Runtime, "nodejs22.x");
+        assert.equal(got.Configuration.Environment.Variables.AWS_SECRET_ACCESS_KEY, undefined, "the function's own keys are never listed");
+        const answer = path.join(path.dirname(outputsFile), "invoke.json");
+        const invoked = await aws(
+            "lambda",
+            "invoke",
+            "--function-name",
+            outputs.recordOrderName,
+            "--cli-binary-format",
+            "raw-in-base64-out",
+            "--payload",
+            JSON.stringify({ detail: { id: "o-cli", total: 7 } }),
+            answer,
+        );
+        assert.equal(invoked.StatusCode, 200);
+        assert.deepEqual(JSON.parse(fs.readFileSync(answer, "utf8")), { saved: "o-cli" });
+        const missing = await run(cli!, ["--endpoint-url", url, "lambda", "get-function", "--function-name", "nope"], { env }).then(
+            () => "",
+            (error: { stderr: string }) => error.stderr,
+        );
+        assert.match(missing, /ResourceNotFoundException/);
     });
 });

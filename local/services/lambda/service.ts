@@ -8,7 +8,9 @@ import { AwsError } from "../../core/awsError";
 import { grantCache } from "../../core/iam";
 import type { DeclaredResource } from "../../core/evaluate";
 import { namedArn, str } from "../../core/naming";
+import type { RestService } from "../../core/endpoint";
 import type { Declared, ServiceContext, ServiceDefinition, ServiceInstance, TargetKind } from "../../core/registry";
+import { createLambdaApi } from "./api";
 import { archiveContents } from "./archive";
 import { AsyncInvocationRecord, FunctionSpec, LambdaService } from "./lambda";
 
@@ -44,12 +46,26 @@ export const lambdaService: ServiceDefinition<LambdaInstance> = {
                 await service.invokeAsync(targetArn, JSON.parse(input));
             },
         };
+        let api: RestService | undefined;
         return {
             get service() {
                 return service;
             },
             functions,
             targets: [lambdaFunctions],
+            routes: {
+                // Lambda's own API on its REST paths; the service exists once provisioned, before the endpoint serves.
+                rest: {
+                    handle: (request) => {
+                        api ??= createLambdaApi(service, {
+                            region: context.region,
+                            accountId: context.accountId,
+                            authorizeCaller: (accessKeyId, action, resource) => context.iam.authorizeCaller(accessKeyId, action, resource),
+                        });
+                        return api.handle(request);
+                    },
+                },
+            },
             async provision() {
                 service = new LambdaService({
                     workDir: context.scratchDir(),
@@ -110,6 +126,10 @@ async function functionSpec(context: ServiceContext, fn: DeclaredResource): Prom
         name: str(fn.state.name),
         arn: str(fn.state.arn),
         handler: str(fn.inputs.handler),
+        role: str(fn.inputs.role),
+        runtime: fn.inputs.runtime === undefined ? undefined : str(fn.inputs.runtime),
+        description: fn.inputs.description === undefined ? undefined : str(fn.inputs.description),
+        architectures: Array.isArray(fn.inputs.architectures) ? fn.inputs.architectures.map(str) : undefined,
         timeoutSeconds: Number(fn.inputs.timeout ?? 3),
         memorySizeMb: Number(fn.inputs.memorySize ?? 128),
         environment: Object.fromEntries(Object.entries(environment).map(([k, v]) => [k, str(v)])),
