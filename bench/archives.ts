@@ -212,7 +212,7 @@ export function handlerEnvironment(stub: AwsStub, nodePath: string, home: string
  */
 export function testEvent(functionName: string, stub: AwsStub): unknown {
     const detail: Record<string, unknown> =
-        functionName === "sideEffect"
+        functionName.endsWith("sideEffect")
             ? { executionName: "bench", name: "Ada Lovelace", url: `${stub.endpoint}/profile.json` }
             : { step: functionName, executionName: "bench" };
     return {

@@ -53,12 +53,14 @@ export class Bus extends pulumi.ComponentResource {
     }
 
     /**
-     * Declares a handler invoked by events of `detailTypes`: the function, a rule, its target and the
+     * Declares a handler invoked by events of `detailTypes` (children of `opts.parent`, the system that owns them, or
+     * of the bus): the function, a rule, its target and the
      * permission for EventBridge to invoke it. The handler may put events on this bus only, learns where
      * through EVENT_BUS and EVENT_SOURCE, and its failed invocations come back to this bus after Lambda's
      * retries, so a waiting task can be failed instead of timing out.
      */
-    public subscribe(name: string, args: SubscriptionArgs): HandlerFunction {
+    public subscribe(name: string, args: SubscriptionArgs, opts: { parent?: pulumi.Resource } = {}): HandlerFunction {
+        const parent = { parent: opts.parent ?? this };
         const { detailTypes, ...functionArgs } = args;
         const handler = new HandlerFunction(
             name,
@@ -74,18 +76,14 @@ export class Bus extends pulumi.ComponentResource {
                     .apply(([own, busArn]): Statement[] => [...own, { Effect: "Allow", Action: ["events:PutEvents"], Resource: busArn }]),
                 onFailureDestinationArn: this.arn,
             },
-            { parent: this },
+            parent,
         );
-        const rule = this.rule(name, this.pattern(detailTypes));
-        new aws.cloudwatch.EventTarget(
-            name,
-            { rule: rule.name, eventBusName: this.name, arn: handler.arn },
-            { parent: this },
-        );
+        const rule = this.rule(name, this.pattern(detailTypes), parent);
+        new aws.cloudwatch.EventTarget(name, { rule: rule.name, eventBusName: this.name, arn: handler.arn }, parent);
         new aws.lambda.Permission(
             name,
             { action: "lambda:InvokeFunction", function: handler.function.name, principal: "events.amazonaws.com", sourceArn: rule.arn },
-            { parent: this },
+            parent,
         );
         return handler;
     }
@@ -94,30 +92,31 @@ export class Bus extends pulumi.ComponentResource {
      * Starts an execution of `stateMachineArn` for every event matching `pattern`, through a role that may
      * start that state machine only. The execution's input is the whole event.
      */
-    public startExecutions(name: string, pattern: EventPattern, stateMachineArn: pulumi.Input<string>): aws.cloudwatch.EventRule {
-        const rule = this.rule(name, pattern);
+    public startExecutions(name: string, pattern: EventPattern, stateMachineArn: pulumi.Input<string>, opts: { parent?: pulumi.Resource } = {}): aws.cloudwatch.EventRule {
+        const parent = { parent: opts.parent ?? this };
+        const rule = this.rule(name, pattern, parent);
         const { role, policy } = serviceRole(
             `${name}-target`,
             "events.amazonaws.com",
             [{ Effect: "Allow", Action: ["states:StartExecution"], Resource: stateMachineArn }],
-            { parent: this },
+            parent,
         );
         new aws.cloudwatch.EventTarget(
             name,
             { rule: rule.name, eventBusName: this.name, arn: stateMachineArn, roleArn: role.arn },
-            { parent: this, dependsOn: [policy] },
+            { ...parent, dependsOn: [policy] },
         );
         return rule;
     }
 
-    private rule(name: string, pattern: EventPattern): aws.cloudwatch.EventRule {
+    private rule(name: string, pattern: EventPattern, parent: { parent: pulumi.Resource }): aws.cloudwatch.EventRule {
         if (!pattern.source?.length || !pattern["detail-type"]?.length) {
             throw new Error(`rule ${name}: every rule must match on source and detail-type`);
         }
         return new aws.cloudwatch.EventRule(
             name,
             { eventBusName: this.name, eventPattern: pulumi.output(pattern).apply((p) => JSON.stringify(p)) },
-            { parent: this },
+            parent,
         );
     }
 }

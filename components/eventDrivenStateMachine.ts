@@ -8,72 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { Bus, EventPattern } from "./bus";
 import { Statement, serviceRole } from "./iam";
 import { LOG_DELIVERY_ACTIONS } from "./logDelivery";
-
-/** Amazon States Language, loosely typed: the stack writes it, asl-validator checks it in the tests. */
-export type AslState = Record<string, unknown>;
-export interface AslDefinition {
-    Comment?: string;
-    StartAt: string;
-    TimeoutSeconds?: number;
-    States: Record<string, AslState>;
-}
-
-export interface WaitForEventArgs {
-    /** The state's name; handlers put it in their answers so a failure names its step. */
-    step: string;
-    busName: string;
-    source: string;
-    detailType: string;
-    /** Detail fields beyond the token and the execution's identity (JSONPath keys end in `.$`). */
-    detail: Record<string, unknown>;
-    /** Seconds the step may wait for its answer in all. */
-    timeoutSeconds: number;
-    /** Seconds between heartbeats the handler promises; omit when the handler cannot heartbeat. */
-    heartbeatSeconds?: number;
-}
-
-export const PUT_EVENTS_WAIT = "arn:aws:states:::events:putEvents.waitForTaskToken";
-
-/**
- * A Task that emits one event and waits for its token (`events:putEvents.waitForTaskToken`). Only STANDARD
- * machines may wait for a token. The timeout is mandatory so no execution waits forever.
- */
-export function waitForEvent(args: WaitForEventArgs): AslState {
-    return {
-        Type: "Task",
-        Resource: PUT_EVENTS_WAIT,
-        Parameters: {
-            Entries: [
-                {
-                    EventBusName: args.busName,
-                    Source: args.source,
-                    DetailType: args.detailType,
-                    Detail: {
-                        "taskToken.$": "$$.Task.Token",
-                        step: args.step,
-                        "executionId.$": "$$.Execution.Id",
-                        "executionName.$": "$$.Execution.Name",
-                        ...args.detail,
-                    },
-                },
-            ],
-        },
-        TimeoutSeconds: args.timeoutSeconds,
-        ...(args.heartbeatSeconds ? { HeartbeatSeconds: args.heartbeatSeconds } : {}),
-    };
-}
-
-/** Every Task state of a definition, Map item processors and Parallel branches included. */
-export function taskStates(definition: AslDefinition): Array<[string, AslState]> {
-    const found: Array<[string, AslState]> = [];
-    for (const [name, state] of Object.entries(definition.States)) {
-        if (state.Type === "Task") found.push([name, state]);
-        const inner = (state.ItemProcessor ?? state.Iterator) as AslDefinition | undefined;
-        if (inner) found.push(...taskStates(inner));
-        for (const branch of (state.Branches as AslDefinition[] | undefined) ?? []) found.push(...taskStates(branch));
-    }
-    return found;
-}
+import { AslDefinition, taskStates } from "../protocol/asl";
 
 export interface EventDrivenStateMachineArgs {
     bus: Bus;
@@ -91,7 +26,6 @@ export interface EventDrivenStateMachineArgs {
     includeExecutionData?: boolean;
 }
 
-
 export class EventDrivenStateMachine extends pulumi.ComponentResource {
     public readonly stateMachine: aws.sfn.StateMachine;
     public readonly arn: pulumi.Output<string>;
@@ -101,7 +35,7 @@ export class EventDrivenStateMachine extends pulumi.ComponentResource {
         super("choreography:stepfunctions:EventDrivenStateMachine", name, {}, opts);
         const parent = { parent: this };
         const definition = args.bus.name.apply((busName) => args.definition({ name: busName, source: args.bus.eventSource }));
-        const putsEvents = definition.apply((d) => taskStates(d).some(([, s]) => String(s.Resource).startsWith("arn:aws:states:::events:putEvents")));
+        const putsEvents = definition.apply((d) => taskStates(d).some(({ state }) => String(state.Resource).startsWith("arn:aws:states:::events:putEvents")));
 
         const logGroup = new aws.cloudwatch.LogGroup(
             name,
@@ -132,7 +66,7 @@ export class EventDrivenStateMachine extends pulumi.ComponentResource {
         );
         this.arn = this.stateMachine.arn;
         for (const [ruleName, pattern] of Object.entries(args.startOn)) {
-            args.bus.startExecutions(`${name}-${ruleName}`, pattern, this.arn);
+            args.bus.startExecutions(`${name}-${ruleName}`, pattern, this.arn, { parent: this });
         }
         this.registerOutputs({ arn: this.arn });
     }

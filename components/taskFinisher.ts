@@ -11,33 +11,32 @@
  * each execution's states, the task it answered and any error caught (`Sfn.TaskDoesNotExistException` ...).
  */
 import * as pulumi from "@pulumi/pulumi";
-import { DetailType } from "../handlers/events";
+import { AslDefinition } from "../protocol/asl";
+import { LAMBDA_FAILURE, TOKEN_NOT_WAITING, TaskAnswer } from "../protocol/taskToken";
 import { Bus } from "./bus";
-import { AslDefinition, EventDrivenStateMachine } from "./eventDrivenStateMachine";
+import { EventDrivenStateMachine } from "./eventDrivenStateMachine";
 
 export interface TaskFinisherArgs {
     /** The bus the answers arrive on; its rules start the finisher. */
     bus: Bus;
-    /** The state machines whose tasks it may answer; its role may send task results to these only. */
-    stateMachineArns: pulumi.Input<string>[];
-    /** Handlers whose failed invocations it turns into task failures. */
-    handlerArns: pulumi.Input<string>[];
     /** Days its log group keeps execution logs (the only record of an EXPRESS execution in AWS). */
     logRetentionDays: number;
 }
 
-/** The detail type and source Lambda gives an asynchronous invocation's failure record on EventBridge. */
-export const LAMBDA_FAILURE = { source: "lambda", detailType: "Lambda Function Invocation Result - Failure" } as const;
-
-/** Errors the SDK integration raises when a token is not waiting; recorded, not failed on. */
-const TOKEN_NOT_WAITING = ["Sfn.TaskDoesNotExistException", "Sfn.TaskTimedOutException", "Sfn.InvalidTokenException"];
+/** What a system registers with the finisher. */
+export interface TaskAnswering {
+    /** State machines whose waiting tasks it may answer: its role may send task results to these only. */
+    stateMachineArns: pulumi.Input<string>[];
+    /** Handlers that answer those tasks: their failed invocations (Lambda's failure records) fail the task. */
+    handlerArns: pulumi.Input<string>[];
+}
 
 function sendTask(resource: "sendTaskSuccess" | "sendTaskFailure", parameters: Record<string, string>) {
     return {
         Type: "Task",
         Resource: `arn:aws:states:::aws-sdk:sfn:${resource}`,
         Parameters: parameters,
-        Catch: [{ ErrorEquals: TOKEN_NOT_WAITING, ResultPath: "$.tokenNotWaiting", Next: "TokenNotWaiting" }],
+        Catch: [{ ErrorEquals: [...TOKEN_NOT_WAITING], ResultPath: "$.tokenNotWaiting", Next: "TokenNotWaiting" }],
         End: true,
     };
 }
@@ -82,13 +81,31 @@ export function taskFinisherDefinition(): AslDefinition {
     };
 }
 
+/**
+ * One finisher serves every system of a stack: each registers its machines and answering handlers while the program's
+ * top level runs (`register`), and the finisher's rule and role are built from all of them once it has run.
+ */
 export class TaskFinisher extends pulumi.ComponentResource {
     public readonly machine: EventDrivenStateMachine;
     public readonly arn: pulumi.Output<string>;
+    private readonly registrations: Array<{ system: string } & TaskAnswering> = [];
+    private sealed = false;
 
     constructor(name: string, args: TaskFinisherArgs, opts?: pulumi.ComponentResourceOptions) {
         super("choreography:stepfunctions:TaskFinisher", name, {}, opts);
         const { bus } = args;
+        // Registrations close when the program's top level has run: inputs are read then, never before.
+        const registered = new Promise<TaskAnswering>((resolve, reject) =>
+            setImmediate(() => {
+                this.sealed = true;
+                const stateMachineArns = this.registrations.flatMap((r) => r.stateMachineArns);
+                const handlerArns = this.registrations.flatMap((r) => r.handlerArns);
+                if (stateMachineArns.length === 0 || handlerArns.length === 0) {
+                    reject(new Error(`TaskFinisher ${name}: no system registered a state machine and a handler with it (register(system, {stateMachineArns, handlerArns}))`));
+                } else resolve({ stateMachineArns, handlerArns });
+            }),
+        );
+        const answering = pulumi.output(registered);
         this.machine = new EventDrivenStateMachine(
             name,
             {
@@ -96,15 +113,15 @@ export class TaskFinisher extends pulumi.ComponentResource {
                 type: "EXPRESS",
                 definition: taskFinisherDefinition,
                 startOn: {
-                    taskFinished: bus.pattern([DetailType.taskFinished]),
-                    taskFailed: bus.pattern([DetailType.taskFailed]),
+                    taskFinished: bus.pattern([TaskAnswer.taskFinished]),
+                    taskFailed: bus.pattern([TaskAnswer.taskFailed]),
                     handlerFailed: {
                         source: [LAMBDA_FAILURE.source],
                         "detail-type": [LAMBDA_FAILURE.detailType],
-                        // Only this stack's handlers: the record names the function as `<arn>:$LATEST`.
+                        // Only the registered handlers: the record names the function as `<arn>:$LATEST`.
                         detail: {
                             requestContext: {
-                                functionArn: args.handlerArns.map((arn) => ({ prefix: pulumi.interpolate`${arn}:` })),
+                                functionArn: answering.handlerArns.apply((arns) => arns.map((arn) => ({ prefix: `${arn}:` }))),
                             },
                         },
                     },
@@ -113,7 +130,7 @@ export class TaskFinisher extends pulumi.ComponentResource {
                     {
                         Effect: "Allow",
                         Action: ["states:SendTaskSuccess", "states:SendTaskFailure"],
-                        Resource: args.stateMachineArns,
+                        Resource: answering.stateMachineArns,
                     },
                 ],
                 logRetentionDays: args.logRetentionDays,
@@ -123,5 +140,13 @@ export class TaskFinisher extends pulumi.ComponentResource {
         );
         this.arn = this.machine.arn;
         this.registerOutputs({ arn: this.arn });
+    }
+
+    /** Lets the finisher answer `system`'s machines and fail their tasks when its handlers fail. */
+    public register(system: string, answering: TaskAnswering): void {
+        if (this.sealed) {
+            throw new Error(`TaskFinisher: ${system} registered after the program's top level had run; register while constructing the system`);
+        }
+        this.registrations.push({ system, ...answering });
     }
 }

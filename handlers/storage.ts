@@ -1,25 +1,13 @@
 /**
- * Intermediate results live in S3 under the execution's name and are handed between steps as presigned URLs,
- * so a step that only needs to read one object holds no S3 permission at all.
+ * JSON in S3 for handlers of any system: intermediate results are written to a bucket and handed between steps as
+ * presigned URLs, so a step that only needs to read one object holds no S3 permission at all.
  */
 import { GetObjectCommand, NoSuchKey, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import * as http from "node:http";
 import * as https from "node:https";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { SDK_CLIENT_CONFIG } from "./task";
-import { invalidInput, requireKeySegment } from "./validation";
-
-export type PersonFileKind = "basic" | "cookies";
-
-/** `<execution name>/<kind>-<name>.json`; both segments are checked so no key leaves the execution's prefix. */
-export function personKey(executionName: string, kind: PersonFileKind, name: string): string {
-    return `${requireKeySegment("executionName", executionName)}/${kind}-${requireKeySegment("name", name)}.json`;
-}
-
-/** The run's report sorts first in its prefix. */
-export function reportKey(executionName: string): string {
-    return `${requireKeySegment("executionName", executionName)}/0-cookies.json`;
-}
+import { invalidInput } from "./validation";
 
 export function bucketFromEnv(env: NodeJS.ProcessEnv = process.env): string {
     if (!env.BUCKET) throw new Error("BUCKET must be set");

@@ -1,10 +1,11 @@
 /**
- * What every handler shares: its clients (built once per container), and the two ways it answers a waiting
+ * What every handler that answers a task shares, whatever triggered it: its clients (built once per container), and the two ways it answers a waiting
  * task: `finishTask` with a result, or `taskFailed` when the input is at fault.
  */
 import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
 import { Logger } from "@aws-lambda-powertools/logger";
-import { DetailType, EventTarget, TaskDetail, TaskFailedDetail, TaskFinishedDetail, eventTargetFromEnv, putTaskEvent } from "./events";
+import { TaskAnswer, TaskDetail, TaskFailedDetail, TaskFinishedDetail } from "../protocol/taskToken";
+import { EventTarget, eventTargetFromEnv, putEvent } from "./events";
 import { isInvalidInput } from "./validation";
 
 export interface HandlerContext {
@@ -34,7 +35,7 @@ export function createHandlerContext(serviceName: string): HandlerContext {
 
 export async function finishTask<T>(ctx: HandlerContext, task: TaskDetail, result: T): Promise<void> {
     const detail: TaskFinishedDetail<T> = { taskToken: task.taskToken, step: task.step, result };
-    await putTaskEvent(ctx.events, ctx.target, DetailType.taskFinished, detail);
+    await putEvent(ctx.events, ctx.target, TaskAnswer.taskFinished, detail);
     ctx.logger.info("task finished", { step: task.step, executionName: task.executionName });
 }
 
@@ -67,7 +68,7 @@ export async function withTaskFailure<D extends Partial<TaskDetail>>(
             cause: `${task.step}: ${error.message}`,
         };
         ctx.logger.warn("task failed on its input", { step: task.step, cause: failed.cause });
-        await putTaskEvent(ctx.events, ctx.target, DetailType.taskFailed, failed);
+        await putEvent(ctx.events, ctx.target, TaskAnswer.taskFailed, failed);
     }
 }
 

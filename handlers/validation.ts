@@ -20,46 +20,17 @@ export function isInvalidInput(error: unknown): error is Error {
     return error instanceof Error && error.name === INVALID_INPUT;
 }
 
-/** A run may ask for at most this many names: 1,000 Map items keep a run well inside the 25,000-event history. */
-export const MAX_NAMES = 1000;
-/** When `start` carries no `count`, a run processes a random 0 to this many names. */
-export const DEFAULT_MAX_RANDOM_NAMES = 20;
 /** Presigned URLs live at most 15 minutes: long enough for the next step, short enough to leak little. */
 export const MAX_PRESIGN_EXPIRY_SECONDS = 900;
 /** Names become S3 key segments; 256 characters keeps keys well under S3's 1,024-byte limit. */
 export const MAX_NAME_LENGTH = 256;
 
 /** Named so no test framework global (mocha's `describe`) shadows it when Pulumi serializes a closure. */
-function describeValue(value: unknown): string {
+export function describeValue(value: unknown): string {
     if (typeof value === "string") return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value);
     if (Array.isArray(value)) return "an array";
     if (value === null) return "null";
     return typeof value === "object" ? "an object" : String(value);
-}
-
-/**
- * Reads the `start` event's detail. EventBridge hands a parsed object to targets, but a detail can still
- * arrive as a string (an input transformer, or a producer that double-encoded it), so strings are parsed here.
- */
-export function parseStartDetail(detail: unknown): { count?: number } {
-    let value = detail;
-    if (typeof value === "string") {
-        try {
-            value = JSON.parse(value);
-        } catch {
-            throw invalidInput(`start: detail must be a JSON object, got text that is not JSON: ${describeValue(detail)}`);
-        }
-    }
-    if (value === undefined || value === null) return {};
-    if (typeof value !== "object" || Array.isArray(value)) {
-        throw invalidInput(`start: detail must be a JSON object, got ${describeValue(value)}`);
-    }
-    const { count } = value as { count?: unknown };
-    if (count === undefined) return {};
-    if (typeof count !== "number" || !Number.isInteger(count) || count < 0 || count > MAX_NAMES) {
-        throw invalidInput(`start: detail.count must be an integer from 0 to ${MAX_NAMES}, got ${describeValue(count)}`);
-    }
-    return { count };
 }
 
 /** A name or execution name used as a key segment: never empty, never a path, never a way out of the prefix. */

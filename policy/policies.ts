@@ -8,6 +8,7 @@
  */
 import * as aws from "@pulumi/aws";
 import { LOG_DELIVERY_ACTIONS } from "../components/logDelivery";
+import { taskStates } from "../protocol/asl";
 import { MAX_PRESIGN_EXPIRY_SECONDS, parsePresignExpirySeconds } from "../handlers/validation";
 import {
     Policies,
@@ -385,38 +386,12 @@ export const rulesFilterSourceAndDetailType: ResourceValidationPolicy = {
 
 // ─── Step Functions: task-token waits ─────────────────────────────────────────────────────────────────────
 
-/** A Task state of a definition with where it sits, e.g. `States.ProcessMultiple.ItemProcessor.States.ProcessSingle`. */
-export interface LocatedTask {
-    path: string;
-    state: JsonObject;
-}
-
-/** Every Task state of a definition, including those in Map item processors (and old-style iterators) and Parallel branches. */
-export function tasksOf(definition: JsonObject, path = ""): LocatedTask[] {
-    const found: LocatedTask[] = [];
-    const states = definition.States;
-    if (!isObject(states)) return found;
-    for (const [name, state] of Object.entries(states)) {
-        if (!isObject(state)) continue;
-        const at = `${path}States.${name}`;
-        if (state.Type === "Task") found.push({ path: at, state });
-        for (const key of ["ItemProcessor", "Iterator"] as const) {
-            const inner = state[key];
-            if (isObject(inner)) found.push(...tasksOf(inner, `${at}.${key}.`));
-        }
-        listOf(state.Branches).forEach((branch, i) => {
-            if (isObject(branch)) found.push(...tasksOf(branch, `${at}.Branches[${i}].`));
-        });
-    }
-    return found;
-}
-
-function waitsForTaskToken(state: JsonObject): boolean {
+function waitsForTaskToken(state: Record<string, unknown>): boolean {
     return typeof state.Resource === "string" && state.Resource.endsWith(".waitForTaskToken");
 }
 
 /** `TimeoutSeconds` (a positive integer, or a JSONata expression) or `TimeoutSecondsPath` bounds the wait. */
-function hasTimeout(state: JsonObject): boolean {
+function hasTimeout(state: Record<string, unknown>): boolean {
     const seconds = state.TimeoutSeconds;
     const path = state.TimeoutSecondsPath;
     return (
@@ -439,8 +414,8 @@ export const taskTokenWaitsBounded: ResourceValidationPolicy = {
             report(`definition ${definition.reason}`);
             return;
         }
-        const waits = tasksOf(definition).filter((t) => waitsForTaskToken(t.state));
-        for (const { path, state } of waits) {
+        const waits = taskStates(definition).filter((t) => waitsForTaskToken(t.state));
+        for (const { at: path, state } of waits) {
             if (!hasTimeout(state)) {
                 report(
                     `definition ${path} waits for a task token (${String(state.Resource)}) without TimeoutSeconds or ` +
@@ -452,7 +427,7 @@ export const taskTokenWaitsBounded: ResourceValidationPolicy = {
         // AWS creates a STANDARD machine when type is not set.
         if (waits.length > 0 && typeof type === "string" && type.toUpperCase() === "EXPRESS") {
             report(
-                `type is EXPRESS but definition ${waits.map((t) => t.path).join(", ")} wait${waits.length === 1 ? "s" : ""} ` +
+                `type is EXPRESS but definition ${waits.map((t) => t.at).join(", ")} wait${waits.length === 1 ? "s" : ""} ` +
                     "for a task token, which only STANDARD machines support: set type to STANDARD",
             );
         }

@@ -5,7 +5,7 @@ import { DescribeExecutionCommand, ListStateMachinesCommand, StartExecutionComma
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { buildClosureArchive } from "../components/closureArchive";
 import { readObjectFactory } from "./fixtures/roleProbe";
-import { one } from "./support/stack";
+import { cookieReport, one } from "./support/stack";
 import { TestRuntime, startTestRuntime } from "./support/runtime";
 
 const event = (source: string, detailType: string, detail: object = {}) =>
@@ -35,10 +35,10 @@ describe("apis: EventBridge and Step Functions listings over HTTP", function () 
         const { Rules = [] } = await runtime.clients.events.send(new ListRulesCommand({ EventBusName: "default" }));
         assert.deepEqual(
             Rules.map((r) => r.Name),
-            ["finisher-handlerFailed", "finisher-taskFailed", "finisher-taskFinished", "getMultiple", "postProcessAll", "postProcessSingle", "processSingle", "sideEffect", "workflow-start"],
+            ["finisher-handlerFailed", "finisher-taskFailed", "finisher-taskFinished", ...["getMultiple", "postProcessAll", "postProcessSingle", "processSingle", "sideEffect", "workflow-start"].map(cookieReport)],
         );
-        assert.deepEqual(JSON.parse(Rules.find((r) => r.Name === "workflow-start")!.EventPattern!), { source: ["project"], "detail-type": ["start"] });
-        const { Targets = [] } = await runtime.clients.events.send(new ListTargetsByRuleCommand({ Rule: "workflow-start", EventBusName: "default" }));
+        assert.deepEqual(JSON.parse(Rules.find((r) => r.Name === cookieReport("workflow-start"))!.EventPattern!), { source: ["project"], "detail-type": ["start"] });
+        const { Targets = [] } = await runtime.clients.events.send(new ListTargetsByRuleCommand({ Rule: cookieReport("workflow-start"), EventBusName: "default" }));
         assert.deepEqual(Targets.map((t) => t.Arn), [runtime.stack.outputs.workflowArn]);
         const { EventBuses = [] } = await runtime.clients.events.send(new ListEventBusesCommand({}));
         assert.deepEqual(EventBuses.map((b) => b.Name), ["default"]);
@@ -53,7 +53,7 @@ describe("apis: EventBridge and Step Functions listings over HTTP", function () 
     });
 
     it("refuses an integration call the machine's role does not allow, as IAM would", async () => {
-        const workflowRole = String(one(runtime.stack, "aws:iam/role:Role", "workflow").state.arn);
+        const workflowRole = String(one(runtime.stack, "aws:iam/role:Role", cookieReport("workflow")).state.arn);
         const arn = "arn:aws:states:us-east-1:000000000000:stateMachine:emits-elsewhere";
         const definition = (bus: string) => ({
             StartAt: "Emit",
@@ -81,10 +81,10 @@ describe("apis: EventBridge and Step Functions listings over HTTP", function () 
             await runtime.services.lambda.service.addFunction({ ...spec, name: `probe-${handler}`, arn: `${spec.arn}-probe`, files });
             return runtime.services.lambda.service.invoke(`probe-${handler}`, { bucket, key: "probe/secret.json" });
         };
-        const denied = await probeAs("postProcessSingle");
+        const denied = await probeAs(cookieReport("postProcessSingle"));
         assert.equal(denied.functionError?.errorType, "AccessDenied");
-        assert.match(denied.functionError!.errorMessage, /not authorized to perform: s3:GetObject on resource: "arn:aws:s3:::results\/probe\/secret.json"/);
-        const allowed = await probeAs("processSingle");
+        assert.match(denied.functionError!.errorMessage, /not authorized to perform: s3:GetObject on resource: "arn:aws:s3:::cookiereport-results\/probe\/secret.json"/);
+        const allowed = await probeAs(cookieReport("processSingle"));
         assert.equal(allowed.functionError, undefined, JSON.stringify(allowed.functionError));
         assert.equal(allowed.payload, "{}");
     });

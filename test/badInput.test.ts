@@ -14,6 +14,7 @@ import { LOCAL_CREDENTIALS } from "../local/core/runtime";
 import { bucketKeys, replaceHandler, startRun, taskFailures } from "./support/faults";
 import { rawCall as rawRequest } from "./support/rawRequest";
 import { TestRuntime, executionName, finished, historyOf, newExecutions, putStart, startTestRuntime, waitingTask } from "./support/runtime";
+import { cookieReport } from "./support/stack";
 
 /** The error an SDK call rejected with: its name (AWS's code) and message. */
 async function rejection(call: Promise<unknown>): Promise<{ name: string; message: string }> {
@@ -55,7 +56,7 @@ describe("bad input: refused with an error naming the field, nothing else change
         runtime = await startTestRuntime();
         workflowArn = String(runtime.stack.outputs.workflowArn);
         // Answers with the start detail's `names` when it has them, else runs the real getMultiple.
-        await replaceHandler(runtime, "getMultiple", scriptedGetMultipleFactory);
+        await replaceHandler(runtime, cookieReport("getMultiple"), scriptedGetMultipleFactory);
     });
     after(async () => runtime?.close());
 

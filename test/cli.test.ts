@@ -24,11 +24,11 @@ describe("cli: npm start", function () {
             child.once("exit", (code) => reject(new Error(`exited ${code} before ready:\n${out}`)));
         });
         for (const line of [
-            "s3          bucket results",
-            "states      STANDARD state machine workflow",
+            "s3          bucket cookiereport-results",
+            "states      STANDARD state machine cookieReport-workflow",
             "states      EXPRESS  state machine finisher",
-            "lambda      function processSingle (nodejs22.x, __index.handler)",
-            "events      target workflow-start -> arn:aws:states:us-east-1:000000000000:stateMachine:workflow",
+            "lambda      function cookieReport-processSingle (nodejs22.x, __index.handler)",
+            "events      target cookieReport-workflow-start -> arn:aws:states:us-east-1:000000000000:stateMachine:cookieReport-workflow",
         ]) {
             assert.ok(out.includes(line), `missing line: ${line}\n${out}`);
         }
@@ -201,9 +201,9 @@ describe("cli: outputs, parent and signals", function () {
             const outputs = JSON.parse(fs.readFileSync(file, "utf8")) as Record<string, unknown>;
             assert.equal(outputs.busName, "default");
             assert.equal(outputs.eventSource, "cli-test", "the bare --config key reached the program as choreography:eventSource");
-            assert.match(String(outputs.workflowArn), /^arn:aws:states:us-east-1:\d{12}:stateMachine:workflow$/);
+            assert.match(String(outputs.workflowArn), /^arn:aws:states:us-east-1:\d{12}:stateMachine:cookieReport-workflow$/);
             const before = out.slice(0, out.indexOf("\nready "));
-            assert.match(before, /outputs \(written to .*outputs\.json\):\n {4}bucketName: "results"\n/);
+            assert.match(before, /outputs \(written to .*outputs\.json\):\n {4}bucketName: "cookiereport-results"\n/);
             assert.ok(before.includes(`    eventSource: "cli-test"`), out);
 
             below = liveDescendants(shell.pid!);

@@ -7,8 +7,8 @@ import { execFile } from "child_process";
 import * as fs from "fs";
 import { promisify } from "util";
 import { GetExecutionHistoryCommand } from "@aws-sdk/client-sfn";
-import { CookieReport } from "../handlers/postProcessAll";
-import { CookieProfile } from "../handlers/postProcessSingle";
+import { CookieReport } from "../systems/cookieReport/handlers/postProcessAll";
+import { CookieProfile } from "../systems/cookieReport/handlers/postProcessSingle";
 import { LOCAL_CREDENTIALS } from "../local/core/runtime";
 import { TestRuntime, executionName, finished, newExecutions, putStart, readJson, startTestRuntime } from "./support/runtime";
 

@@ -11,6 +11,7 @@ import { ConnectionLimits, Endpoint, JsonService, startEndpoint } from "../local
 import { LOCAL_CREDENTIALS } from "../local/core/runtime";
 import { Credentials, rawCall, send, signedHeaders } from "./support/rawRequest";
 import { TestRuntime, startTestRuntime } from "./support/runtime";
+import { cookieReport } from "./support/stack";
 
 const PROTOTYPE_NAMES = ["constructor", "toString", "__proto__", "hasOwnProperty", "valueOf", "__defineGetter__"];
 
@@ -308,7 +309,7 @@ describe("endpoint hardening", function () {
         });
 
         it("does not let a function's access key act as that function without its secret", async () => {
-            const spec = runtime.services.lambda.functions.get("processSingle") ?? [...runtime.services.lambda.functions.values()][0];
+            const spec = runtime.services.lambda.functions.get(cookieReport("processSingle")) ?? [...runtime.services.lambda.functions.values()][0];
             const key: Credentials = { accessKeyId: spec.environment.AWS_ACCESS_KEY_ID, secretAccessKey: spec.environment.AWS_SECRET_ACCESS_KEY };
             const forgedKey: Credentials = { accessKeyId: key.accessKeyId, secretAccessKey: "guessed" };
             const calls: Array<[string, string]> = [

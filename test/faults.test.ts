@@ -11,13 +11,13 @@ import * as os from "os";
 import * as path from "path";
 import { PutEventsCommand } from "@aws-sdk/client-eventbridge";
 import { DescribeExecutionCommand, ListExecutionsCommand } from "@aws-sdk/client-sfn";
-import { CookieReport } from "../handlers/postProcessAll";
-import { CookieProfile } from "../handlers/postProcessSingle";
+import { CookieReport } from "../systems/cookieReport/handlers/postProcessAll";
+import { CookieProfile } from "../systems/cookieReport/handlers/postProcessSingle";
 import { EvaluatedStack } from "../local/core/evaluate";
 import { FAULT, faultyPostProcessSingleFactory, faultyProcessSingleFactory, scriptedGetMultipleFactory, silentPostProcessAllFactory } from "./fixtures/faultyHandlers";
 import { busEvent, finisherRunsFor, putTaskFinished, replaceHandler, startRun, taskEvent, taskFailures } from "./support/faults";
 import { TestRuntime, executionName, finished, historyOf, readJson, startTestRuntime } from "./support/runtime";
-import { stackWith } from "./support/stack";
+import { cookieReport, stackWith } from "./support/stack";
 
 const TASK_TIMEOUT_S = 8;
 const HEARTBEAT_S = 2;
@@ -63,10 +63,10 @@ describe("faults: handlers that throw, hang or never answer end their run cleanl
 
     before(async () => {
         runtime = await startTestRuntime({ evaluated: await faultStack() });
-        await replaceHandler(runtime, "getMultiple", scriptedGetMultipleFactory, { timeoutSeconds: 1 });
-        await replaceHandler(runtime, "processSingle", faultyProcessSingleFactory);
-        await replaceHandler(runtime, "postProcessSingle", faultyPostProcessSingleFactory);
-        await replaceHandler(runtime, "postProcessAll", silentPostProcessAllFactory);
+        await replaceHandler(runtime, cookieReport("getMultiple"), scriptedGetMultipleFactory, { timeoutSeconds: 1 });
+        await replaceHandler(runtime, cookieReport("processSingle"), faultyProcessSingleFactory);
+        await replaceHandler(runtime, cookieReport("postProcessSingle"), faultyPostProcessSingleFactory);
+        await replaceHandler(runtime, cookieReport("postProcessAll"), silentPostProcessAllFactory);
         // Every fault at once, healthy runs in between: each must end on its own, the healthy ones untouched.
         runs.throws = await startRun(runtime, known, { names: [`Ann ${FAULT.throws}`] });
         runs.healthyNamed = await startRun(runtime, known, { names: ["Bob Healthy", "Cy Healthy", "Di Healthy"] });
@@ -127,7 +127,7 @@ describe("faults: handlers that throw, hang or never answer end their run cleanl
         // Started here, not with the others: the record must arrive while the step still waits.
         const notRun = await startRun(runtime, known, { names: [`Ivy ${FAULT.silent}`] });
         const task = await taskEvent(runtime, "processSingle", notRun);
-        const functionArn = `${runtime.services.lambda.functions.get("processSingle")!.arn}:$LATEST`;
+        const functionArn = `${runtime.services.lambda.functions.get(cookieReport("processSingle"))!.arn}:$LATEST`;
         const record = { version: "1.0", requestContext: { requestId: "r-1", functionArn, condition: "EventAgeExceeded", approximateInvokeCount: 0 }, requestPayload: { detail: task.detail } };
         const put = await runtime.clients.events.send(
             new PutEventsCommand({ Entries: [{ Source: "lambda", DetailType: "Lambda Function Invocation Result - Failure", EventBusName: "default", Detail: JSON.stringify(record) }] }),
@@ -234,8 +234,8 @@ describe("faults: the runtime stopped in the middle of runs and started again on
         const evaluated = await faultStack();
         const first = await startTestRuntime({ evaluated, dataDir });
         opened.push(first);
-        await replaceHandler(first, "getMultiple", scriptedGetMultipleFactory);
-        await replaceHandler(first, "postProcessSingle", faultyPostProcessSingleFactory);
+        await replaceHandler(first, cookieReport("getMultiple"), scriptedGetMultipleFactory);
+        await replaceHandler(first, cookieReport("postProcessSingle"), faultyPostProcessSingleFactory);
         const known = new Set<string>();
         const done = await startRun(first, known, { names: ["Kept Kim"] });
         const report = await assertReport(first, done, ["Kept Kim"]);

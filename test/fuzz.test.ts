@@ -17,7 +17,7 @@ import type { StaticOperationSchema } from "@smithy/types";
 import { LOCAL_CREDENTIALS } from "../local/core/runtime";
 import { scratchRoot } from "../local/core/scratch";
 import { NodeSha256 } from "../local/core/sigv4";
-import { CookieReport } from "../handlers/postProcessAll";
+import { CookieReport } from "../systems/cookieReport/handlers/postProcessAll";
 import { signedHeaders } from "./support/rawRequest";
 import { TestRuntime, finished, newExecutions, putStart, readJson, startTestRuntime } from "./support/runtime";
 

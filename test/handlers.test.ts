@@ -13,13 +13,13 @@ import * as path from "path";
 import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
 import { GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { ENTRY_FILE } from "../components/closureArchive";
-import { heartbeatEveryMsFromEnv, postProcessAll } from "../handlers/postProcessAll";
+import { heartbeatEveryMsFromEnv, postProcessAll } from "../systems/cookieReport/handlers/postProcessAll";
 import { fetchJson } from "../handlers/storage";
 import { Logger } from "@aws-lambda-powertools/logger";
-import { ProcessSinglePostDetail } from "../handlers/events";
+import { ProcessSinglePostDetail } from "../systems/cookieReport/events";
 import { HandlerContext, SDK_CLIENT_CONFIG, withTaskFailure } from "../handlers/task";
-import { parseStartDetail } from "../handlers/validation";
-import { devStack, one } from "./support/stack";
+import { parseStartDetail } from "../systems/cookieReport/validation";
+import { cookieReport, devStack, one } from "./support/stack";
 import { BusEvent } from "../local/services/events/eventBridge";
 import { TestRuntime, readJson, startTestRuntime, waitingTask } from "./support/runtime";
 
@@ -43,7 +43,7 @@ describe("handlers: serialized code against local S3 and the bus", function () {
 
     it("serves the __index.js Pulumi produced for each Function, not the TypeScript", async () => {
         const stack = await devStack();
-        for (const name of ["getMultiple", "processSingle", "postProcessSingle", "sideEffect", "postProcessAll"]) {
+        for (const name of ["getMultiple", "processSingle", "postProcessSingle", "sideEffect", "postProcessAll"].map(cookieReport)) {
             const code = one(stack, "aws:lambda/function:Function", name).inputs.code as { assets: Promise<Record<string, { text: Promise<string> }>> };
             const text = await (await code.assets)[ENTRY_FILE].text;
             assert.equal(runtime.services.lambda.functions.get(name)?.files[ENTRY_FILE], text, name);
@@ -54,7 +54,7 @@ describe("handlers: serialized code against local S3 and the bus", function () {
     it("processSingle writes the basic profile and emits a presigned URL that fetches it", async () => {
         const task = await waitingTask(runtime, "ProcessSingle");
         const detail = { taskToken: task.taskToken, step: "ProcessSingle", executionId: task.executionArn, executionName: task.executionName, name: "Ada Lovelace" };
-        const result = await runtime.services.lambda.service.invoke("processSingle", { "detail-type": "processSingle", source: "project", detail });
+        const result = await runtime.services.lambda.service.invoke(cookieReport("processSingle"), { "detail-type": "processSingle", source: "project", detail });
         assert.equal(result.functionError, undefined, JSON.stringify(result.functionError));
         const stored = await readJson<{ name: string; company: string; city: string }>(runtime, `${task.executionName}/basic-Ada Lovelace.json`);
         assert.equal(stored.name, "Ada Lovelace");
@@ -83,7 +83,7 @@ describe("handlers: serialized code against local S3 and the bus", function () {
             );
         }
         const detail = { taskToken: task.taskToken, step: "PostProcessAll", executionId: task.executionArn, executionName: task.executionName, names: Object.keys(people) };
-        const result = await runtime.services.lambda.service.invoke("postProcessAll", { "detail-type": "processAll", source: "project", detail });
+        const result = await runtime.services.lambda.service.invoke(cookieReport("postProcessAll"), { "detail-type": "processAll", source: "project", detail });
         assert.equal(result.functionError, undefined, JSON.stringify(result.functionError));
         assert.deepEqual(await readJson(runtime, `${task.executionName}/0-cookies.json`), { names: Object.keys(people), numberOfPeople: 3, totalCookiesConsumed: 42 });
         const answer = await answerFor(runtime, task.taskToken);
@@ -94,7 +94,7 @@ describe("handlers: serialized code against local S3 and the bus", function () {
     it("processSingle with no name fails its task with a cause naming the field", async () => {
         const task = await waitingTask(runtime, "ProcessSingle");
         const detail = { taskToken: task.taskToken, step: "ProcessSingle", executionId: task.executionArn, executionName: task.executionName };
-        const result = await runtime.services.lambda.service.invoke("processSingle", { "detail-type": "processSingle", source: "project", detail });
+        const result = await runtime.services.lambda.service.invoke(cookieReport("processSingle"), { "detail-type": "processSingle", source: "project", detail });
         assert.equal(result.functionError, undefined, "bad input fails the task, not the invocation (no pointless retries)");
         const answer = await answerFor(runtime, task.taskToken);
         assert.equal(answer["detail-type"], "taskFailed");
@@ -113,7 +113,7 @@ describe("handlers: serialized code against local S3 and the bus", function () {
         ]) {
             const task = await waitingTask(runtime, "ProcessSingle");
             const detail = { taskToken: task.taskToken, step: "ProcessSingle", executionId: task.executionArn, executionName: task.executionName, name: "Eve", url };
-            const result = await runtime.services.lambda.service.invoke("postProcessSingle", { "detail-type": "processSinglePost", source: "project", detail });
+            const result = await runtime.services.lambda.service.invoke(cookieReport("postProcessSingle"), { "detail-type": "processSinglePost", source: "project", detail });
             assert.equal(result.functionError, undefined, "bad input fails the task, not the invocation");
             const answer = await answerFor(runtime, task.taskToken);
             assert.equal(answer["detail-type"], "taskFailed");
@@ -124,7 +124,7 @@ describe("handlers: serialized code against local S3 and the bus", function () {
     it("getMultiple fails its task when the start detail is text that is not JSON, naming the detail", async () => {
         const task = await waitingTask(runtime, "GetMultiple");
         const detail = { taskToken: task.taskToken, step: "GetMultiple", executionId: task.executionArn, executionName: task.executionName, input: "{count: 3" };
-        await runtime.services.lambda.service.invoke("getMultiple", { "detail-type": "getMultiple", source: "project", detail });
+        await runtime.services.lambda.service.invoke(cookieReport("getMultiple"), { "detail-type": "getMultiple", source: "project", detail });
         const answer = await answerFor(runtime, task.taskToken);
         assert.equal(answer["detail-type"], "taskFailed");
         assert.match(String(answer.detail.cause), /^GetMultiple: start: detail must be a JSON object, got text that is not JSON/);

@@ -24,11 +24,11 @@ import {
 } from "../bench/archives";
 import { ENTRY_FILE, HANDLER, buildClosureArchive, bundleSerializedClosure } from "../components/closureArchive";
 import { EvaluatedStack } from "../local/core/evaluate";
-import { getMultipleFactory } from "../handlers/getMultiple";
-import { devStack, ofType, stackWith } from "./support/stack";
+import { getMultipleFactory } from "../systems/cookieReport/handlers/getMultiple";
+import { cookieReport, devStack, ofType, stackWith } from "./support/stack";
 
 const FUNCTION = "aws:lambda/function:Function";
-const HANDLERS = ["getMultiple", "postProcessAll", "postProcessSingle", "processSingle", "sideEffect"];
+const HANDLERS = ["getMultiple", "postProcessAll", "postProcessSingle", "processSingle", "sideEffect"].map(cookieReport);
 
 describe("packaging: handler archives run from an empty folder", function () {
     this.timeout(180_000);

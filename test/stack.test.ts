@@ -1,12 +1,13 @@
 /** The resource graph the stack declares, evaluated under Pulumi's mocks. */
 import { strict as assert } from "assert";
 import validateAsl = require("asl-validator");
-import { AslDefinition, AslState, PUT_EVENTS_WAIT, taskStates } from "../components/eventDrivenStateMachine";
+import { AslDefinition, AslState, PUT_EVENTS_WAIT, taskStates } from "../protocol/asl";
 import { EvaluatedStack } from "../local/core/evaluate";
-import { devStack, list, ofType, one, parentOf, stackWith, statementsOf } from "./support/stack";
+import { COOKIE_REPORT, cookieReport, devStack, list, ofType, one, parentOf, stackWith, statementsOf } from "./support/stack";
 
 const T = {
     bus: "choreography:events:Bus",
+    system: "choreography:systems:CookieReport",
     handler: "choreography:lambda:HandlerFunction",
     machine: "choreography:stepfunctions:EventDrivenStateMachine",
     finisher: "choreography:stepfunctions:TaskFinisher",
@@ -20,7 +21,11 @@ const T = {
     rolePolicy: "aws:iam/rolePolicy:RolePolicy",
     bucket: "aws:s3/bucket:Bucket",
 };
-const HANDLERS = ["getMultiple", "processSingle", "postProcessSingle", "sideEffect", "postProcessAll"];
+const SYSTEM = COOKIE_REPORT;
+const of = cookieReport;
+/** S3 bucket names are lower case: Pulumi lowers the logical name it derives them from. */
+const BUCKET_NAME = of("results").toLowerCase();
+const HANDLERS = ["getMultiple", "processSingle", "postProcessSingle", "sideEffect", "postProcessAll"].map(of);
 
 function definitionOf(stack: EvaluatedStack, name: string): AslDefinition {
     return JSON.parse(String(one(stack, T.sfn, name).inputs.definition)) as AslDefinition;
@@ -44,20 +49,24 @@ describe("stack: resource graph", () => {
 
     it("declares each component once under the right parent", () => {
         assert.equal(parentOf(one(stack, T.bus, "bus")), undefined);
-        assert.equal(parentOf(one(stack, T.bucketComponent, "results")), undefined);
-        assert.equal(parentOf(one(stack, T.machine, "workflow")), undefined);
+        const system = `${T.system}::${SYSTEM}`;
+        assert.equal(parentOf(one(stack, T.system, SYSTEM)), undefined);
+        assert.equal(parentOf(one(stack, T.bucketComponent, of("results"))), system);
+        assert.equal(parentOf(one(stack, T.machine, of("workflow"))), system);
         assert.equal(parentOf(one(stack, T.finisher, "finisher")), undefined);
         assert.equal(parentOf(one(stack, T.machine, "finisher")), `${T.finisher}::finisher`);
         assert.deepEqual(ofType(stack, T.handler).map((h) => h.name).sort(), [...HANDLERS].sort());
         for (const name of HANDLERS) {
-            assert.equal(parentOf(one(stack, T.handler, name)), `${T.bus}::bus`);
+            // The system owns its handlers, rules, targets and permissions; the bus only places them on itself.
+            assert.equal(parentOf(one(stack, T.handler, name)), system);
+            assert.equal(parentOf(one(stack, T.rule, name)), system);
             assert.equal(parentOf(one(stack, T.fn, name)), `${T.handler}::${name}`);
             assert.equal(parentOf(one(stack, T.role, name)), `${T.handler}::${name}`);
         }
-        assert.equal(parentOf(one(stack, T.sfn, "workflow")), `${T.machine}::workflow`);
+        assert.equal(parentOf(one(stack, T.sfn, of("workflow"))), `${T.machine}::${of("workflow")}`);
         assert.equal(parentOf(one(stack, T.sfn, "finisher")), `${T.machine}::finisher`);
         for (const type of ["aws:s3/bucket:Bucket", "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", "aws:s3/bucketPolicy:BucketPolicy"]) {
-            assert.equal(parentOf(one(stack, type, "results")), `${T.bucketComponent}::results`);
+            assert.equal(parentOf(one(stack, type, of("results"))), `${T.bucketComponent}::${of("results")}`);
         }
         assert.equal(ofType(stack, T.fn).length, 5);
         assert.equal(ofType(stack, T.sfn).length, 2);
@@ -70,12 +79,12 @@ describe("stack: resource graph", () => {
         const patterns = Object.fromEntries(ofType(stack, T.rule).map((r) => [r.name, JSON.parse(String(r.inputs.eventPattern))]));
         const own = (detailType: string) => ({ source: ["project"], "detail-type": [detailType] });
         assert.deepEqual(patterns, {
-            getMultiple: own("getMultiple"),
-            processSingle: own("processSingle"),
-            postProcessSingle: own("processSinglePost"),
-            sideEffect: own("processSinglePost"),
-            postProcessAll: own("processAll"),
-            "workflow-start": own("start"),
+            [of("getMultiple")]: own("getMultiple"),
+            [of("processSingle")]: own("processSingle"),
+            [of("postProcessSingle")]: own("processSinglePost"),
+            [of("sideEffect")]: own("processSinglePost"),
+            [of("postProcessAll")]: own("processAll"),
+            [of("workflow-start")]: own("start"),
             "finisher-taskFinished": own("taskFinished"),
             "finisher-taskFailed": own("taskFailed"),
             "finisher-handlerFailed": {
@@ -84,7 +93,7 @@ describe("stack: resource graph", () => {
                 detail: {
                     requestContext: {
                         // sideEffect answers no task: its failures must not fail one.
-                        functionArn: HANDLERS.filter((h) => h !== "sideEffect").map((h) => ({ prefix: `arn:aws:lambda:us-east-1:000000000000:function:${h}:` })),
+                        functionArn: HANDLERS.filter((h) => h !== of("sideEffect")).map((h) => ({ prefix: `arn:aws:lambda:us-east-1:000000000000:function:${h}:` })),
                     },
                 },
             },
@@ -103,7 +112,7 @@ describe("stack: resource graph", () => {
             assert.equal(permission.inputs.function, name);
         }
         const machineTargets: Record<string, string> = {
-            "workflow-start": "workflow",
+            [of("workflow-start")]: of("workflow"),
             "finisher-taskFinished": "finisher",
             "finisher-taskFailed": "finisher",
             "finisher-handlerFailed": "finisher",
@@ -120,11 +129,11 @@ describe("stack: resource graph", () => {
 
     it("runs each handler on nodejs22.x with the bus's EVENT_BUS and EVENT_SOURCE and only the settings it reads", () => {
         const extra: Record<string, Record<string, string>> = {
-            getMultiple: {},
-            processSingle: { BUCKET: "results", PRESIGN_EXPIRY_SECONDS: "300" },
-            postProcessSingle: { BUCKET: "results" },
-            sideEffect: {},
-            postProcessAll: { BUCKET: "results", HEARTBEAT_SECONDS: "60" },
+            [of("getMultiple")]: {},
+            [of("processSingle")]: { BUCKET: BUCKET_NAME, PRESIGN_EXPIRY_SECONDS: "300" },
+            [of("postProcessSingle")]: { BUCKET: BUCKET_NAME },
+            [of("sideEffect")]: {},
+            [of("postProcessAll")]: { BUCKET: BUCKET_NAME, HEARTBEAT_SECONDS: "60" },
         };
         for (const name of HANDLERS) {
             const fn = one(stack, T.fn, name).inputs;
@@ -136,13 +145,13 @@ describe("stack: resource graph", () => {
     });
 
     it("runs the workflow as STANDARD and the finisher as EXPRESS, both logged", () => {
-        assert.equal(one(stack, T.sfn, "workflow").inputs.type, "STANDARD");
+        assert.equal(one(stack, T.sfn, of("workflow")).inputs.type, "STANDARD");
         assert.equal(one(stack, T.sfn, "finisher").inputs.type, "EXPRESS");
-        for (const name of ["workflow", "finisher"]) {
+        for (const name of [of("workflow"), "finisher"]) {
             const logging = one(stack, T.sfn, name).inputs.loggingConfiguration as { logDestination: string; includeExecutionData: boolean };
             assert.match(logging.logDestination, /^arn:aws:logs:.*:log-group:\/aws\/vendedlogs\/states\/.*:\*$/);
             // The finisher's inputs hold task tokens and failure records (presigned URLs): its log leaves data out.
-            assert.equal(logging.includeExecutionData, name === "workflow", name);
+            assert.equal(logging.includeExecutionData, name === of("workflow"), name);
         }
     });
 
@@ -150,40 +159,41 @@ describe("stack: resource graph", () => {
         assert.deepEqual(stack.outputs, {
             busName: "default",
             eventSource: "project",
-            workflowArn: "arn:aws:states:us-east-1:000000000000:stateMachine:workflow",
+            deployedSystems: ["cookieReport"],
+            workflowArn: "arn:aws:states:us-east-1:000000000000:stateMachine:cookieReport-workflow",
             finisherArn: "arn:aws:states:us-east-1:000000000000:stateMachine:finisher",
-            bucketName: "results",
+            bucketName: BUCKET_NAME,
             startCommand: `aws events put-events --entries 'Source=project,DetailType=start,EventBusName=default,Detail="{}"'`,
         });
     });
 
     it("keeps the results bucket private, encrypted, TLS-only, with forceDestroy from config", async () => {
-        const access = one(stack, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "results").inputs;
+        const access = one(stack, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", of("results")).inputs;
         for (const flag of ["blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"]) assert.equal(access[flag], true, flag);
-        const sse = one(stack, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", "results").inputs;
+        const sse = one(stack, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", of("results")).inputs;
         assert.deepEqual((sse.rules as Array<{ applyServerSideEncryptionByDefault: unknown }>)[0].applyServerSideEncryptionByDefault, { sseAlgorithm: "AES256" });
-        const policy = JSON.parse(String(one(stack, "aws:s3/bucketPolicy:BucketPolicy", "results").inputs.policy));
+        const policy = JSON.parse(String(one(stack, "aws:s3/bucketPolicy:BucketPolicy", of("results")).inputs.policy));
         assert.deepEqual(policy.Statement[0].Condition, { Bool: { "aws:SecureTransport": "false" } });
         assert.equal(policy.Statement[0].Effect, "Deny");
-        assert.equal(one(stack, T.bucket, "results").inputs.forceDestroy, true);
+        assert.equal(one(stack, T.bucket, of("results")).inputs.forceDestroy, true);
         const kept = await stackWith({ "choreography:bucketForceDestroy": "false" });
-        assert.equal(one(kept, T.bucket, "results").inputs.forceDestroy, false);
+        assert.equal(one(kept, T.bucket, of("results")).inputs.forceDestroy, false);
     });
 });
 
 describe("stack: config", () => {
     it("takes the Map's MaxConcurrency from config", async () => {
-        assert.equal(definitionOf(await devStack(), "workflow").States.ProcessMultiple.MaxConcurrency, 2);
+        assert.equal(definitionOf(await devStack(), of("workflow")).States.ProcessMultiple.MaxConcurrency, 2);
         const wide = await stackWith({ "choreography:mapMaxConcurrency": "40" });
-        assert.equal(definitionOf(wide, "workflow").States.ProcessMultiple.MaxConcurrency, 40);
+        assert.equal(definitionOf(wide, of("workflow")).States.ProcessMultiple.MaxConcurrency, 40);
     });
 
     it("takes timeouts and heartbeat from config", async () => {
         const stack = await stackWith({ "choreography:taskTimeoutSeconds": "42", "choreography:heartbeatSeconds": "7" });
-        const tasks = Object.fromEntries(taskStates(definitionOf(stack, "workflow")));
+        const tasks = Object.fromEntries(taskStates(definitionOf(stack, of("workflow"))).map((t) => [t.name, t.state]));
         for (const name of ["GetMultiple", "ProcessSingle", "PostProcessAll"]) assert.equal(tasks[name].TimeoutSeconds, 42, name);
         assert.equal(tasks.PostProcessAll.HeartbeatSeconds, 7);
-        const env = (one(stack, T.fn, "postProcessAll").inputs.environment as { variables: Record<string, string> }).variables;
+        const env = (one(stack, T.fn, of("postProcessAll")).inputs.environment as { variables: Record<string, string> }).variables;
         assert.equal(env.HEARTBEAT_SECONDS, "7", "its handler heartbeats by the step's HeartbeatSeconds");
     });
 
@@ -194,7 +204,7 @@ describe("stack: config", () => {
         assert.equal(parentOf(bus), `${T.bus}::bus`);
         for (const rule of ofType(stack, T.rule)) assert.equal(rule.inputs.eventBusName, "orders");
         assert.equal(stack.outputs.startCommand, `aws events put-events --entries 'Source=project,DetailType=start,EventBusName=orders,Detail="{}"'`);
-        const handlerRole = grants(stack, "getMultiple");
+        const handlerRole = grants(stack, of("getMultiple"));
         assert.deepEqual(handlerRole.get("events:PutEvents"), ["arn:aws:events:us-east-1:000000000000:event-bus/orders"]);
     });
 
@@ -228,7 +238,7 @@ describe("stack: state machine definitions", () => {
         stack = await devStack();
     });
 
-    for (const name of ["workflow", "finisher"]) {
+    for (const name of [of("workflow"), "finisher"]) {
         it(`${name} passes asl-validator`, () => {
             const result = validateAsl(structuredClone(definitionOf(stack, name)));
             assert.deepEqual(result.errors, []);
@@ -237,9 +247,9 @@ describe("stack: state machine definitions", () => {
     }
 
     it("passes the task token in every waiting task's event detail and bounds every wait", () => {
-        const waiting = taskStates(definitionOf(stack, "workflow")).filter(([, s]) => s.Resource === PUT_EVENTS_WAIT);
-        assert.deepEqual(waiting.map(([name]) => name), ["GetMultiple", "ProcessSingle", "PostProcessAll"]);
-        for (const [name, state] of waiting) {
+        const waiting = taskStates(definitionOf(stack, of("workflow"))).filter((t) => t.state.Resource === PUT_EVENTS_WAIT);
+        assert.deepEqual(waiting.map((t) => t.name), ["GetMultiple", "ProcessSingle", "PostProcessAll"]);
+        for (const { name, state } of waiting) {
             const entries = (state.Parameters as { Entries: Array<{ Detail: Record<string, unknown>; EventBusName: string; Source: string }> }).Entries;
             assert.equal(entries.length, 1);
             assert.equal(entries[0].Detail["taskToken.$"], "$$.Task.Token", name);
@@ -249,15 +259,15 @@ describe("stack: state machine definitions", () => {
             assert.equal(typeof state.TimeoutSeconds, "number", `${name} has TimeoutSeconds`);
         }
         const finisherTasks = taskStates(definitionOf(stack, "finisher"));
-        assert.ok(finisherTasks.every(([, s]) => !String(s.Resource).endsWith(".waitForTaskToken")), "EXPRESS cannot wait for tokens");
+        assert.ok(finisherTasks.every((t) => !String(t.state.Resource).endsWith(".waitForTaskToken")), "EXPRESS cannot wait for tokens");
     });
 
     it("maps over the names, discarding per-person results", () => {
-        const map = definitionOf(stack, "workflow").States.ProcessMultiple as AslState;
+        const map = definitionOf(stack, of("workflow")).States.ProcessMultiple as AslState;
         assert.equal(map.Type, "Map");
         assert.equal(map.ItemsPath, "$.getMultiple.names");
         assert.equal(map.ResultPath, null);
-        assert.equal(definitionOf(stack, "workflow").States.GetMultiple.ResultPath, "$.getMultiple");
+        assert.equal(definitionOf(stack, of("workflow")).States.GetMultiple.ResultPath, "$.getMultiple");
     });
 });
 
@@ -279,17 +289,17 @@ describe("stack: IAM", () => {
 
     it("gives each handler only its own actions, on its own resources", () => {
         const bus = "arn:aws:events:us-east-1:000000000000:event-bus/default";
-        const objects = "arn:aws:s3:::results/*";
+        const objects = `arn:aws:s3:::${BUCKET_NAME}/*`;
         const logs = (name: string) => [`arn:aws:logs:us-east-1:000000000000:log-group:/choreography/dev/${name}:*`];
         const expected: Record<string, Record<string, string[]>> = {
-            getMultiple: { "events:PutEvents": [bus] },
-            processSingle: { "s3:PutObject": [objects], "s3:GetObject": [objects], "events:PutEvents": [bus] },
-            postProcessSingle: { "s3:PutObject": [objects], "events:PutEvents": [bus] },
-            sideEffect: { "events:PutEvents": [bus] },
-            postProcessAll: {
+            [of("getMultiple")]: { "events:PutEvents": [bus] },
+            [of("processSingle")]: { "s3:PutObject": [objects], "s3:GetObject": [objects], "events:PutEvents": [bus] },
+            [of("postProcessSingle")]: { "s3:PutObject": [objects], "events:PutEvents": [bus] },
+            [of("sideEffect")]: { "events:PutEvents": [bus] },
+            [of("postProcessAll")]: {
                 "s3:GetObject": [objects],
                 "s3:PutObject": [objects],
-                "states:SendTaskHeartbeat": [one(stack, T.sfn, "workflow").state.arn as string],
+                "states:SendTaskHeartbeat": [one(stack, T.sfn, of("workflow")).state.arn as string],
                 "events:PutEvents": [bus],
             },
         };
@@ -301,12 +311,12 @@ describe("stack: IAM", () => {
     });
 
     it("lets the finisher answer this stack's workflow only, and the workflow put events on its bus only", () => {
-        const workflowArn = one(stack, T.sfn, "workflow").state.arn;
+        const workflowArn = one(stack, T.sfn, of("workflow")).state.arn;
         const finisher = grants(stack, "finisher");
         assert.deepEqual(finisher.get("states:SendTaskSuccess"), [workflowArn]);
         assert.deepEqual(finisher.get("states:SendTaskFailure"), [workflowArn]);
         assert.equal(finisher.get("events:PutEvents"), undefined, "the finisher emits no events");
-        const workflow = grants(stack, "workflow");
+        const workflow = grants(stack, of("workflow"));
         assert.deepEqual(workflow.get("events:PutEvents"), ["arn:aws:events:us-east-1:000000000000:event-bus/default"]);
         assert.equal(workflow.get("states:SendTaskSuccess"), undefined);
         assert.equal(workflow.get("lambda:InvokeFunction"), undefined, "the workflow never calls a Lambda");

@@ -10,12 +10,13 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { DescribeExecutionCommand, ListExecutionsCommand } from "@aws-sdk/client-sfn";
 import type { EventBridgeEvent } from "aws-lambda";
-import type { ProcessSinglePostDetail } from "../handlers/events";
+import type { ProcessSinglePostDetail } from "../systems/cookieReport/events";
 import { createHandlerContext, withTaskFailure } from "../handlers/task";
 import { REDACTED, redactTaskToken, redactText, redactUrl, redactValue } from "../local/core/redact";
 import { StepFunctionsService, type PutEventsEntry, type TaskIntegrations } from "../local/services/stepfunctions/stepFunctions";
 import { busEvent, replaceHandler } from "./support/faults";
 import { TestRuntime, finished, historyOf, putStart, startTestRuntime } from "./support/runtime";
+import { cookieReport } from "./support/stack";
 
 const REGION = "us-east-1";
 const ACCOUNT = "123456789012";
@@ -196,7 +197,7 @@ describe("offline runtime: a handler failing after its retries leaves no credent
     before(async () => {
         dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "choreography-credentials-"));
         runtime = await startTestRuntime({ dataDir });
-        await replaceHandler(runtime, "postProcessSingle", leakyPostProcessSingleFactory);
+        await replaceHandler(runtime, cookieReport("postProcessSingle"), leakyPostProcessSingleFactory);
     });
     after(async () => {
         if (!closed) await runtime?.close();

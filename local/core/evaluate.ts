@@ -223,17 +223,29 @@ export async function evaluateStack(options: EvaluateOptions = {}): Promise<Eval
     // Pulumi runs a program in its own folder: `CallbackFunction` finds the program's package.json from there.
     const cwd = process.cwd();
     process.chdir(location.root);
+    // A program's error in an `apply` or a resource's input rejects a promise nobody awaits; the Pulumi CLI's
+    // language host fails the program on it, so evaluation does too, rather than wait for a registration forever.
+    let failProgram!: (error: unknown) => void;
+    const programFailed = new Promise<never>((_resolve, reject) => (failProgram = reject));
+    programFailed.catch(() => undefined);
+    const onUnhandled = (reason: unknown) => failProgram(reason);
+    process.on("unhandledRejection", onUnhandled);
     try {
-        const exported = { ...(require(location.entry) as Record<string, unknown>) };
-        for (const [name, value] of Object.entries(exported)) {
-            if (pulumiModule.Output.isInstance(value) && (await pulumiModule.isSecret(value))) secretOutputs.push(name);
-        }
-        outputs = await settle(pulumiModule, exported);
-        // Every registration the program started has been answered once the runtime has no RPC in flight.
-        await pulumiModule.runtime.disconnect();
+        const evaluation = (async () => {
+            const exported = { ...(require(location.entry) as Record<string, unknown>) };
+            for (const [name, value] of Object.entries(exported)) {
+                if (pulumiModule.Output.isInstance(value) && (await pulumiModule.isSecret(value))) secretOutputs.push(name);
+            }
+            const settled = await settle(pulumiModule, exported);
+            // Every registration the program started has been answered once the runtime has no RPC in flight.
+            await pulumiModule.runtime.disconnect();
+            return settled;
+        })();
+        outputs = await Promise.race([evaluation, programFailed]);
     } catch (error) {
-        throw new Error(`evaluating ${location.entry}: ${(error as Error).message}`, { cause: error });
+        throw new Error(`evaluating ${location.entry}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
     } finally {
+        process.off("unhandledRejection", onUnhandled);
         process.chdir(cwd);
     }
 

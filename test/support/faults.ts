@@ -3,7 +3,7 @@ import { PutEventsCommand, PutEventsRequestEntry } from "@aws-sdk/client-eventbr
 import { ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { DescribeExecutionCommand, HistoryEvent, ListExecutionsCommand } from "@aws-sdk/client-sfn";
 import { buildClosureArchive } from "../../components/closureArchive";
-import { waitForEvent } from "../../components/eventDrivenStateMachine";
+import { waitForEvent } from "../../protocol/asl";
 import { BusEvent } from "../../local/services/events/eventBridge";
 import { FunctionSpec } from "../../local/services/lambda/lambda";
 import { redactTaskToken } from "../../local/core/redact";

@@ -3,7 +3,7 @@ import { runInNewContext } from "vm";
 import * as v8 from "v8";
 import { PutEventsCommand } from "@aws-sdk/client-eventbridge";
 import { DescribeExecutionCommand, DescribeExecutionCommandOutput, ExecutionListItem } from "@aws-sdk/client-sfn";
-import type { CookieReport } from "../../handlers/postProcessAll";
+import type { CookieReport } from "../../systems/cookieReport/handlers/postProcessAll";
 import { DrivenRuntime, executionName, listWorkflowExecutions, readJson } from "./runtime";
 
 export const MiB = 1024 * 1024;

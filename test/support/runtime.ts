@@ -10,10 +10,11 @@ import {
     ListExecutionsCommand,
     SFNClient,
 } from "@aws-sdk/client-sfn";
-import { waitForEvent } from "../../components/eventDrivenStateMachine";
+import { waitForEvent } from "../../protocol/asl";
 import { BusEvent } from "../../local/services/events/eventBridge";
 import { LOCAL_CREDENTIALS, Runtime, RuntimeOptions, startRuntime } from "../../local/core/runtime";
 import { devStack } from "./stack";
+import { cookieReport } from "./stack";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
 
@@ -134,7 +135,7 @@ export async function waitingTask(
     step: string,
     { timeoutSeconds = 30, asWorkflow = false }: { timeoutSeconds?: number; asWorkflow?: boolean } = {},
 ): Promise<{ taskToken: string; executionArn: string; executionName: string }> {
-    const name = asWorkflow ? "workflow" : `waiting-${step}-${Math.random().toString(36).slice(2, 8)}`;
+    const name = asWorkflow ? cookieReport("workflow") : `waiting-${step}-${Math.random().toString(36).slice(2, 8)}`;
     const arn = asWorkflow ? String(runtime.stack.outputs.workflowArn) : `arn:aws:states:${runtime.stack.region}:${runtime.stack.accountId}:stateMachine:${name}`;
     const detailType = `test-${name}-${Math.random().toString(36).slice(2, 8)}`;
     runtime.services.states.service.addStateMachine({
@@ -142,7 +143,7 @@ export async function waitingTask(
         name,
         type: "STANDARD",
         // The workflow's role: it may put events on the default bus, which the local IAM check requires.
-        roleArn: String(runtime.stack.resources.find((r) => r.type === "aws:iam/role:Role" && r.name === "workflow")!.state.arn),
+        roleArn: String(runtime.stack.resources.find((r) => r.type === "aws:iam/role:Role" && r.name === cookieReport("workflow"))!.state.arn),
         definition: JSON.stringify({
             StartAt: step,
             States: {

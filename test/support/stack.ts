@@ -43,3 +43,7 @@ export function statementsOf(policyJson: unknown): PolicyStatementJson[] {
     return Array.isArray(doc.Statement) ? doc.Statement : [doc.Statement];
 }
 export const list = (v: string | string[]): string[] => (Array.isArray(v) ? v : [v]);
+
+/** The dev stack's cookie report is the system `cookieReport`: its children are named `cookieReport-<child>`. */
+export const COOKIE_REPORT = "cookieReport";
+export const cookieReport = (child: string): string => `${COOKIE_REPORT}-${child}`;

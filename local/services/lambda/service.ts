@@ -3,7 +3,7 @@
  * Each function signs its AWS calls with a key of its own, so local IAM checks them against its own role.
  */
 import type * as pulumi from "@pulumi/pulumi";
-import { LAMBDA_FAILURE } from "../../../components/taskFinisher";
+import { LAMBDA_FAILURE } from "../../../protocol/taskToken";
 import { AwsError } from "../../core/awsError";
 import { grantCache } from "../../core/iam";
 import type { DeclaredResource } from "../../core/evaluate";

@@ -1,9 +1,9 @@
 /** `getMultiple`: answers the GetMultiple step with the names the run will process. */
 import { faker } from "@faker-js/faker/locale/en";
 import type { EventBridgeEvent } from "aws-lambda";
-import { GetMultipleDetail } from "./events";
-import { createHandlerContext, finishTask, withTaskFailure } from "./task";
-import { DEFAULT_MAX_RANDOM_NAMES, parseStartDetail } from "./validation";
+import { GetMultipleDetail } from "../events";
+import { createHandlerContext, finishTask, withTaskFailure } from "../../../handlers/task";
+import { DEFAULT_MAX_RANDOM_NAMES, parseStartDetail } from "../validation";
 
 /**
  * `count` distinct fake names when the `start` detail asks for a count, else a random 0 to 20. Names are

@@ -1,10 +1,12 @@
 /** `processSingle`: writes a person's basic profile and hands it on as a presigned URL. */
 import { faker } from "@faker-js/faker/locale/en";
 import type { EventBridgeEvent } from "aws-lambda";
-import { DetailType, ProcessSingleDetail, ProcessSinglePostDetail, putTaskEvent } from "./events";
-import { ResultsStore, personKey, presignGet, putJson, resultsStoreFromEnv } from "./storage";
-import { HandlerContext, createHandlerContext, withTaskFailure } from "./task";
-import { parsePresignExpirySeconds, requireString } from "./validation";
+import { putEvent } from "../../../handlers/events";
+import { DetailType, ProcessSingleDetail, ProcessSinglePostDetail } from "../events";
+import { ResultsStore, presignGet, putJson, resultsStoreFromEnv } from "../../../handlers/storage";
+import { personKey } from "../keys";
+import { HandlerContext, createHandlerContext, withTaskFailure } from "../../../handlers/task";
+import { parsePresignExpirySeconds, requireString } from "../../../handlers/validation";
 
 export interface Profile {
     name: string;
@@ -38,6 +40,6 @@ export function processSingleFactory() {
     return async (event: EventBridgeEvent<"processSingle", ProcessSingleDetail>): Promise<void> =>
         withTaskFailure(ctx, event.detail, async (task) => {
             const post = await processSingle(deps, task);
-            await putTaskEvent(ctx.events, ctx.target, DetailType.processSinglePost, post);
+            await putEvent(ctx.events, ctx.target, DetailType.processSinglePost, post);
         });
 }

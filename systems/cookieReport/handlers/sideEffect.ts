@@ -5,11 +5,12 @@
  * retrying cannot help; any other error is thrown, and Lambda retries it.
  */
 import type { EventBridgeEvent } from "aws-lambda";
-import { DetailType, ProcessSinglePostDetail, SideEffectDoneDetail, putTaskEvent } from "./events";
+import { putEvent } from "../../../handlers/events";
+import { DetailType, ProcessSinglePostDetail, SideEffectDoneDetail } from "../events";
 import { Profile } from "./processSingle";
-import { fetchJson } from "./storage";
-import { createHandlerContext } from "./task";
-import { isInvalidInput, requireString } from "./validation";
+import { fetchJson } from "../../../handlers/storage";
+import { createHandlerContext } from "../../../handlers/task";
+import { isInvalidInput, requireString } from "../../../handlers/validation";
 
 export async function sideEffect(detail: ProcessSinglePostDetail): Promise<SideEffectDoneDetail> {
     const name = requireString("processSinglePost detail.name", detail.name);
@@ -28,7 +29,7 @@ export function sideEffectFactory() {
             ctx.logger.warn("side effect skipped: its input is at fault", { executionName: event.detail?.executionName, error: error.message });
             return;
         }
-        await putTaskEvent(ctx.events, ctx.target, DetailType.sideEffectDone, done);
+        await putEvent(ctx.events, ctx.target, DetailType.sideEffectDone, done);
         ctx.logger.info("side effect done", { executionName: done.executionName, name: done.name });
     };
 }

@@ -1,11 +1,12 @@
 /** `postProcessAll`: sums every person's cookies into the run's report and finishes the PostProcessAll step. */
 import { SFNClient, SendTaskHeartbeatCommand } from "@aws-sdk/client-sfn";
 import type { EventBridgeEvent } from "aws-lambda";
-import { ProcessAllDetail } from "./events";
+import { ProcessAllDetail } from "../events";
 import { CookieProfile } from "./postProcessSingle";
-import { ResultsStore, getJson, personKey, putJson, reportKey, resultsStoreFromEnv } from "./storage";
-import { SDK_CLIENT_CONFIG, createHandlerContext, finishTask, withTaskFailure } from "./task";
-import { invalidInput, parseSeconds } from "./validation";
+import { ResultsStore, getJson, putJson, resultsStoreFromEnv } from "../../../handlers/storage";
+import { personKey, reportKey } from "../keys";
+import { SDK_CLIENT_CONFIG, createHandlerContext, finishTask, withTaskFailure } from "../../../handlers/task";
+import { invalidInput, parseSeconds } from "../../../handlers/validation";
 
 export interface CookieReport {
     names: string[];

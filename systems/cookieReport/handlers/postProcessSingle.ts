@@ -1,11 +1,12 @@
 /** `postProcessSingle`: reads the profile through its URL, adds cookies, and finishes the person's task. */
 import { faker } from "@faker-js/faker/locale/en";
 import type { EventBridgeEvent } from "aws-lambda";
-import { ProcessSinglePostDetail } from "./events";
+import { ProcessSinglePostDetail } from "../events";
 import { Profile } from "./processSingle";
-import { ResultsStore, fetchJson, personKey, putJson, resultsStoreFromEnv } from "./storage";
-import { createHandlerContext, finishTask, withTaskFailure } from "./task";
-import { requireString } from "./validation";
+import { ResultsStore, fetchJson, putJson, resultsStoreFromEnv } from "../../../handlers/storage";
+import { personKey } from "../keys";
+import { createHandlerContext, finishTask, withTaskFailure } from "../../../handlers/task";
+import { requireString } from "../../../handlers/validation";
 
 export interface CookieProfile extends Profile {
     numberOfCookiesConsumed: number;
