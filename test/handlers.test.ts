@@ -157,9 +157,9 @@ describe("handlers: serialized code against local S3 and the bus", function () {
 
     it("builds every handler's SDK client with SDK_CLIENT_CONFIG, and S3 clients only bound to one bucket", () => {
         assert.equal(new EventBridgeClient(SDK_CLIENT_CONFIG).config.cacheMiddleware, true, "the clients cache their middleware");
-        const dir = path.join(__dirname, "..", "handlers");
+        const dirs = [path.join(__dirname, "..", "handlers"), path.join(__dirname, "..", "systems", "cookieReport", "handlers")];
         const clients: string[] = [];
-        for (const file of fs.readdirSync(dir).filter((f) => f.endsWith(".ts"))) {
+        for (const [dir, file] of dirs.flatMap((d) => fs.readdirSync(d).filter((f) => f.endsWith(".ts")).map((f) => [d, f]))) {
             for (const call of fs.readFileSync(path.join(dir, file), "utf8").matchAll(/new (\w+Client)\(([^)]*)\)/g)) {
                 clients.push(`${file}: new ${call[1]}`);
                 assert.equal(call[2], "SDK_CLIENT_CONFIG", `${file}: new ${call[1]}(${call[2]})`);
