@@ -66,7 +66,7 @@ const TOO_COMPLEX = "Rule is too complex - try using fewer wildcard characters o
 
 /** True when `event` (a full EventBridge envelope: source, detail-type, ..., detail) matches `pattern`. */
 export function matchesEventPattern(pattern: EventPattern, event: Record<string, unknown>): boolean {
-    return matchObject(compiledFor(pattern), event);
+    return matchObject(compiledFor(pattern), normalizedEvent(event));
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -106,8 +106,8 @@ type FieldNode =
 interface ObjectNode {
     /** All fields must match (AND). Kept as pairs so odd keys such as "__proto__" stay plain data. */
     readonly fields: ReadonlyArray<readonly [string, FieldNode]>;
-    /** When present, at least one alternative must match the same event object ("$or"). */
-    readonly or?: readonly ObjectNode[];
+    /** For each "$or" on this path, at least one alternative must match the same event object. */
+    readonly ors: ReadonlyArray<readonly ObjectNode[]>;
 }
 
 const OR_KEY = "$or";
@@ -165,31 +165,72 @@ function parseJson(text: string): unknown {
     }
 }
 
+/** A node being compiled: dotted keys and nested objects naming one path meet in the same slot. */
+interface NodeBuilder {
+    readonly fields: Map<string, { object?: NodeBuilder; leaf?: Matcher[] }>;
+    readonly ors: ObjectNode[][];
+}
+
+/**
+ * event-ruler flattens a pattern into dot-joined paths, so `{"state.status": [...]}` and
+ * `{"state": {"status": [...]}}` name the same field: a key is split at its dots and re-nested here, and
+ * objects reaching the same path merge. A leaf array given twice for one path keeps the last, as
+ * event-ruler's rule map does; a leaf array and an object on one path are two fields ("a" and "a.b").
+ */
 function compileObject(pattern: Record<string, unknown>, path: Path, insideOr: boolean): ObjectNode {
+    const builder: NodeBuilder = { fields: new Map(), ors: [] };
+    addFields(builder, pattern, path, insideOr);
+    return freeze(builder);
+}
+
+function addFields(builder: NodeBuilder, pattern: Record<string, unknown>, path: Path, insideOr: boolean): void {
     if (path.length > MAX_EVENT_PATTERN_DEPTH) throw invalid([], `Pattern is nested more than ${MAX_EVENT_PATTERN_DEPTH} levels deep`);
     const keys = Object.keys(pattern);
     if (keys.length === 0) throw invalid(path, "Empty objects are not allowed");
-    const fields: Array<readonly [string, FieldNode]> = [];
-    let or: ObjectNode[] | undefined;
     for (const key of keys) {
         const value = pattern[key];
+        const keyPath = [...path, key];
         if (key === OR_KEY) {
-            or = compileOr(value, [...path, key]);
+            builder.ors.push(compileOr(value, keyPath));
+            continue;
+        }
+        if (insideOr && RESERVED_IN_OR.has(key)) {
+            throw invalid(keyPath, `"${key}" is a reserved keyword and cannot be used as a field name inside $or.`);
+        }
+        const steps = key.split(".");
+        let target = builder;
+        for (const step of steps.slice(0, -1)) target = objectSlot(target, step);
+        const last = steps[steps.length - 1];
+        if (Array.isArray(value)) {
+            slotOf(target, last).leaf = compileLeafArray(value, keyPath);
+        } else if (isPlainObject(value)) {
+            addFields(objectSlot(target, last), value, keyPath, insideOr);
         } else {
-            if (insideOr && RESERVED_IN_OR.has(key)) {
-                throw invalid([...path, key], `"${key}" is a reserved keyword and cannot be used as a field name inside $or.`);
-            }
-            fields.push([key, compileField(key, value, [...path, key], insideOr)]);
+            // The docs: "the value to match is in a JSON array" - a bare "source": "aws.ec2" is refused.
+            throw invalid(keyPath, `"${key}" must be an object or an array`);
         }
     }
-    return or === undefined ? { fields } : { fields, or };
 }
 
-function compileField(key: string, value: unknown, path: Path, insideOr: boolean): FieldNode {
-    if (Array.isArray(value)) return { kind: "leaf", matchers: compileLeafArray(value, path) };
-    if (isPlainObject(value)) return { kind: "object", node: compileObject(value, path, insideOr) };
-    // The docs: "the value to match is in a JSON array" - a bare "source": "aws.ec2" is refused.
-    throw invalid(path, `"${key}" must be an object or an array`);
+function slotOf(builder: NodeBuilder, step: string): { object?: NodeBuilder; leaf?: Matcher[] } {
+    let slot = builder.fields.get(step);
+    if (slot === undefined) builder.fields.set(step, (slot = {}));
+    return slot;
+}
+
+function objectSlot(builder: NodeBuilder, step: string): NodeBuilder {
+    const slot = slotOf(builder, step);
+    slot.object ??= { fields: new Map(), ors: [] };
+    return slot.object;
+}
+
+function freeze(builder: NodeBuilder): ObjectNode {
+    const fields: Array<readonly [string, FieldNode]> = [];
+    for (const [key, slot] of builder.fields) {
+        if (slot.object !== undefined) fields.push([key, { kind: "object", node: freeze(slot.object) }]);
+        if (slot.leaf !== undefined) fields.push([key, { kind: "leaf", matchers: slot.leaf }]);
+    }
+    return { fields, ors: builder.ors };
 }
 
 /** "$or" takes an array of at least two sub-patterns, each matched against the same event object. */
@@ -429,7 +470,7 @@ function checkWildcardComplexity(root: ObjectNode): void {
                 patterns.set(JSON.stringify(pieces), pieces);
             }
         }
-        for (const branch of item.node.or ?? []) pending.push({ node: branch, path: item.path });
+        for (const branch of item.node.ors.flat()) pending.push({ node: branch, path: item.path });
     }
     for (const patterns of byField.values()) {
         const score = complexityOfPieces([...patterns.values()], true, WILDCARD_COMPLEXITY_LIMIT + 1);
@@ -576,7 +617,7 @@ function compileCidr(cidr: string, path: Path): Matcher {
  * A missing or non-object value is matched as `{}`, so that `{"exists": false}` below it still holds.
  */
 function matchObject(node: ObjectNode, value: unknown): boolean {
-    const candidates = objectsIn(value);
+    const candidates = candidatesIn(value);
     if (candidates.length === 0) return matchFields(node, {});
     return candidates.some((candidate) => matchFields(node, candidate));
 }
@@ -586,7 +627,7 @@ function matchFields(node: ObjectNode, object: Record<string, unknown>): boolean
         const value = Object.hasOwn(object, key) ? object[key] : undefined;
         return field.kind === "object" ? matchObject(field.node, value) : matchLeaf(field.matchers, value);
     });
-    return fieldsMatch && (node.or === undefined || node.or.some((branch) => matchFields(branch, object)));
+    return fieldsMatch && node.ors.every((branches) => branches.some((branch) => matchFields(branch, object)));
 }
 
 /**
@@ -669,6 +710,96 @@ function cidrMatches(value: string, family: 4 | 6, low: bigint, high: bigint): b
 }
 
 // ---------------------------------------------------------------------------------------------------
+// Events with dotted keys
+// ---------------------------------------------------------------------------------------------------
+
+/**
+ * Several values at one path of an event, in one array context: what a dotted key produces when it names a
+ * path the event also spells nested (`{"a.b": 1, "a": {"b": 2}}` has two values at a.b). Holds at most one
+ * object (objects at one path merge), then leaves and arrays.
+ */
+class Several {
+    constructor(readonly items: readonly unknown[]) {}
+}
+
+/**
+ * How many combinations of array elements one `Several` may produce for matching. Only an event spelling one
+ * path many ways, each way holding an array of objects, comes near it; such an event is refused rather than
+ * matched for minutes.
+ */
+const MAX_ALIASED_CANDIDATES = 10_000;
+
+export class EventTooComplexError extends Error {
+    constructor() {
+        super(`Event spells one path with dotted keys in too many ways (over ${MAX_ALIASED_CANDIDATES} combinations of array elements)`);
+        this.name = "EventTooComplexError";
+    }
+}
+
+const normalizedCache = new WeakMap<object, Record<string, unknown>>();
+
+/**
+ * event-ruler flattens an event into dot-joined paths, so `{"a.b": 1}` and `{"a": {"b": 1}}` both give a.b = 1.
+ * The matcher walks nested objects, so an event with dotted keys is re-nested once (and cached): each key is
+ * split at its dots and values reaching one path are merged. Events without a dotted key are used as they are.
+ */
+function normalizedEvent(event: Record<string, unknown>): Record<string, unknown> {
+    if (!hasDottedKey(event)) return event;
+    let normalized = normalizedCache.get(event);
+    if (normalized === undefined) {
+        normalized = renested(event) as Record<string, unknown>;
+        normalizedCache.set(event, normalized);
+    }
+    return normalized;
+}
+
+function hasDottedKey(value: unknown): boolean {
+    const pending: unknown[] = [value];
+    for (let item = pending.pop(); item !== undefined || pending.length > 0; item = pending.pop()) {
+        if (Array.isArray(item)) pending.push(...item);
+        else if (isPlainObject(item)) {
+            for (const [key, child] of Object.entries(item)) {
+                if (key.includes(".")) return true;
+                if (typeof child === "object" && child !== null) pending.push(child);
+            }
+        }
+    }
+    return false;
+}
+
+function renested(value: unknown): unknown {
+    if (Array.isArray(value)) return value.map(renested);
+    if (!isPlainObject(value)) return value;
+    const out: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
+    for (const [key, child] of Object.entries(value)) {
+        const steps = key.split(".");
+        let nested = renested(child);
+        for (let i = steps.length - 1; i > 0; i--) {
+            const wrapper: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
+            wrapper[steps[i]] = nested;
+            nested = wrapper;
+        }
+        out[steps[0]] = Object.hasOwn(out, steps[0]) ? merged(out[steps[0]], nested) : nested;
+    }
+    return out;
+}
+
+/** Two values at one path in one context, as one: objects merge key by key, anything else becomes `Several`. Never mutates its arguments. */
+function merged(a: unknown, b: unknown): unknown {
+    if (isPlainObject(a) && isPlainObject(b)) {
+        const out: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
+        Object.assign(out, a);
+        for (const [key, value] of Object.entries(b)) out[key] = Object.hasOwn(out, key) ? merged(out[key], value) : value;
+        return out;
+    }
+    const items = [a, b].flatMap((v) => (v instanceof Several ? v.items : [v]));
+    const objects = items.filter(isPlainObject);
+    const others = items.filter((item) => !isPlainObject(item));
+    const object = objects.length === 0 ? [] : [objects.reduce((x, y) => merged(x, y) as Record<string, unknown>)];
+    return new Several([...object, ...others]);
+}
+
+// ---------------------------------------------------------------------------------------------------
 // Event helpers
 // ---------------------------------------------------------------------------------------------------
 
@@ -678,10 +809,31 @@ function cidrMatches(value: string, family: 4 | 6, low: bigint, high: bigint): b
  */
 function leavesIn(value: unknown): Leaf[] {
     const leaves: Leaf[] = [];
-    forEachInArrays(value, (item) => {
-        if (isLeaf(item)) leaves.push(item);
-    });
+    for (const part of value instanceof Several ? value.items : [value]) {
+        forEachInArrays(part, (item) => {
+            if (isLeaf(item)) leaves.push(item);
+        });
+    }
     return leaves;
+}
+
+/**
+ * The objects a nested pattern is matched against, one at a time. A plain value gives its objects (an array's
+ * elements). `Several` values at one path are one context: its object's fields combine with those of one
+ * element of each of its arrays, as event-ruler's array membership allows (values outside an array are
+ * consistent with any element of it).
+ */
+function candidatesIn(value: unknown): Array<Record<string, unknown>> {
+    if (!(value instanceof Several)) return objectsIn(value);
+    let candidates: Array<Record<string, unknown> | undefined> = [value.items.find(isPlainObject)];
+    for (const item of value.items) {
+        if (!Array.isArray(item)) continue;
+        const elements = objectsIn(item);
+        if (elements.length === 0) continue;
+        if (candidates.length * elements.length > MAX_ALIASED_CANDIDATES) throw new EventTooComplexError();
+        candidates = candidates.flatMap((base) => elements.map((element) => (base === undefined ? element : merged(base, element) as Record<string, unknown>)));
+    }
+    return candidates.filter((c): c is Record<string, unknown> => c !== undefined);
 }
 
 /** The objects held by an event value, looking through (nested) arrays. */
@@ -715,7 +867,7 @@ function isLeaf(value: unknown): value is Leaf {
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
-    return typeof value === "object" && value !== null && !Array.isArray(value);
+    return typeof value === "object" && value !== null && !Array.isArray(value) && !(value instanceof Several);
 }
 
 // ---------------------------------------------------------------------------------------------------
