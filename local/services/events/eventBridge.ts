@@ -614,7 +614,8 @@ export class EventBridgeService {
             throw invalidEvent();
         }
         if (event === null || typeof event !== "object" || Array.isArray(event)) throw invalidEvent();
-        const required = ["id", "account", "source", "time", "region", "detail-type"];
+        // The API reference: "the following fields are mandatory: id, account, source, time, region, resources, detail-type".
+        const required = ["id", "account", "source", "time", "region", "resources", "detail-type"];
         if (required.some((k) => !Object.hasOwn(event as object, k))) throw invalidEvent();
         return { Result: matchesEventPattern(pattern, event as Record<string, unknown>) };
     }
