@@ -179,12 +179,13 @@ interface NodeBuilder {
  */
 function compileObject(pattern: Record<string, unknown>, path: Path, insideOr: boolean): ObjectNode {
     const builder: NodeBuilder = { fields: new Map(), ors: [] };
-    addFields(builder, pattern, path, insideOr);
+    addFields(builder, pattern, path, insideOr, path.length);
     return freeze(builder);
 }
 
-function addFields(builder: NodeBuilder, pattern: Record<string, unknown>, path: Path, insideOr: boolean): void {
-    if (path.length > MAX_EVENT_PATTERN_DEPTH) throw invalid([], `Pattern is nested more than ${MAX_EVENT_PATTERN_DEPTH} levels deep`);
+/** `depth` counts the levels of the re-nested pattern: a dotted key's steps count one each. */
+function addFields(builder: NodeBuilder, pattern: Record<string, unknown>, path: Path, insideOr: boolean, depth: number): void {
+    if (depth > MAX_EVENT_PATTERN_DEPTH) throw invalid([], `Pattern is nested more than ${MAX_EVENT_PATTERN_DEPTH} levels deep`);
     const keys = Object.keys(pattern);
     if (keys.length === 0) throw invalid(path, "Empty objects are not allowed");
     for (const key of keys) {
@@ -198,13 +199,14 @@ function addFields(builder: NodeBuilder, pattern: Record<string, unknown>, path:
             throw invalid(keyPath, `"${key}" is a reserved keyword and cannot be used as a field name inside $or.`);
         }
         const steps = key.split(".");
+        if (depth + steps.length > MAX_EVENT_PATTERN_DEPTH) throw invalid([], `Pattern is nested more than ${MAX_EVENT_PATTERN_DEPTH} levels deep`);
         let target = builder;
         for (const step of steps.slice(0, -1)) target = objectSlot(target, step);
         const last = steps[steps.length - 1];
         if (Array.isArray(value)) {
             slotOf(target, last).leaf = compileLeafArray(value, keyPath);
         } else if (isPlainObject(value)) {
-            addFields(objectSlot(target, last), value, keyPath, insideOr);
+            addFields(objectSlot(target, last), value, keyPath, insideOr, depth + steps.length);
         } else {
             // The docs: "the value to match is in a JSON array" - a bare "source": "aws.ec2" is refused.
             throw invalid(keyPath, `"${key}" must be an object or an array`);
@@ -617,9 +619,12 @@ function compileCidr(cidr: string, path: Path): Matcher {
  * A missing or non-object value is matched as `{}`, so that `{"exists": false}` below it still holds.
  */
 function matchObject(node: ObjectNode, value: unknown): boolean {
-    const candidates = candidatesIn(value);
-    if (candidates.length === 0) return matchFields(node, {});
-    return candidates.some((candidate) => matchFields(node, candidate));
+    let none = true;
+    for (const candidate of candidatesIn(value)) {
+        if (matchFields(node, candidate)) return true;
+        none = false;
+    }
+    return none && matchFields(node, {});
 }
 
 function matchFields(node: ObjectNode, object: Record<string, unknown>): boolean {
@@ -784,19 +789,44 @@ function renested(value: unknown): unknown {
     return out;
 }
 
-/** Two values at one path in one context, as one: objects merge key by key, anything else becomes `Several`. Never mutates its arguments. */
+/**
+ * Two values at one path in one context, as one: objects merge key by key, anything else becomes `Several`.
+ * Never mutates its arguments. Iterative over the objects' depth: dotted keys can nest far deeper than JSON.
+ */
 function merged(a: unknown, b: unknown): unknown {
-    if (isPlainObject(a) && isPlainObject(b)) {
-        const out: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
-        Object.assign(out, a);
-        for (const [key, value] of Object.entries(b)) out[key] = Object.hasOwn(out, key) ? merged(out[key], value) : value;
-        return out;
+    if (!isPlainObject(a) || !isPlainObject(b)) return several(a, b);
+    const out = copyOf(a);
+    const pending: Array<readonly [Record<string, unknown>, Record<string, unknown>]> = [[out, b]];
+    for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+        const [target, source] = next;
+        for (const [key, value] of Object.entries(source)) {
+            if (!Object.hasOwn(target, key)) {
+                target[key] = value;
+                continue;
+            }
+            const existing = target[key];
+            if (isPlainObject(existing) && isPlainObject(value)) {
+                const copy = copyOf(existing);
+                target[key] = copy;
+                pending.push([copy, value]);
+            } else {
+                target[key] = several(existing, value);
+            }
+        }
     }
+    return out;
+}
+
+function several(a: unknown, b: unknown): Several {
     const items = [a, b].flatMap((v) => (v instanceof Several ? v.items : [v]));
     const objects = items.filter(isPlainObject);
     const others = items.filter((item) => !isPlainObject(item));
     const object = objects.length === 0 ? [] : [objects.reduce((x, y) => merged(x, y) as Record<string, unknown>)];
     return new Several([...object, ...others]);
+}
+
+function copyOf(object: Record<string, unknown>): Record<string, unknown> {
+    return Object.assign(Object.create(null) as Record<string, unknown>, object);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -823,17 +853,25 @@ function leavesIn(value: unknown): Leaf[] {
  * element of each of its arrays, as event-ruler's array membership allows (values outside an array are
  * consistent with any element of it).
  */
-function candidatesIn(value: unknown): Array<Record<string, unknown>> {
-    if (!(value instanceof Several)) return objectsIn(value);
-    let candidates: Array<Record<string, unknown> | undefined> = [value.items.find(isPlainObject)];
-    for (const item of value.items) {
-        if (!Array.isArray(item)) continue;
-        const elements = objectsIn(item);
-        if (elements.length === 0) continue;
-        if (candidates.length * elements.length > MAX_ALIASED_CANDIDATES) throw new EventTooComplexError();
-        candidates = candidates.flatMap((base) => elements.map((element) => (base === undefined ? element : merged(base, element) as Record<string, unknown>)));
+function* candidatesIn(value: unknown): Generator<Record<string, unknown>> {
+    if (!(value instanceof Several)) return yield* objectsIn(value);
+    const base = value.items.find(isPlainObject);
+    const arrays = value.items.filter(Array.isArray).map(objectsIn).filter((elements) => elements.length > 0);
+    if (arrays.length === 0) {
+        if (base !== undefined) yield base;
+        return;
     }
-    return candidates.filter((c): c is Record<string, unknown> => c !== undefined);
+    let produced = 0;
+    // One element of each array, in order, merged over the object: depth-first, so the first candidates come at once.
+    function* combine(index: number, acc: Record<string, unknown> | undefined): Generator<Record<string, unknown>> {
+        if (index === arrays.length) {
+            if (++produced > MAX_ALIASED_CANDIDATES) throw new EventTooComplexError();
+            yield acc!;
+            return;
+        }
+        for (const element of arrays[index]) yield* combine(index + 1, acc === undefined ? element : (merged(acc, element) as Record<string, unknown>));
+    }
+    yield* combine(0, base);
 }
 
 /** The objects held by an event value, looking through (nested) arrays. */
