@@ -196,7 +196,8 @@ function addFields(builder: NodeBuilder, pattern: Record<string, unknown>, path:
             continue;
         }
         if (insideOr && RESERVED_IN_OR.has(key)) {
-            throw invalid(keyPath, `"${key}" is a reserved keyword and cannot be used as a field name inside $or.`);
+            // event-ruler's wording, which AWS answers.
+            throw invalid(keyPath, `${key} is Ruler reserved fieldName which cannot be used inside $or.`);
         }
         const steps = key.split(".");
         if (depth + steps.length > MAX_EVENT_PATTERN_DEPTH) throw invalid([], `Pattern is nested more than ${MAX_EVENT_PATTERN_DEPTH} levels deep`);
