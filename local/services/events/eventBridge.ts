@@ -548,7 +548,18 @@ export class EventBridgeService {
     /** Matches an accepted event against the bus's rules and delivers it to their targets, after the call returns. */
     private route(event: BusEvent, busName: string): void {
         const rules = [...(this.rules.get(busName)?.values() ?? [])];
-        const matched = rules.filter((r) => r.state !== "DISABLED" && r.pattern !== undefined && matchesEventPattern(r.pattern, event as unknown as Record<string, unknown>));
+        const matched = rules.filter((r) => {
+            if (r.state === "DISABLED" || r.pattern === undefined) return false;
+            try {
+                return matchesEventPattern(r.pattern, event as unknown as Record<string, unknown>);
+            } catch (error) {
+                // An event built to spell one path too many ways (EventTooComplexError): it matches no rule, and says so.
+                const message = error instanceof Error ? error.message : String(error);
+                this.deliveryFailures.push({ rule: r.name, target: "(pattern)", eventId: event.id, error: message });
+                this.opts.log?.(`rule ${r.name}: event ${event.id} not matched: ${message}`);
+                return false;
+            }
+        });
         for (const listener of this.eventListeners) listener(event, busName);
         for (const rule of matched) this.deliverToTargets(rule, event);
     }
