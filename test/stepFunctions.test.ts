@@ -462,14 +462,13 @@ describe("StepFunctionsService", function () {
             assert.equal(done.error, "DynamoDB.ResourceNotFoundException");
         });
 
-        it("fails a state whose resource is not supported, naming the resource", async () => {
-            const arn = addMachine("Unsupported", { StartAt: "Send", States: { Send: { Type: "Task", Resource: "arn:aws:states:::sqs:sendMessage", Parameters: { QueueUrl: "q", MessageBody: "m" }, End: true } } });
-            const done = await runToEnd(arn, {});
-            assert.equal(done.status, "FAILED");
-            assert.equal(done.error, "LocalRuntime.UnsupportedResource");
-            assert.match(done.cause ?? "", /arn:aws:states:::sqs:sendMessage/);
-            const events = await historyOf(done.executionArn);
-            assert.ok(types(events).includes("TaskStartFailed"));
+        it("refuses a machine whose Task resource is not served, naming the state and the resource", () => {
+            const definition = { StartAt: "Send", States: { Send: { Type: "Task", Resource: "arn:aws:states:::sqs:sendMessage", Parameters: { QueueUrl: "q", MessageBody: "m" }, End: true } } };
+            assert.throws(() => addMachine("Unsupported", definition), /'Send'.*arn:aws:states:::sqs:sendMessage/);
+            assert.throws(
+                () => addMachine("Unpatterned", { StartAt: "Put", States: { Put: { Type: "Task", Resource: "arn:aws:states:::dynamodb:putItem.sync", Parameters: {}, End: true } } }),
+                /'Put'.*dynamodb:putItem\.sync.*request-response only/,
+            );
         });
     });
 

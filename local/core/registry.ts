@@ -72,36 +72,66 @@ export interface TargetKind {
     deliver(delivery: TargetDelivery): Promise<void>;
 }
 
-/** The caller of a Step Functions integration: the machine's role and the execution that calls. */
+/** One call of a Step Functions integration, as a Task state makes it: the machine's role and the execution that calls. */
 export interface IntegrationCall {
-    /** The Task state's `Resource` with any `.sync` / `.waitForTaskToken` suffix removed. */
+    /** The Task state's `Resource` with any `.sync` / `.sync:2` / `.waitForTaskToken` suffix removed. */
     resource: string;
     /** `""`, `.sync`, `.sync:2` or `.waitForTaskToken`. */
-    pattern: string;
-    /** The state's effective parameters (after `Parameters` / `Arguments`). */
-    parameters: Record<string, unknown>;
+    pattern: TaskPattern;
+    /** The state's effective parameters (after `Parameters` / `Arguments`): any JSON value, an object for most integrations. */
+    parameters: unknown;
     roleArn: string;
     executionArn: string;
+    stateMachineArn: string;
     stateName: string;
-    /** The task token, for `.waitForTaskToken`. */
+    /** The task token, for `.waitForTaskToken` (already put in place of `$$.Task.Token` in `parameters`). */
     taskToken?: string;
-    /** Aborted when the state times out or the execution stops. */
+    /** Aborted when the state times out or the execution stops or fails: `.sync` calls stop what they started. */
     signal: AbortSignal;
 }
 
-/** A Step Functions service integration (`arn:aws:states:::events:putEvents`, `arn:aws:states:::aws-sdk:dynamodb:getItem`...). */
+/** Step Functions' service integration patterns: request-response, run a job (`.sync`, `.sync:2`), callback. */
+export type TaskPattern = "" | ".sync" | ".sync:2" | ".waitForTaskToken";
+
+/**
+ * A Step Functions service integration (`arn:aws:states:::events:putEvents`, `arn:aws:states:::aws-sdk:dynamodb:query`,
+ * a bare Lambda function ARN...), contributed by the service it calls. The engine asks for the integration of each
+ * Task's resource when a machine is created (no integration, or a pattern it lacks: the machine is refused, naming the
+ * state and resource), then for each call checks `permissions` against the machine's role and awaits `run`.
+ */
 export interface TaskIntegration {
     /** Whether this integration serves a Task's resource (without its pattern suffix). */
     matches(resource: string): boolean;
-    /** The patterns it supports, of `""`, `.sync`, `.sync:2`, `.waitForTaskToken`; others are refused at creation. */
-    patterns: readonly string[];
+    /** The patterns it supports; others are refused at creation. */
+    patterns: readonly TaskPattern[];
+    /**
+     * The service name Step Functions puts before this integration's error codes: `EventBridge`, `Lambda`, `DynamoDB`
+     * (optimised), `DynamoDb` (`aws-sdk:dynamodb`), `StepFunctions`, `Sfn`. An AwsError from `run` (or a refused
+     * permission) fails the task as `<errorService>.<Code>Exception`.
+     */
+    errorService: string;
     /**
      * The IAM action(s) and resource(s) the machine's role must be allowed, checked before `run`; derived from the
      * parameters as AWS derives them (`events:PutEvents` on each entry's bus).
      */
     permissions(call: IntegrationCall): Array<{ action: string; resource: string }>;
-    /** Runs the call; resolves to the task's result, or rejects with an Error whose `name` is the error code. */
+    /**
+     * Runs the call; resolves to the task's result (for `.waitForTaskToken`, to what the call answered: the task then
+     * waits for its token). Rejects with a TaskFailure for an error named as is (a Lambda function's `errorType`,
+     * `States.TaskFailed`), an AwsError for the called service's error code, anything else as `States.TaskFailed`.
+     */
     run(call: IntegrationCall): Promise<unknown>;
+}
+
+/** A Task's failure with the Error and Cause it has in Step Functions, exactly (no service prefix added). */
+export class TaskFailure extends Error {
+    constructor(
+        public readonly error: string,
+        public readonly cause: string,
+    ) {
+        super(cause);
+        this.name = error;
+    }
 }
 
 /** Keys the runtime issued (one per function) or knows (its own), checked by signature and by IAM. */

@@ -159,7 +159,7 @@ export async function startRuntime(options: RuntimeOptions = {}): Promise<Runtim
             return instance as ServiceInstances[typeof other];
         },
         deliver: (delivery) => deliver(delivery),
-        integration: () => undefined,
+        integration: (resource) => integrationFor(resource),
         serve: (resource) => {
             resources.push(resource);
             const line = `${resource.service.padEnd(11)} ${resource.description}`;
@@ -170,6 +170,12 @@ export async function startRuntime(options: RuntimeOptions = {}): Promise<Runtim
         options,
     });
 
+    // Step Functions integrations, from every service, first match in registry order (Task resources are resolved
+    // when machines are created, from `provision` on, once every service exists).
+    const integrationFor = (resource: string) =>
+        Object.values(instances)
+            .flatMap((instance) => instance?.integrations ?? [])
+            .find((integration) => integration.matches(resource));
     const targetKinds = () => Object.values(instances).flatMap((instance) => instance?.targets ?? []);
     const deliver = async (delivery: TargetDelivery) => {
         const kind = targetKinds().find((k) => k.matches(delivery.targetArn));

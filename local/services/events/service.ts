@@ -2,8 +2,9 @@
 import * as eventBridgeSdk from "@aws-sdk/client-eventbridge";
 import { operationsOf } from "../../core/operations";
 import { namedArn, physicalName, str } from "../../core/naming";
-import type { ServiceDefinition, ServiceInstance } from "../../core/registry";
-import { EventBridgeService } from "./eventBridge";
+import { AwsError } from "../../core/awsError";
+import { TaskFailure, type IntegrationCall, type ServiceDefinition, type ServiceInstance, type TaskIntegration } from "../../core/registry";
+import { EventBridgeService, type PutEventsRequestEntry, type PutEventsResponse } from "./eventBridge";
 
 export interface EventsInstance extends ServiceInstance {
     service: EventBridgeService;
@@ -36,6 +37,7 @@ export const eventsService: ServiceDefinition<EventsInstance> = {
         });
         return {
             service,
+            integrations: eventBridgeIntegrations({ region: context.region, accountId: context.accountId, putEvents: (entries) => service.putEvents({ Entries: entries }) }),
             routes: {
                 json: {
                     targetPrefix: "AWSEvents",
@@ -93,3 +95,64 @@ export const eventsService: ServiceDefinition<EventsInstance> = {
         };
     },
 };
+
+/** What the Step Functions integration of EventBridge calls: PutEvents, as the API answers it. */
+export interface PutEventsIntegrationDeps {
+    region: string;
+    accountId: string;
+    putEvents(entries: PutEventsRequestEntry[]): PutEventsResponse | Promise<PutEventsResponse>;
+}
+
+/**
+ * `arn:aws:states:::events:putEvents` (and `.waitForTaskToken`): the entries as the Task gives them (`Detail` may be
+ * an object), the execution's and machine's ARNs appended to each entry's `Resources` as AWS does, and the task
+ * failed as `EventBridge.FailedEntry` when any entry failed.
+ */
+export function eventBridgeIntegrations(deps: PutEventsIntegrationDeps): TaskIntegration[] {
+    const busArn = (bus: string) => (bus.startsWith("arn:") ? bus : `arn:aws:events:${deps.region}:${deps.accountId}:event-bus/${bus}`);
+    const entriesOf = (call: IntegrationCall): unknown[] | undefined => {
+        const parameters = call.parameters;
+        const entries = typeof parameters === "object" && parameters !== null ? (parameters as { Entries?: unknown }).Entries : undefined;
+        return Array.isArray(entries) ? entries : undefined;
+    };
+    return [
+        {
+            matches: (resource) => /^arn:aws[a-z-]*:states:::events:putEvents$/.test(resource),
+            patterns: ["", ".waitForTaskToken"],
+            errorService: "EventBridge",
+            permissions: (call) =>
+                (entriesOf(call) ?? []).map((entry) => {
+                    const bus = (entry as { EventBusName?: unknown } | null)?.EventBusName;
+                    return { action: "events:PutEvents", resource: busArn(typeof bus === "string" ? bus : "default") };
+                }),
+            run: async (call) => {
+                const entries = entriesOf(call);
+                if (!entries) throw new AwsError("ValidationException", "putEvents Parameters must contain an Entries array.");
+                const response = await deps.putEvents(entries.map((entry) => toPutEventsEntry(entry, [call.executionArn, call.stateMachineArn])));
+                if (response.FailedEntryCount > 0) throw new TaskFailure("EventBridge.FailedEntry", describeFailedEntries(response));
+                return response;
+            },
+        },
+    ];
+}
+
+/** An ASL putEvents entry (Detail may be an object) as the EventBridge API takes it. */
+function toPutEventsEntry(raw: unknown, appendedResources: string[]): PutEventsRequestEntry {
+    const entry = (typeof raw === "object" && raw !== null && !Array.isArray(raw) ? raw : {}) as Record<string, unknown>;
+    const text = (value: unknown) => (typeof value === "string" ? value : undefined);
+    const resources = Array.isArray(entry.Resources) ? entry.Resources.filter((item): item is string => typeof item === "string") : [];
+    const result: PutEventsRequestEntry = { Resources: [...resources, ...appendedResources] };
+    if (text(entry.Source) !== undefined) result.Source = text(entry.Source);
+    if (text(entry.DetailType) !== undefined) result.DetailType = text(entry.DetailType);
+    if (entry.Detail !== undefined) result.Detail = typeof entry.Detail === "string" ? entry.Detail : JSON.stringify(entry.Detail);
+    if (text(entry.EventBusName) !== undefined) result.EventBusName = text(entry.EventBusName);
+    if (text(entry.Time) !== undefined) result.Time = text(entry.Time);
+    return result;
+}
+
+function describeFailedEntries(response: PutEventsResponse): string {
+    const failures = response.Entries.map((entry, index) => ({ index, entry }))
+        .filter(({ entry }) => entry.ErrorCode !== undefined)
+        .map(({ index, entry }) => `entry ${index}: ${entry.ErrorCode}${entry.ErrorMessage ? ` (${entry.ErrorMessage})` : ""}`);
+    return `PutEvents reported ${response.FailedEntryCount} failed entr${response.FailedEntryCount === 1 ? "y" : "ies"}: ${failures.join("; ") || "no details"}`;
+}

@@ -3,16 +3,17 @@
  * Each function signs its AWS calls with a key of its own, so local IAM checks them against its own role.
  */
 import type * as pulumi from "@pulumi/pulumi";
+import { randomUUID } from "node:crypto";
 import { LAMBDA_FAILURE } from "../../../protocol/taskToken";
 import { AwsError } from "../../core/awsError";
 import { grantCache } from "../../core/iam";
 import type { DeclaredResource } from "../../core/evaluate";
 import { namedArn, str } from "../../core/naming";
 import type { RestService } from "../../core/endpoint";
-import type { Declared, ServiceContext, ServiceDefinition, ServiceInstance, TargetKind } from "../../core/registry";
+import { TaskFailure, type Declared, type IntegrationCall, type ServiceContext, type ServiceDefinition, type ServiceInstance, type TargetKind, type TaskIntegration } from "../../core/registry";
 import { createLambdaApi } from "./api";
 import { archiveContents } from "./archive";
-import { AsyncInvocationRecord, FunctionSpec, LambdaService } from "./lambda";
+import { AsyncInvocationRecord, FunctionSpec, LambdaService, type InvokeResult } from "./lambda";
 
 export interface LambdaInstance extends ServiceInstance {
     service: LambdaService;
@@ -53,6 +54,15 @@ export const lambdaService: ServiceDefinition<LambdaInstance> = {
             },
             functions,
             targets: [lambdaFunctions],
+            // The service exists once provisioned; Step Functions calls it only from executions, after that.
+            integrations: lambdaIntegrations({
+                region: context.region,
+                accountId: context.accountId,
+                invoke: (name, payload) => service.invoke(name, payload),
+                invokeAsync: async (name, payload) => {
+                    await service.invokeAsync(name, payload);
+                },
+            }),
             routes: {
                 // Lambda's own API on its REST paths; the service exists once provisioned, before the endpoint serves.
                 rest: {
@@ -145,4 +155,57 @@ async function sendToBus(context: ServiceContext, busArn: string, record: AsyncI
         Entries: [{ EventBusName: busArn, Source: LAMBDA_FAILURE.source, DetailType: LAMBDA_FAILURE.detailType, Detail: JSON.stringify(record) }],
     });
     if (result.FailedEntryCount) throw new Error(`destination ${busArn} refused the failure record: ${result.Entries[0].ErrorMessage}`);
+}
+
+/** What the Step Functions integrations of Lambda call. */
+export interface LambdaIntegrationDeps {
+    region: string;
+    accountId: string;
+    /** RequestResponse: the function's result or its error; rejects with an AwsError when Lambda refuses the call. */
+    invoke(nameOrArn: string, payload: unknown): Promise<Pick<InvokeResult, "payload" | "functionError">>;
+    /** Event: queued, retried and reported by Lambda; the function's outcome is not the caller's. */
+    invokeAsync(nameOrArn: string, payload: unknown): Promise<void>;
+}
+
+/**
+ * `arn:aws:states:::lambda:invoke` (and `.waitForTaskToken`) and bare function ARNs as a Task's resource. A function
+ * error fails the task with the function's `errorType` as Error and Lambda's error JSON as Cause, as in AWS.
+ */
+export function lambdaIntegrations(deps: LambdaIntegrationDeps): TaskIntegration[] {
+    const functionArn = (name: string) => (name.startsWith("arn:") ? name : `arn:aws:lambda:${deps.region}:${deps.accountId}:function:${name}`);
+    const members = (call: IntegrationCall): Record<string, unknown> =>
+        typeof call.parameters === "object" && call.parameters !== null && !Array.isArray(call.parameters) ? (call.parameters as Record<string, unknown>) : {};
+    const invoke = async (name: string, payload: unknown): Promise<unknown> => {
+        const result = await deps.invoke(name, payload);
+        const failure = result.functionError;
+        if (failure) throw new TaskFailure(failure.errorType, JSON.stringify({ errorType: failure.errorType, errorMessage: failure.errorMessage, trace: failure.trace ?? [] }));
+        return result.payload ?? null;
+    };
+    return [
+        {
+            matches: (resource) => /^arn:aws[a-z-]*:states:::lambda:invoke$/.test(resource),
+            patterns: ["", ".waitForTaskToken"],
+            errorService: "Lambda",
+            permissions: (call) => [{ action: "lambda:InvokeFunction", resource: functionArn(String(members(call).FunctionName ?? "")) }],
+            run: async (call) => {
+                const { FunctionName: name, Payload: payload = null, InvocationType: type } = members(call);
+                if (typeof name !== "string") throw new AwsError("InvalidParameterValueException", "lambda:invoke Parameters must contain FunctionName.");
+                if (type === "Event") {
+                    // Asynchronous invocation: Lambda answers 202 at once and the function's outcome is not the task's.
+                    await deps.invokeAsync(name, payload);
+                    return { Payload: "", StatusCode: 202 };
+                }
+                const result = await invoke(name, payload);
+                return { ExecutedVersion: "$LATEST", Payload: result, SdkHttpMetadata: { HttpStatusCode: 200 }, SdkResponseMetadata: { RequestId: randomUUID() }, StatusCode: 200 };
+            },
+        },
+        {
+            // A function's ARN, with or without a version or alias: the state's parameters are the event.
+            matches: (resource) => /^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[^:]+(:[^:]+)?$/.test(resource),
+            patterns: [""],
+            errorService: "Lambda",
+            permissions: (call) => [{ action: "lambda:InvokeFunction", resource: call.resource }],
+            run: (call) => invoke(call.resource, call.parameters),
+        },
+    ];
 }

@@ -32,20 +32,9 @@ export const statesService: ServiceDefinition<StatesInstance> = {
             onStatusChange: (event) => {
                 context.service("events").service.putServiceEvent({ Source: event.source, DetailType: event.detailType, Detail: JSON.stringify(event.detail), Resources: event.resources, Time: event.time });
             },
-            integrations: {
-                putEvents: async (entries) => context.service("events").service.putEvents({ Entries: entries }),
-                invokeFunction: async (name, payload) => {
-                    const result = await context.service("lambda").service.invoke(name, payload);
-                    if (result.functionError) {
-                        const error = new Error(result.functionError.errorMessage);
-                        error.name = result.functionError.errorType;
-                        throw error;
-                    }
-                    return result.payload;
-                },
-                // As AWS, the integration calls DynamoDB once the machine's role is allowed (checked before this call).
-                dynamodb: (action, params) => context.service("dynamodb").emulator.call(action, params),
-            },
+            // Each Task's resource is resolved, when its machine is created, among the integrations every service
+            // contributes (Step Functions' own below), in registry order.
+            integrations: (resource) => context.integration(resource),
         });
         const stateMachines: TargetKind = {
             description: "state machines",
@@ -72,6 +61,7 @@ export const statesService: ServiceDefinition<StatesInstance> = {
                 },
             },
             targets: [stateMachines],
+            integrations: service.ownIntegrations(),
             async provision() {
                 for (const machine of context.declared.of(STATE_MACHINE)) {
                     const type = machine.inputs.type === "EXPRESS" ? "EXPRESS" : "STANDARD";

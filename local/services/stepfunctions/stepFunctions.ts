@@ -9,6 +9,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { ExecutionAbortedError, ExecutionError, ExecutionTimeoutError, StateMachine, type RunOptions, type StateMachineDefinition } from "aws-local-stepfunctions";
 import { AwsError } from "../../core/awsError";
+import { TaskFailure, type IntegrationCall, type TaskIntegration, type TaskPattern } from "../../core/registry";
 import { jsonNestsDeeperThan } from "../../core/jsonDepth";
 import { redactText, type RedactOptions } from "../../core/redact";
 import {
@@ -74,6 +75,7 @@ import {
     type ValidateStateMachineDefinitionResponse,
     type ValidationDiagnostic,
 } from "./controlPlane";
+import { integrationsFromFunctions, statesIntegrations, type TaskIntegrations } from "./integrations";
 import { resumePointOf, redriveStatusOf } from "./redrive";
 import { VersionCatalog, type MachineAlias } from "./versions";
 
@@ -116,16 +118,10 @@ export interface StateMachineSpec {
 
 /** The PutEvents shapes are EventBridge's own (local/services/events/eventBridge.ts), which the runtime's integration calls. */
 export type { PutEventsRequestEntry as PutEventsEntry, PutEventsResponse as PutEventsResult } from "../events/eventBridge";
-import type { PutEventsRequestEntry as PutEventsEntry, PutEventsResponse as PutEventsResult } from "../events/eventBridge";
+export type { TaskIntegrations } from "./integrations";
 
-export interface TaskIntegrations {
-    /** events:putEvents service integration; returns the PutEvents response ({FailedEntryCount, Entries:[{EventId}|{ErrorCode,ErrorMessage}]}). */
-    putEvents(entries: PutEventsEntry[]): Promise<PutEventsResult>;
-    /** Synchronous Lambda invoke for `arn:aws:states:::lambda:invoke` and bare Lambda ARNs; resolves to the function's result, rejects with an Error whose name is the errorType. */
-    invokeFunction(functionName: string, payload: unknown): Promise<unknown>;
-    /** DynamoDB JSON API call for the optimized integrations (`arn:aws:states:::dynamodb:putItem|getItem|updateItem|deleteItem`), action given as "PutItem" etc.; rejects with AwsError. */
-    dynamodb(action: string, params: Record<string, unknown>): Promise<Record<string, unknown>>;
-}
+/** The integration serving a Task resource (without its pattern suffix): the runtime's lookup over every service. */
+export type IntegrationLookup = (resource: string) => TaskIntegration | undefined;
 
 export interface ExecutionProgress {
     executionArn: string;
@@ -137,7 +133,11 @@ export interface ExecutionProgress {
 }
 
 export interface StepFunctionsServiceOptions {
-    integrations: TaskIntegrations;
+    /**
+     * The integrations Task states call: the runtime's lookup over every service's (Step Functions' own included),
+     * or plain functions standing for EventBridge, Lambda and DynamoDB (tests), served with Step Functions' own.
+     */
+    integrations: IntegrationLookup | TaskIntegrations;
     region: string;
     accountId: string;
     /** Where executions are persisted; in memory only when absent. */
@@ -314,14 +314,6 @@ const EXECUTION_ARN = /^arn:aws[a-z-]*:states:[a-z0-9-]*:\d*:(execution:[^:\s]{1
 type LibraryHandlers = NonNullable<NonNullable<RunOptions["overrides"]>["taskResourceLocalHandlers"]>;
 type LibraryJson = Parameters<LibraryHandlers[string]>[0];
 
-type Integration =
-    | { kind: "putEvents"; waitForToken: boolean }
-    | { kind: "lambdaInvoke"; waitForToken: boolean }
-    | { kind: "lambdaArn" }
-    | { kind: "dynamodb"; action: "PutItem" | "GetItem" | "UpdateItem" | "DeleteItem" }
-    | { kind: "sfn"; action: "sendTaskSuccess" | "sendTaskFailure" | "sendTaskHeartbeat" }
-    | { kind: "unsupported" };
-
 /** How history names a resource: `resourceType` "events", `resource` "putEvents.waitForTaskToken". */
 interface ResourceLabel {
     resourceType: string;
@@ -330,8 +322,14 @@ interface ResourceLabel {
 
 interface TaskStateInfo {
     name: string;
+    /** The Resource as written, pattern suffix included. */
     resource: string;
-    integration: Integration;
+    /** The Resource without its pattern suffix, as integrations are asked about it. */
+    target: string;
+    pattern: TaskPattern;
+    integration: TaskIntegration;
+    /** A bare Lambda ARN: history records LambdaFunction* events instead of Task* ones, as AWS does. */
+    lambdaFunction: boolean;
     label: ResourceLabel;
     timeoutSeconds?: number;
     heartbeatSeconds?: number;
@@ -366,33 +364,19 @@ function positiveNumber(value: unknown): number | undefined {
     return typeof value === "number" && value > 0 ? value : undefined;
 }
 
-function parseIntegration(resource: string): Integration {
-    const states = /^arn:aws[a-z-]*:states:::(.+)$/.exec(resource);
-    if (!states) return /^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[^:]+(:[^:]+)?$/.test(resource) ? { kind: "lambdaArn" } : { kind: "unsupported" };
-    const target = states[1];
-    if (target === "events:putEvents" || target === "events:putEvents.waitForTaskToken") return { kind: "putEvents", waitForToken: target.endsWith(".waitForTaskToken") };
-    if (target === "lambda:invoke" || target === "lambda:invoke.waitForTaskToken") return { kind: "lambdaInvoke", waitForToken: target.endsWith(".waitForTaskToken") };
-    const dynamo = /^dynamodb:(putItem|getItem|updateItem|deleteItem)$/.exec(target);
-    if (dynamo) return { kind: "dynamodb", action: capitalize(dynamo[1]) as "PutItem" | "GetItem" | "UpdateItem" | "DeleteItem" };
-    const sfn = /^aws-sdk:sfn:(sendTaskSuccess|sendTaskFailure|sendTaskHeartbeat)$/.exec(target);
-    if (sfn) return { kind: "sfn", action: sfn[1] as "sendTaskSuccess" | "sendTaskFailure" | "sendTaskHeartbeat" };
-    return { kind: "unsupported" };
+/** A Task resource split into what an integration serves and its pattern (`.sync`, `.sync:2`, `.waitForTaskToken`). */
+function splitPattern(resource: string): { target: string; pattern: TaskPattern } {
+    const optimised = /^(arn:aws[a-z-]*:states:::.+?)(\.sync:2|\.sync|\.waitForTaskToken)?$/.exec(resource);
+    if (!optimised) return { target: resource, pattern: "" };
+    return { target: optimised[1], pattern: (optimised[2] ?? "") as TaskPattern };
 }
 
-function resourceLabel(resource: string): ResourceLabel {
-    const states = /^arn:aws[a-z-]*:states:::(.+):([^:]+)$/.exec(resource);
-    if (states) return { resourceType: states[1], resource: states[2] };
-    const service = /^arn:aws[a-z-]*:([^:]+):/.exec(resource);
-    return { resourceType: service ? service[1] : "unknown", resource };
-}
-
-function capitalize(text: string): string {
-    return text.charAt(0).toUpperCase() + text.slice(1);
-}
-
-function waitsForToken(task: TaskStateInfo): boolean {
-    const integration = task.integration;
-    return (integration.kind === "putEvents" || integration.kind === "lambdaInvoke") && integration.waitForToken;
+/** AWS's history labels: `resourceType` "events" and `resource` "putEvents.waitForTaskToken"; "aws-sdk:dynamodb", "query". */
+function resourceLabel(target: string, pattern: TaskPattern): ResourceLabel {
+    const states = /^arn:aws[a-z-]*:states:::(.+):([^:]+)$/.exec(target);
+    if (states) return { resourceType: states[1], resource: `${states[2]}${pattern}` };
+    const service = /^arn:aws[a-z-]*:([^:]+):/.exec(target);
+    return { resourceType: service ? service[1] : "unknown", resource: target };
 }
 
 /** Collects Task states while copying a definition into the form the library runs. */
@@ -400,7 +384,11 @@ class DefinitionPreparer {
     readonly tasks = new Map<string, TaskStateInfo>();
     readonly states = new Map<string, JsonObject>();
 
-    constructor(private readonly machineName: string) {}
+    constructor(
+        private readonly machineName: string,
+        private readonly machineType: "STANDARD" | "EXPRESS",
+        private readonly integrationOf: IntegrationLookup,
+    ) {}
 
     /** A `{StartAt, States}` block (top level, Map ItemProcessor/Iterator, Parallel branch). */
     block(block: JsonObject): JsonObject {
@@ -429,11 +417,27 @@ class DefinitionPreparer {
             );
         }
         const resource = typeof copy.Resource === "string" ? copy.Resource : "";
+        const { target, pattern } = splitPattern(resource);
+        const integration = this.integrationOf(target);
+        if (!integration) {
+            throw new Error(`State machine ${this.machineName}: the Task state '${name}' has the resource '${resource}', which the offline runtime does not serve.`);
+        }
+        if (!integration.patterns.includes(pattern)) {
+            const supported = integration.patterns.map((p) => (p === "" ? "request-response" : p)).join(", ");
+            throw new Error(`State machine ${this.machineName}: the Task state '${name}' uses '${resource}', whose integration supports ${supported} only.`);
+        }
+        // AWS refuses the patterns that wait in EXPRESS machines (they run for at most five minutes, and only once).
+        if (this.machineType === "EXPRESS" && pattern !== "") {
+            throw new Error(`State machine ${this.machineName}: the Task state '${name}' uses '${resource}': Express state machines do not support the '${pattern}' service integration pattern.`);
+        }
         const info: TaskStateInfo = {
             name,
             resource,
-            integration: parseIntegration(resource),
-            label: resourceLabel(resource),
+            target,
+            pattern,
+            integration,
+            lambdaFunction: /^arn:aws[a-z-]*:lambda:/.test(target),
+            label: resourceLabel(target, pattern),
             timeoutSeconds: positiveNumber(copy.TimeoutSeconds),
             heartbeatSeconds: positiveNumber(copy.HeartbeatSeconds),
             jsonStringPaths: [],
@@ -511,7 +515,11 @@ function rewriteContextPaths(value: JsonValue): JsonValue {
  * `settings.validated`: the definition was already validated as it stands, except StartAt (a redrive starts at the
  * failed state, which leaves the states before it unreachable, and asl-validator refuses unreachable states).
  */
-function prepareMachine(spec: StateMachineSpec, settings: Partial<Pick<PreparedMachine, "creationDate" | "loggingConfiguration" | "tracingConfiguration">> & { validated?: boolean } = {}): PreparedMachine {
+function prepareMachine(
+    spec: StateMachineSpec,
+    integrationOf: IntegrationLookup,
+    settings: Partial<Pick<PreparedMachine, "creationDate" | "loggingConfiguration" | "tracingConfiguration">> & { validated?: boolean } = {},
+): PreparedMachine {
     let definition: unknown;
     try {
         definition = JSON.parse(spec.definition);
@@ -522,7 +530,7 @@ function prepareMachine(spec: StateMachineSpec, settings: Partial<Pick<PreparedM
     // Validates with asl-validator (throws with the list of problems). It annotates the object it checks, hence a
     // separate parse; the prepared copy below is not validated again.
     if (!settings.validated) new StateMachine(JSON.parse(spec.definition) as StateMachineDefinition);
-    const preparer = new DefinitionPreparer(spec.name);
+    const preparer = new DefinitionPreparer(spec.name, spec.type, integrationOf);
     const prepared = rewriteContextPaths(preparer.block(definition));
     const library = new StateMachine(prepared as unknown as StateMachineDefinition, { validationOptions: { noValidate: true } });
     const now = Date.now();
@@ -675,6 +683,8 @@ interface PendingTask {
     token?: string;
     heartbeatSeconds?: number;
     result: Deferred<JsonValue>;
+    /** Aborted when the attempt ends (settled, timed out, abandoned): a `.sync` call then stops what it started. */
+    abort: AbortController;
     timeoutTimer?: NodeJS.Timeout;
     heartbeatTimer?: NodeJS.Timeout;
     /** For callback tasks: the integration call returned, so a token outcome may complete the task. */
@@ -773,7 +783,8 @@ function stringifyMember(value: JsonValue, memberPath: Array<string | number>): 
 // ---------------------------------------------------------------------------------------------------------------
 
 export class StepFunctionsService {
-    private readonly integrations: TaskIntegrations;
+    /** The integration serving each Task resource, asked when a machine is created. */
+    private readonly integrationOf: IntegrationLookup;
     private readonly authorize?: (roleArn: string, action: string, resourceArn: string) => void;
     private readonly region: string;
     private readonly accountId: string;
@@ -812,7 +823,12 @@ export class StepFunctionsService {
     private closed = false;
 
     constructor(opts: StepFunctionsServiceOptions) {
-        this.integrations = opts.integrations;
+        if (typeof opts.integrations === "function") {
+            this.integrationOf = opts.integrations;
+        } else {
+            const table = [...integrationsFromFunctions(opts.integrations, opts.region, opts.accountId), ...this.ownIntegrations(opts.region, opts.accountId)];
+            this.integrationOf = (resource) => table.find((integration) => integration.matches(resource));
+        }
         this.authorize = opts.authorize;
         this.onStatusChange = opts.onStatusChange;
         this.random = opts.random ?? Math.random;
@@ -830,7 +846,7 @@ export class StepFunctionsService {
     /** Registers a state machine; throws if the definition is invalid or two Task states share a name. */
     addStateMachine(spec: StateMachineSpec): void {
         if (!STATE_MACHINE_ARN.test(spec.arn)) throw new Error(`State machine ${spec.name}: '${spec.arn}' is not a state machine ARN`);
-        this.machines.set(spec.arn, prepareMachine(spec));
+        this.machines.set(spec.arn, prepareMachine(spec, this.integrationOf));
     }
 
     /** Calls `listener` for every history event of every execution; returns the unsubscribe function. */
@@ -1129,7 +1145,7 @@ export class StepFunctionsService {
         if (severity !== "ERROR" && severity !== "WARNING") throw new AwsError("ValidationException", `1 validation error detected: Value '${String(severity)}' at 'severity' failed to satisfy constraint: Member must satisfy enum value set: [ERROR, WARNING]`);
         const maxResults = request.maxResults ?? 100;
         if (!Number.isInteger(maxResults) || maxResults < 0 || maxResults > 100) throw new AwsError("ValidationException", `Value '${maxResults}' at 'maxResults' failed to satisfy constraint: Member must have value between 0 and 100`);
-        const diagnostics = validationDiagnostics(definition, type);
+        const diagnostics = validationDiagnostics(definition, type, this.integrationOf);
         const shown = diagnostics.slice(0, maxResults || 100);
         return { result: diagnostics.some((d) => d.severity === "ERROR") ? "FAIL" : "OK", diagnostics: shown, truncated: shown.length < diagnostics.length };
     }
@@ -1236,7 +1252,7 @@ export class StepFunctionsService {
         const input = parseExecutionInput(data.input);
         const definition = JSON.parse(machine.spec.definition) as JsonObject;
         const resume = resumePointOf(data.executionArn, execution.history.events, definition, input);
-        const resumed = prepareMachine({ ...machine.spec, definition: JSON.stringify({ ...definition, StartAt: resume.stateName }) }, { validated: true });
+        const resumed = prepareMachine({ ...machine.spec, definition: JSON.stringify({ ...definition, StartAt: resume.stateName }) }, this.integrationOf, { validated: true });
         // A finished execution may be held on disk only; running again, it lives in memory and is not evicted.
         this.executions.set(data.executionArn, execution);
         this.executionMachines.set(data.executionArn, machine);
@@ -1257,9 +1273,9 @@ export class StepFunctionsService {
     }
 
     /** prepareMachine, with its refusals as AWS's InvalidDefinition. */
-    private prepareOrRefuse(spec: StateMachineSpec, settings: Parameters<typeof prepareMachine>[1]): PreparedMachine {
+    private prepareOrRefuse(spec: StateMachineSpec, settings: Parameters<typeof prepareMachine>[2]): PreparedMachine {
         try {
-            return prepareMachine(spec, settings);
+            return prepareMachine(spec, this.integrationOf, settings);
         } catch (err) {
             throw new AwsError("InvalidDefinition", `Invalid State Machine Definition: '${errorMessage(err)}'`);
         }
@@ -1566,14 +1582,10 @@ export class StepFunctionsService {
         await nextMacrotask();
         if (!this.isRunning(execution)) throw new TaskStateError("States.Runtime", "The execution is no longer running.");
         const request = this.taskRequest(task, wrapped);
-        const pending: PendingTask = { execution, task, result: deferred<JsonValue>(), submitted: false, settled: false, heartbeatSeconds: request.heartbeatSeconds };
-        if (waitsForToken(task)) pending.token = this.issueToken(pending);
+        const pending: PendingTask = { execution, task, result: deferred<JsonValue>(), abort: new AbortController(), submitted: false, settled: false, heartbeatSeconds: request.heartbeatSeconds };
+        if (task.pattern === ".waitForTaskToken") pending.token = this.issueToken(pending);
         const parameters = pending.token ? replacePlaceholder(request.parameters, this.tokenPlaceholder, pending.token) : request.parameters;
         this.recordScheduled(pending, parameters, request.timeoutSeconds);
-        if (task.integration.kind === "unsupported") {
-            this.failTask(pending, "StartFailed", "LocalRuntime.UnsupportedResource", `The offline runtime does not support the Task resource '${task.resource}' (state '${task.name}').`);
-            return pending.result.promise;
-        }
         execution.runtime?.pendingTasks.add(pending);
         this.recordTask(pending, "Started");
         this.armTimeout(pending, request.timeoutSeconds);
@@ -1666,6 +1678,7 @@ export class StepFunctionsService {
     private settle(pending: PendingTask, tokenFate: "completed" | "timedOut"): boolean {
         if (pending.settled) return false;
         pending.settled = true;
+        pending.abort.abort();
         clearTimeout(pending.timeoutTimer);
         clearTimeout(pending.heartbeatTimer);
         pending.execution.runtime?.pendingTasks.delete(pending);
@@ -1693,7 +1706,7 @@ export class StepFunctionsService {
     }
 
     private recordScheduled(pending: PendingTask, parameters: JsonValue, timeoutSeconds: number | undefined): void {
-        if (pending.task.integration.kind === "lambdaArn") {
+        if (pending.task.lambdaFunction) {
             this.recordTask(pending, "Scheduled", { resource: pending.task.resource, input: JSON.stringify(parameters), inputDetails: { truncated: false }, timeoutInSeconds: timeoutSeconds });
             return;
         }
@@ -1709,7 +1722,7 @@ export class StepFunctionsService {
     private recordTask(pending: PendingTask, phase: TaskPhase, details: EventDetails = {}): void {
         if (!this.isRunning(pending.execution)) return;
         const origin = { stateName: pending.task.name };
-        if (pending.task.integration.kind === "lambdaArn") {
+        if (pending.task.lambdaFunction) {
             if (phase === "Submitted") return;
             this.record(pending.execution, `LambdaFunction${phase}`, phase === "Started" ? undefined : details, origin);
             return;
@@ -1719,124 +1732,60 @@ export class StepFunctionsService {
 
     // ----- integrations ----------------------------------------------------------------------------------------
 
-    /** The IAM action and resource each integration call needs, as AWS checks them against the machine's role. */
-    private requiredPermissions(pending: PendingTask, parameters: JsonValue): Array<{ service: string; action: string; resource: string }> {
-        const integration = pending.task.integration;
-        const members = isObject(parameters) ? parameters : {};
-        const arn = (service: string, kind: string, name: string) => (name.startsWith("arn:") ? name : `arn:aws:${service}:${this.region}:${this.accountId}:${kind}${name}`);
-        switch (integration.kind) {
-            case "putEvents":
-                return (Array.isArray(members.Entries) ? members.Entries : []).map((entry) => ({
-                    service: "EventBridge",
-                    action: "events:PutEvents",
-                    resource: arn("events", "event-bus/", isObject(entry) && typeof entry.EventBusName === "string" ? entry.EventBusName : "default"),
-                }));
-            case "lambdaInvoke":
-            case "lambdaArn": {
-                const name = integration.kind === "lambdaArn" ? pending.task.resource : String(members.FunctionName ?? "");
-                return [{ service: "Lambda", action: "lambda:InvokeFunction", resource: arn("lambda", "function:", name) }];
+    /** Step Functions' own integrations (startExecution, aws-sdk:sfn:sendTask*), which the runtime adds to the registry's. */
+    ownIntegrations(region = this.region, accountId = this.accountId): TaskIntegration[] {
+        return statesIntegrations(this, region, accountId);
+    }
+
+    /**
+     * Checks the machine's role for each permission the call needs (refused: `<Service>.AccessDeniedException`), then
+     * runs it; its failure becomes the task's Error and Cause (see TaskIntegration.run).
+     */
+    private async callIntegration(pending: PendingTask, parameters: JsonValue): Promise<JsonValue> {
+        const { integration } = pending.task;
+        const data = pending.execution.data;
+        const call: IntegrationCall = {
+            resource: pending.task.target,
+            pattern: pending.task.pattern,
+            parameters,
+            roleArn: data.roleArn,
+            executionArn: data.executionArn,
+            stateMachineArn: data.stateMachineArn,
+            stateName: pending.task.name,
+            taskToken: pending.token,
+            signal: pending.abort.signal,
+        };
+        try {
+            if (this.authorize) for (const { action, resource } of integration.permissions(call)) this.authorize(data.roleArn, action, resource);
+            return toJsonValue(await integration.run(call));
+        } catch (err) {
+            if (err instanceof TaskFailure) throw new TaskStateError(err.error, err.cause);
+            if (err instanceof AwsError) throw new TaskStateError(serviceErrorName(integration.errorService, err.code), err.message);
+            throw new TaskStateError("States.TaskFailed", errorMessage(err));
+        }
+    }
+
+    /**
+     * The description of an execution once it is no longer RUNNING, data unredacted (a `.sync` parent's result). When
+     * `signal` aborts first, `onAbort` runs (the parent stops its child) and the wait ends in an error.
+     */
+    async executionOutcome(executionArn: string, signal: AbortSignal, onAbort: () => Promise<unknown>): Promise<DescribeExecutionResponse> {
+        const execution = this.requireExecution(executionArn);
+        const runtime = execution.runtime;
+        if (execution.data.status === "RUNNING" && runtime) {
+            const aborted = deferred<void>();
+            const abort = () => aborted.resolve();
+            if (signal.aborted) abort();
+            else signal.addEventListener("abort", abort, { once: true });
+            const outcome = await Promise.race([runtime.finished.promise.then(() => "finished" as const), aborted.promise.then(() => "aborted" as const)]);
+            signal.removeEventListener("abort", abort);
+            if (outcome === "aborted" && execution.data.status === "RUNNING") {
+                await onAbort().catch((err: unknown) => console.warn(`stepfunctions: could not stop ${executionArn}: ${errorMessage(err)}`));
+                throw new TaskStateError("States.Runtime", `The task ended before the execution ${executionArn} did.`);
             }
-            case "dynamodb":
-                return [{ service: "DynamoDB", action: `dynamodb:${integration.action}`, resource: arn("dynamodb", "table/", String(members.TableName ?? "")) }];
-            case "sfn": {
-                const target = typeof members.TaskToken === "string" ? this.tokens.get(members.TaskToken) : undefined;
-                const action = `states:${integration.action[0].toUpperCase()}${integration.action.slice(1)}`;
-                // A token that is not waiting has no machine to check against; the call itself then fails as AWS's does.
-                return target ? [{ service: "Sfn", action, resource: target.execution.data.stateMachineArn }] : [];
-            }
-            case "unsupported":
-                return [];
         }
-    }
-
-    private callIntegration(pending: PendingTask, parameters: JsonValue): Promise<JsonValue> {
-        if (this.authorize) {
-            for (const { service, action, resource } of this.requiredPermissions(pending, parameters)) {
-                try {
-                    this.authorize(pending.execution.data.roleArn, action, resource);
-                } catch (err) {
-                    return Promise.reject(new TaskStateError(`${service}.AccessDeniedException`, errorMessage(err)));
-                }
-            }
-        }
-        const integration = pending.task.integration;
-        switch (integration.kind) {
-            case "putEvents":
-                return this.callPutEvents(pending.execution, parameters);
-            case "lambdaInvoke":
-                return this.callLambdaInvoke(parameters);
-            case "lambdaArn":
-                return this.invokeLambda(pending.task.resource, parameters);
-            case "dynamodb":
-                return this.callDynamoDb(integration.action, parameters);
-            case "sfn":
-                return this.callSfn(integration.action, parameters);
-            case "unsupported":
-                return Promise.reject(new TaskStateError("LocalRuntime.UnsupportedResource", pending.task.resource));
-        }
-    }
-
-    /** events:putEvents: AWS appends the execution and state machine ARNs to Resources, and fails on any failed entry. */
-    private async callPutEvents(execution: ExecutionState, parameters: JsonValue): Promise<JsonValue> {
-        const entries = isObject(parameters) && Array.isArray(parameters.Entries) ? parameters.Entries : undefined;
-        if (!entries) throw new TaskStateError("EventBridge.ValidationException", "putEvents Parameters must contain an Entries array.");
-        const request = entries.map((entry) => toPutEventsEntry(entry, [execution.data.executionArn, execution.data.stateMachineArn]));
-        let response: PutEventsResult;
-        try {
-            response = await this.integrations.putEvents(request);
-        } catch (err) {
-            throw err instanceof AwsError ? new TaskStateError(serviceErrorName("EventBridge", err.code), err.message) : err;
-        }
-        if (response.FailedEntryCount > 0) throw new TaskStateError("EventBridge.FailedEntry", describeFailedEntries(response));
-        return toJsonValue(response);
-    }
-
-    private async callLambdaInvoke(parameters: JsonValue): Promise<JsonValue> {
-        const functionName = isObject(parameters) ? parameters.FunctionName : undefined;
-        if (typeof functionName !== "string") throw new TaskStateError("Lambda.InvalidParameterValueException", "lambda:invoke Parameters must contain FunctionName.");
-        const payload = isObject(parameters) ? parameters.Payload ?? null : null;
-        if (isObject(parameters) && parameters.InvocationType === "Event") {
-            // Asynchronous invocation: AWS answers 202 at once and the function's outcome is not the task's.
-            this.integrations.invokeFunction(functionName, payload).catch((err: unknown) => console.warn(`stepfunctions: async invoke of ${functionName} failed: ${errorMessage(err)}`));
-            return { Payload: "", StatusCode: 202 };
-        }
-        const result = await this.invokeLambda(functionName, payload);
-        return { ExecutedVersion: "$LATEST", Payload: result, SdkHttpMetadata: { HttpStatusCode: 200 }, SdkResponseMetadata: { RequestId: randomUUID() }, StatusCode: 200 };
-    }
-
-    /** A function error surfaces with the errorType as Error and Lambda's error JSON as Cause, as in AWS. */
-    private async invokeLambda(functionName: string, payload: JsonValue): Promise<JsonValue> {
-        try {
-            return toJsonValue(await this.integrations.invokeFunction(functionName, payload));
-        } catch (err) {
-            if (err instanceof AwsError) throw new TaskStateError(serviceErrorName("Lambda", err.code), err.message);
-            const error = err instanceof Error ? err : new Error(String(err));
-            const trace = error.stack ? error.stack.split("\n").slice(1).map((line) => line.trim()) : [];
-            throw new TaskStateError(error.name, JSON.stringify({ errorType: error.name, errorMessage: error.message, trace }));
-        }
-    }
-
-    private async callDynamoDb(action: string, parameters: JsonValue): Promise<JsonValue> {
-        if (!isObject(parameters)) throw new TaskStateError("DynamoDB.ValidationException", `dynamodb:${action} Parameters must be an object.`);
-        try {
-            return toJsonValue(await this.integrations.dynamodb(action, parameters));
-        } catch (err) {
-            throw new TaskStateError(err instanceof AwsError ? serviceErrorName("DynamoDB", err.code) : "DynamoDB.AmazonDynamoDBException", errorMessage(err));
-        }
-    }
-
-    /** aws-sdk:sfn:sendTask*: PascalCase parameters; errors named `Sfn.<Code>Exception` like every SDK integration. */
-    private async callSfn(action: "sendTaskSuccess" | "sendTaskFailure" | "sendTaskHeartbeat", parameters: JsonValue): Promise<JsonValue> {
-        const members = isObject(parameters) ? parameters : {};
-        const text = (value: JsonValue | undefined) => (value === undefined || typeof value === "string" ? value : JSON.stringify(value));
-        try {
-            if (action === "sendTaskSuccess") return await this.sendTaskSuccess({ taskToken: text(members.TaskToken), output: text(members.Output) });
-            if (action === "sendTaskFailure") return await this.sendTaskFailure({ taskToken: text(members.TaskToken), error: text(members.Error), cause: text(members.Cause) });
-            return await this.sendTaskHeartbeat({ taskToken: text(members.TaskToken) });
-        } catch (err) {
-            if (err instanceof AwsError) throw new TaskStateError(serviceErrorName("Sfn", err.code), err.message);
-            throw err;
-        }
+        if (execution.data.status === "RUNNING") throw new TaskStateError("States.Runtime", `Execution ${executionArn} is still RUNNING: the service was closed`);
+        return describe(execution.data, true);
     }
 
     // ----- credentials and retention --------------------------------------------------------------------------
@@ -2090,7 +2039,7 @@ function failureOf(error: unknown): Pick<ExecutionData, "status" | "error" | "ca
 }
 
 /** What ValidateStateMachineDefinition reports: asl-validator's findings, then what this runtime cannot run. */
-function validationDiagnostics(definition: string, type: "STANDARD" | "EXPRESS"): ValidationDiagnostic[] {
+function validationDiagnostics(definition: string, type: "STANDARD" | "EXPRESS", integrationOf: IntegrationLookup): ValidationDiagnostic[] {
     let parsed: unknown;
     try {
         parsed = JSON.parse(definition);
@@ -2104,7 +2053,7 @@ function validationDiagnostics(definition: string, type: "STANDARD" | "EXPRESS")
         return diagnosticsOf(errorMessage(err));
     }
     try {
-        prepareMachine({ arn: "arn:aws:states:us-east-1:000000000000:stateMachine:validate", name: "validate", type, definition, roleArn: "arn:aws:iam::000000000000:role/validate" });
+        prepareMachine({ arn: "arn:aws:states:us-east-1:000000000000:stateMachine:validate", name: "validate", type, definition, roleArn: "arn:aws:iam::000000000000:role/validate" }, integrationOf);
     } catch (err) {
         return [{ severity: "ERROR", code: "LOCAL_RUNTIME_UNSUPPORTED", message: errorMessage(err) }];
     }
@@ -2149,25 +2098,4 @@ function listItem(data: ExecutionData): ExecutionListItem {
     if (data.stateMachineType === "STANDARD") item.redriveCount = data.redriveCount ?? 0;
     if (data.redriveDate !== undefined) item.redriveDate = toEpochSeconds(data.redriveDate);
     return item;
-}
-
-/** An ASL putEvents entry (Detail may be an object) as the EventBridge API takes it. */
-function toPutEventsEntry(raw: JsonValue, appendedResources: string[]): PutEventsEntry {
-    const entry = isObject(raw) ? raw : {};
-    const text = (value: JsonValue | undefined) => (typeof value === "string" ? value : undefined);
-    const resources = Array.isArray(entry.Resources) ? entry.Resources.filter((item): item is string => typeof item === "string") : [];
-    const result: PutEventsEntry = { Resources: [...resources, ...appendedResources] };
-    if (text(entry.Source) !== undefined) result.Source = text(entry.Source);
-    if (text(entry.DetailType) !== undefined) result.DetailType = text(entry.DetailType);
-    if (entry.Detail !== undefined) result.Detail = typeof entry.Detail === "string" ? entry.Detail : JSON.stringify(entry.Detail);
-    if (text(entry.EventBusName) !== undefined) result.EventBusName = text(entry.EventBusName);
-    if (text(entry.Time) !== undefined) result.Time = text(entry.Time);
-    return result;
-}
-
-function describeFailedEntries(response: PutEventsResult): string {
-    const failures = response.Entries.map((entry, index) => ({ index, entry }))
-        .filter(({ entry }) => entry.ErrorCode !== undefined)
-        .map(({ index, entry }) => `entry ${index}: ${entry.ErrorCode}${entry.ErrorMessage ? ` (${entry.ErrorMessage})` : ""}`);
-    return `PutEvents reported ${response.FailedEntryCount} failed entr${response.FailedEntryCount === 1 ? "y" : "ies"}: ${failures.join("; ") || "no details"}`;
 }
