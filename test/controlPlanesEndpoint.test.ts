@@ -439,6 +439,11 @@ describe("control planes through the endpoint, on a runtime of test/fixtures/con
             const pattern = JSON.stringify({ source: ["cp.shop"], "detail-type": ["orderPlaced"] });
             const put = await events.send(new EventBridge.PutRuleCommand({ Name: "cp-order-placed", EventBusName: "cp-orders", EventPattern: pattern, Description: "orders to the machine" }));
             assert.equal(put.RuleArn, `arn:aws:events:${region}:${account}:rule/cp-orders/cp-order-placed`);
+            await refusedWith(
+                events.send(new EventBridge.PutTargetsCommand({ Rule: "cp-order-placed", EventBusName: "cp-orders", Targets: [{ Id: "machine", Arn: target }] })),
+                "ValidationException",
+                new RegExp(`^RoleArn is required for target ${target}\\.$`),
+            );
             const targets = await events.send(
                 new EventBridge.PutTargetsCommand({ Rule: "cp-order-placed", EventBusName: "cp-orders", Targets: [{ Id: "machine", Arn: target, RoleArn: outputs.ruleTargetRoleArn }] }),
             );

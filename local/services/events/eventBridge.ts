@@ -47,6 +47,8 @@ type RuleState = (typeof RULE_STATES)[number];
 export const MAX_TARGETS_PER_RULE = 5;
 /** The JSONPaths `readPath` reads: `$` or `$.field.field`, no brackets or wildcards. */
 const SIMPLE_JSON_PATH = /^\$(\.[^.[\]*]+)*$/;
+/** A Step Functions state machine (or its version or alias) as a target: EventBridge needs a RoleArn to start it. */
+const STATE_MACHINE_ARN = /^arn:aws[\w-]*:states:[^:]*:\d*:stateMachine:/;
 /** The Target members the local runtime honours; any other (SqsParameters, RetryPolicy, DeadLetterConfig, ...) fails its entry. */
 const SERVED_TARGET_MEMBERS = new Set(["Id", "Arn", "RoleArn", "Input", "InputPath", "InputTransformer"]);
 
@@ -867,6 +869,8 @@ export class EventBridgeService {
         const arn = this.requiredName(entry.Arn, `${at}.arn`, 1600);
         const roleArn = member(entry.RoleArn as string | undefined);
         if (roleArn !== undefined) this.checkedName(roleArn, `${at}.roleArn`, 1600);
+        // EventBridge starts an execution only as the role the target names: AWS refuses the whole call without one.
+        if (roleArn === undefined && STATE_MACHINE_ARN.test(arn)) throw new AwsError("ValidationException", `RoleArn is required for target ${arn}.`);
         const input = member(entry.Input as string | undefined);
         const inputPath = member(entry.InputPath as string | undefined);
         const transformer = member(entry.InputTransformer as eventBridgeSdk.InputTransformer | undefined);
