@@ -75,6 +75,20 @@ function stateNames(definition: JsonObject, into: Set<string> = new Set()): Set<
 const files = readdirSync(casesDir).filter((f) => f.endsWith(".json")).sort();
 
 describe("Step Functions conformance cases: format", () => {
+    it("the shape checks reject malformed expectations and task results", () => {
+        assert.notEqual(expectProblem({ status: "SUCCEEDED" }), undefined);
+        assert.notEqual(expectProblem({ status: "DONE", output: 1 }), undefined);
+        assert.notEqual(expectProblem({ refused: "InvalidDefinition", status: "FAILED" }), undefined);
+        assert.notEqual(expectProblem({ status: "FAILED", error: "" }), undefined);
+        assert.notEqual(expectProblem({ status: "FAILED", output: {} }), undefined);
+        assert.equal(expectProblem({ status: "FAILED", error: null, cause: null }), undefined);
+        assert.equal(expectProblem({ status: "SUCCEEDED", output: null }), undefined);
+        assert.notEqual(taskResultsProblem({ T: [] }), undefined);
+        assert.notEqual(taskResultsProblem({ T: { error: 1 } }), undefined);
+        assert.notEqual(taskResultsProblem({ T: { error: "E", reason: "x" } }), undefined);
+        assert.equal(taskResultsProblem({ T: [{ error: "E", cause: "C" }, { any: "result" }] }), undefined);
+    });
+
     it("has case files and at least 320 cases", () => {
         const total = files.reduce((n, f) => n + (JSON.parse(readFileSync(join(casesDir, f), "utf8")) as Json[]).length, 0);
         assert.ok(files.length >= 10, `only ${files.length} files`);
