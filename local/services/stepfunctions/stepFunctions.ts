@@ -1,8 +1,10 @@
 /**
  * An in-process AWS Step Functions service for the offline runtime. State machines run on the npm package
  * `aws-local-stepfunctions`; this module supplies what that package leaves out: the AWS API (JSON 1.0 request and
- * response shapes), task tokens with timeouts and heartbeats, the service integrations the stack uses, AWS-shaped
- * execution history, and persistence of executions across restarts.
+ * response shapes), task tokens with timeouts and heartbeats, AWS-shaped execution history, and persistence of
+ * executions across restarts. Task states call integrations (TaskIntegration, local/core/registry.ts) that the
+ * services contribute: each resource is resolved when its machine is created, and a call here only checks the
+ * integration's permissions, runs it and maps its failure to the task's Error and Cause.
  */
 import { createHash, randomBytes, randomUUID } from "node:crypto";
 import * as fs from "node:fs";
