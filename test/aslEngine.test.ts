@@ -423,6 +423,16 @@ describe("ASL engine", function () {
             const r2 = await run(task({ TimeoutSecondsPath: "$.t", HeartbeatSecondsPath: "$.h" }), { t: 100, h: 10 });
             assert.deepEqual([r2.calls[0].timeoutSeconds, r2.calls[0].heartbeatSeconds], [100, 10]);
         });
+        it("a heartbeat timeout reported by runTask is retried and recorded as TaskTimedOut", async () => {
+            const r = await run(task({ HeartbeatSeconds: 5, Retry: [{ ErrorEquals: ["States.HeartbeatTimeout"], MaxAttempts: 1 }] }), {}, { task: failing("States.HeartbeatTimeout", "no heartbeat", 1) });
+            assert.deepEqual(output(r), { ok: 2 });
+            assert.equal(r.calls[0].heartbeatSeconds, 5);
+            assert.equal(r.events.filter((e) => e.type === "TaskTimedOut").length, 1);
+        });
+        it("a plain Error from runTask is States.TaskFailed", async () => {
+            const f = failure(await run(task(), {}, { task: () => Promise.reject(new Error("plain")) }));
+            assert.deepEqual([f.error, f.cause], ["States.TaskFailed", "plain"]);
+        });
         it("a task result over 256 KiB is States.DataLimitExceeded, which States.ALL does not catch", async () => {
             const r = await run(task({ Catch: [{ ErrorEquals: ["States.ALL"], Next: "Caught" }] }), {}, { task: () => "x".repeat(300 * 1024) });
             assert.equal(failure(r).error, "States.DataLimitExceeded");
@@ -485,6 +495,20 @@ describe("ASL engine", function () {
             const started = r.events.find((e) => e.type === "MapStateStarted")!;
             assert.deepEqual(started.mapStateStartedEventDetails, { length: 5 });
             assert.equal(r.events.filter((e) => e.type === "MapIterationSucceeded").length, 5);
+        });
+        it("MaxConcurrencyPath limits concurrency from the input", async () => {
+            let running = 0;
+            let peak = 0;
+            const def = { StartAt: "M", States: { M: { Type: "Map", ItemsPath: "$.xs", MaxConcurrencyPath: "$.max", ItemProcessor: { StartAt: "T", States: { T: { Type: "Task", Resource: "r", End: true } } }, End: true } } };
+            await run(def, { xs: [1, 2, 3, 4], max: 1 }, {
+                task: async () => {
+                    peak = Math.max(peak, ++running);
+                    await new Promise((resolve) => setImmediate(resolve));
+                    running--;
+                    return null;
+                },
+            });
+            assert.equal(peak, 1);
         });
         it("ItemsPath on a non-array is States.Runtime", async () => {
             const def = { StartAt: "M", States: { M: { Type: "Map", ItemsPath: "$.x", ItemProcessor: { StartAt: "I", States: { I: { Type: "Pass", End: true } } }, End: true } } };
@@ -647,6 +671,13 @@ describe("ASL engine", function () {
                 D: { Type: "Pass", End: true },
             });
             assert.deepEqual(output(await run(caught)), { e: "States.QueryEvaluationError" });
+        });
+        it("a JSONata failure is recorded as an EvaluationFailed event naming the state and field", async () => {
+            const r = await run(jsonata({ P: { Type: "Pass", Output: { a: "{% $nope %}" }, End: true } }));
+            const evaluation = r.events.find((e) => e.type === "EvaluationFailed")!;
+            assert.equal(evaluation.evaluationFailedEventDetails!.state, "P");
+            assert.equal(evaluation.evaluationFailedEventDetails!.location, "Output/a");
+            assert.equal(r.events.filter((e) => e.type === "EvaluationFailed").length, 1);
         });
         it("Catch in JSONata: default output is the error output; Assign sees $states.errorOutput", async () => {
             const def = jsonata({

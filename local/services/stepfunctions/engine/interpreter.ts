@@ -50,6 +50,9 @@ interface Lane {
 
 class Aborted extends Error {}
 
+/** Errors already recorded as EvaluationFailed (a Catch-less failure passes through several states). */
+const reported = new WeakSet<StatesError>();
+
 /** What one state's run produces. */
 interface StateOutcome {
     output: JsonValue;
@@ -354,6 +357,21 @@ class Execution {
             enteredId,
             causePrefix: `An error occurred while executing the state '${name}' (entered at the event id #${enteredId}).`,
         };
+        try {
+            return await this.dispatch(env);
+        } catch (e) {
+            // AWS records a JSONata failure as an EvaluationFailed event of the state before the execution fails.
+            if (e instanceof StatesError && e.error === "States.QueryEvaluationError" && !reported.has(e)) {
+                reported.add(e);
+                this.emit(lane, "EvaluationFailed", { state: name, error: e.error, cause: e.cause, location: e.location }, name);
+            }
+            throw e;
+        }
+    }
+
+    async dispatch(env: StateEnv): Promise<StateOutcome> {
+        const { name, state, language, input, lane } = env;
+        const type = state.Type as string;
         let outcome: StateOutcome;
         switch (type) {
             case "Pass":

@@ -36,8 +36,10 @@ export interface JsonataScope {
     causePrefix: string;
 }
 
-function queryError(scope: JsonataScope, text: string): StatesError {
-    return new StatesError("States.QueryEvaluationError", `${scope.causePrefix} ${text}`);
+function queryError(scope: JsonataScope, text: string, field?: string): StatesError {
+    const error = new StatesError("States.QueryEvaluationError", `${scope.causePrefix} ${text}`);
+    error.location = field;
+    return error;
 }
 
 function fnError(message: string): Error {
@@ -98,7 +100,7 @@ function awsFunctions(random: () => number): Record<string, unknown> {
 
 /** Turns a JSONata result into plain JSON (sequences become arrays; functions are an error). */
 function toJson(value: unknown, scope: JsonataScope, expression: string, field: string): JsonValue {
-    if (typeof value === "function") throw queryError(scope, `The JSONata expression '${expression}' specified for the field '${field}' returned a function, which is not a JSON value.`);
+    if (typeof value === "function") throw queryError(scope, `The JSONata expression '${expression}' specified for the field '${field}' returned a function, which is not a JSON value.`, field);
     return JSON.parse(JSON.stringify(value)) as JsonValue;
 }
 
@@ -109,16 +111,16 @@ export async function evaluateExpression(source: string, scope: JsonataScope, fi
     try {
         expr = compileJsonata(text);
     } catch (e) {
-        throw queryError(scope, `The JSONata expression '${text}' specified for the field '${field}' could not be parsed. ${jsonataMessage(e)}`);
+        throw queryError(scope, `The JSONata expression '${text}' specified for the field '${field}' could not be parsed. ${jsonataMessage(e)}`, field);
     }
     const bindings: Record<string, unknown> = { ...scope.variables, ...awsFunctions(scope.random), states: scope.states };
     let result: unknown;
     try {
         result = await expr.evaluate(undefined, bindings);
     } catch (e) {
-        throw queryError(scope, `The JSONata expression '${text}' specified for the field '${field}' threw an error during evaluation. ${jsonataMessage(e)}`);
+        throw queryError(scope, `The JSONata expression '${text}' specified for the field '${field}' threw an error during evaluation. ${jsonataMessage(e)}`, field);
     }
-    if (result === undefined) throw queryError(scope, `The JSONata expression '${text}' specified for the field '${field}' returned nothing (undefined).`);
+    if (result === undefined) throw queryError(scope, `The JSONata expression '${text}' specified for the field '${field}' returned nothing (undefined).`, field);
     return toJson(result, scope, text, field);
 }
 

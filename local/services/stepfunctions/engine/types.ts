@@ -93,6 +93,8 @@ export type ExecutionResult =
 export class StatesError extends Error {
     /** Top-level state where the failure ended the execution (for redrive). */
     failedState?: string;
+    /** For States.QueryEvaluationError: the field whose expression failed (EvaluationFailed's `location`). */
+    location?: string;
     constructor(
         /** Undefined only for a Fail state without Error/ErrorPath (AWS invents none). */
         readonly error: string | undefined,
