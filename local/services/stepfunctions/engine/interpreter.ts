@@ -4,6 +4,7 @@
  * execution timeouts, and AWS-shaped history events. Task calls go to the host through `hooks.runTask`.
  */
 import { randomBytes } from "node:crypto";
+import { setMaxListeners } from "node:events";
 import { evaluateChoiceRule, ChoicePathError } from "./choice";
 import { evaluateIntrinsic, IntrinsicPathNotFound, IntrinsicRuntimeError, looksLikeIntrinsic, parseIntrinsic } from "./intrinsics";
 import { evaluateExpression, evaluateTemplate, isJsonataExpression, type JsonataScope } from "./jsonataEval";
@@ -154,6 +155,7 @@ class Execution {
     async run(input: JsonValue): Promise<ExecutionResult> {
         const root: Lane = { last: this.options.eventIdOffset ?? 0 };
         const controller = new AbortController();
+        setMaxListeners(0, controller.signal);
         const outer = this.options.signal;
         const startAt = this.options.startAt;
         if (!startAt) {
@@ -654,6 +656,7 @@ class Execution {
         const onParentAbort = () => controller.abort();
         env.signal.addEventListener("abort", onParentAbort, { once: true });
         const timerController = new AbortController();
+        let onAbortedRace: (() => void) | undefined;
         try {
             const call = Promise.resolve()
                 .then(() =>
@@ -677,7 +680,8 @@ class Execution {
             if (timeoutSeconds !== undefined) racers.push(this.sleep(timeoutSeconds * 1000, timerController.signal).then(() => ({ timeout: true as const }), () => new Promise<never>(() => undefined)));
             const aborted = new Promise<{ aborted: true }>((resolve) => {
                 if (env.signal.aborted) resolve({ aborted: true });
-                env.signal.addEventListener("abort", () => resolve({ aborted: true }), { once: true });
+                onAbortedRace = () => resolve({ aborted: true });
+                env.signal.addEventListener("abort", onAbortedRace, { once: true });
             });
             const outcome = await Promise.race([...racers, aborted]);
             if ("aborted" in outcome) throw new Aborted();
@@ -705,12 +709,15 @@ class Execution {
         } finally {
             timerController.abort();
             env.signal.removeEventListener("abort", onParentAbort);
+            if (onAbortedRace) env.signal.removeEventListener("abort", onAbortedRace);
         }
     }
 
     /** Runs child machines concurrently; the first failure aborts the others. */
     async runChildren<T>(env: StateEnv, count: number, maxConcurrency: number, run: (index: number, signal: AbortSignal) => Promise<T>, onFailure?: (index: number, error: StatesError) => boolean): Promise<T[]> {
         const controller = new AbortController();
+        // Every running iteration's task listens on this signal: many listeners are expected, not a leak.
+        setMaxListeners(0, controller.signal);
         const onParentAbort = () => controller.abort();
         env.signal.addEventListener("abort", onParentAbort, { once: true });
         const results: T[] = new Array<T>(count);
