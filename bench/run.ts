@@ -7,7 +7,7 @@
  *   2. 50 runs of 20 names each, their `start` events put at once (target: all SUCCEEDED, no event lost).
  *
  * For each it prints the wall time, state transitions per second, Lambda invocations, CPU time and peak memory,
- * checks every report as the load test does (test/support/load.ts: the total is the sum of the per-person files),
+ * checks every report as the load test does (local/testing/load.ts: the total is the sum of the per-person files),
  * prints PASS or FAIL per target and exits non-zero when a target is missed. A fixed single-threaded loop, timed
  * before and after, shows how fast the CPU was at the time: on a shared VM it moves, and the wall times with it.
  *
@@ -27,8 +27,8 @@ import { DescribeExecutionCommand } from "@aws-sdk/client-sfn";
 import { BusEvent } from "../local/services/events/eventBridge";
 import { Runtime, startRuntime } from "../local/core/runtime";
 import { ExecutionProgress } from "../local/services/stepfunctions/stepFunctions";
-import { MiB, checkReport, eachLimited, sampleMemory, settledHeapUsed } from "../test/support/load";
-import { DrivenRuntime, clientsFor, historyOf, listWorkflowExecutions, newExecutions } from "../test/support/runtime";
+import { MiB, checkReport, eachLimited, sampleMemory, settledHeapUsed } from "../local/testing/load";
+import { DrivenRuntime, clientsFor, historyOf, listWorkflowExecutions, newExecutions } from "../local/testing/runtime";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 

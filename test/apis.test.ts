@@ -5,8 +5,8 @@ import { DescribeExecutionCommand, ListStateMachinesCommand, StartExecutionComma
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { buildClosureArchive } from "../components/closureArchive";
 import { readObjectFactory } from "./fixtures/roleProbe";
-import { cookieReport, one } from "./support/stack";
-import { TestRuntime, startTestRuntime } from "./support/runtime";
+import { cookieReport, one } from "../local/testing/stack";
+import { TestRuntime, startTestRuntime } from "../local/testing/runtime";
 
 const event = (source: string, detailType: string, detail: object = {}) =>
     JSON.stringify({ id: "1", account: "000000000000", source, time: "2026-01-01T00:00:00Z", region: "us-east-1", resources: [], "detail-type": detailType, detail });

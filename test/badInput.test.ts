@@ -13,8 +13,8 @@ import { scriptedGetMultipleFactory } from "./fixtures/faultyHandlers";
 import { LOCAL_CREDENTIALS } from "../local/core/runtime";
 import { bucketKeys, replaceHandler, startRun, taskFailures } from "./support/faults";
 import { rawCall as rawRequest } from "./support/rawRequest";
-import { TestRuntime, executionName, finished, historyOf, newExecutions, putStart, startTestRuntime, waitingTask } from "./support/runtime";
-import { cookieReport } from "./support/stack";
+import { TestRuntime, executionName, finished, historyOf, newExecutions, putStart, startTestRuntime, waitingTask } from "../local/testing/runtime";
+import { cookieReport } from "../local/testing/stack";
 
 /** The error an SDK call rejected with: its name (AWS's code) and message. */
 async function rejection(call: Promise<unknown>): Promise<{ name: string; message: string }> {

@@ -14,7 +14,7 @@ import * as Sfn from "@aws-sdk/client-sfn";
 import { NodeHttpHandler } from "@smithy/node-http-handler";
 import { evaluateStack } from "../local/core/evaluate";
 import { LOCAL_CREDENTIALS } from "../local/core/runtime";
-import { TestRuntime, finished, historyOf, startTestRuntime } from "./support/runtime";
+import { TestRuntime, finished, historyOf, startTestRuntime } from "../local/testing/runtime";
 
 const PROGRAM = path.join(__dirname, "fixtures", "controlPlanes");
 const STATUS_CHANGE = "Step Functions Execution Status Change";

@@ -17,8 +17,8 @@ import { DescribeExecutionCommand, SFNClient } from "@aws-sdk/client-sfn";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { LOCAL_CREDENTIALS } from "../local/core/runtime";
 import { scratchRoot } from "../local/core/scratch";
-import { DrivenRuntime, listWorkflowExecutions, newExecutions } from "./support/runtime";
-import { devStack } from "./support/stack";
+import { DrivenRuntime, listWorkflowExecutions, newExecutions } from "../local/testing/runtime";
+import { devStack } from "../local/testing/stack";
 
 const ROOT = path.resolve(__dirname, "..");
 const BIG_KEY = "crash/big.bin";

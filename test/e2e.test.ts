@@ -10,7 +10,7 @@ import { GetExecutionHistoryCommand } from "@aws-sdk/client-sfn";
 import { CookieReport } from "../systems/cookieReport/handlers/postProcessAll";
 import { CookieProfile } from "../systems/cookieReport/handlers/postProcessSingle";
 import { LOCAL_CREDENTIALS } from "../local/core/runtime";
-import { TestRuntime, executionName, finished, newExecutions, putStart, readJson, startTestRuntime } from "./support/runtime";
+import { TestRuntime, executionName, finished, newExecutions, putStart, readJson, startTestRuntime } from "../local/testing/runtime";
 
 const run = promisify(execFile);
 

@@ -10,8 +10,8 @@ import { PutEventsCommand } from "@aws-sdk/client-eventbridge";
 import { ConnectionLimits, Endpoint, JsonService, startEndpoint } from "../local/core/endpoint";
 import { LOCAL_CREDENTIALS } from "../local/core/runtime";
 import { Credentials, rawCall, send, signedHeaders } from "./support/rawRequest";
-import { TestRuntime, startTestRuntime } from "./support/runtime";
-import { cookieReport } from "./support/stack";
+import { TestRuntime, startTestRuntime } from "../local/testing/runtime";
+import { cookieReport } from "../local/testing/stack";
 
 const PROTOTYPE_NAMES = ["constructor", "toString", "__proto__", "hasOwnProperty", "valueOf", "__defineGetter__"];
 

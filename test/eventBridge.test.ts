@@ -9,7 +9,7 @@ import { ListTargetsByRuleCommand, PutEventsCommand, TestEventPatternCommand } f
 import { BusEvent, EventBridgeService, MAX_JSON_DEPTH, RuleSpec, TargetSpec, targetInput } from "../local/services/events/eventBridge";
 import { LOCAL_CREDENTIALS } from "../local/core/runtime";
 import { RawAnswer, rawCall as rawRequest } from "./support/rawRequest";
-import { TestRuntime, startTestRuntime } from "./support/runtime";
+import { TestRuntime, startTestRuntime } from "../local/testing/runtime";
 
 const PROTOTYPE_NAMES = ["constructor", "__proto__", "toString", "hasOwnProperty", "valueOf", "__defineGetter__"];
 

@@ -8,7 +8,7 @@ import * as eventBridgeSdk from "@aws-sdk/client-eventbridge";
 import { AwsError } from "../local/core/awsError";
 import { operationsOf } from "../local/core/operations";
 import { BusEvent, EventBridgeService, TargetSpec } from "../local/services/events/eventBridge";
-import { TestRuntime, startTestRuntime } from "./support/runtime";
+import { TestRuntime, startTestRuntime } from "../local/testing/runtime";
 
 const ACCOUNT = "000000000000";
 const REGION = "us-east-1";

@@ -16,8 +16,8 @@ import { CookieProfile } from "../systems/cookieReport/handlers/postProcessSingl
 import { EvaluatedStack } from "../local/core/evaluate";
 import { FAULT, faultyPostProcessSingleFactory, faultyProcessSingleFactory, scriptedGetMultipleFactory, silentPostProcessAllFactory } from "./fixtures/faultyHandlers";
 import { busEvent, finisherRunsFor, putTaskFinished, replaceHandler, startRun, taskEvent, taskFailures } from "./support/faults";
-import { TestRuntime, executionName, finished, historyOf, readJson, startTestRuntime } from "./support/runtime";
-import { cookieReport, stackWith } from "./support/stack";
+import { TestRuntime, executionName, finished, historyOf, readJson, startTestRuntime } from "../local/testing/runtime";
+import { cookieReport, stackWith } from "../local/testing/stack";
 
 const TASK_TIMEOUT_S = 8;
 const HEARTBEAT_S = 2;

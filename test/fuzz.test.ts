@@ -19,7 +19,7 @@ import { scratchRoot } from "../local/core/scratch";
 import { NodeSha256 } from "../local/core/sigv4";
 import { CookieReport } from "../systems/cookieReport/handlers/postProcessAll";
 import { signedHeaders } from "./support/rawRequest";
-import { TestRuntime, finished, newExecutions, putStart, readJson, startTestRuntime } from "./support/runtime";
+import { TestRuntime, finished, newExecutions, putStart, readJson, startTestRuntime } from "../local/testing/runtime";
 
 /** A small seeded generator, so a failing case can be replayed. */
 function generator(seed: number): () => number {

@@ -19,9 +19,9 @@ import { Logger } from "@aws-lambda-powertools/logger";
 import { ProcessSinglePostDetail } from "../systems/cookieReport/events";
 import { HandlerContext, SDK_CLIENT_CONFIG, withTaskFailure } from "../handlers/task";
 import { parseStartDetail } from "../systems/cookieReport/validation";
-import { cookieReport, devStack, one } from "./support/stack";
+import { cookieReport, devStack, one } from "../local/testing/stack";
 import { BusEvent } from "../local/services/events/eventBridge";
-import { TestRuntime, readJson, startTestRuntime, waitingTask } from "./support/runtime";
+import { TestRuntime, readJson, startTestRuntime, waitingTask } from "../local/testing/runtime";
 
 /** The answer (`taskFinished` or `taskFailed`) a handler put on the bus for a token. */
 async function answerFor(runtime: TestRuntime, taskToken: string): Promise<BusEvent> {

@@ -4,8 +4,8 @@
  * come back near its idle level once the runs are over. The figures are logged for CI's output (and the README).
  */
 import { strict as assert } from "assert";
-import { CheckedReport, MiB, awaitNewRuns, checkRun, eachLimited, mib, putStarts, sampleMemory, settledHeapUsed } from "./support/load";
-import { TestRuntime, listWorkflowExecutions, startTestRuntime } from "./support/runtime";
+import { CheckedReport, MiB, awaitNewRuns, checkRun, eachLimited, mib, putStarts, sampleMemory, settledHeapUsed } from "../local/testing/load";
+import { TestRuntime, listWorkflowExecutions, startTestRuntime } from "../local/testing/runtime";
 
 const RUNS = 100;
 const PEOPLE = 20;

@@ -22,7 +22,7 @@ import { Empty } from "google-protobuf/google/protobuf/empty_pb";
 import { Struct } from "google-protobuf/google/protobuf/struct_pb";
 import { DeclaredResource, EvaluatedStack, PROJECT_ROOT } from "../local/core/evaluate";
 import * as P from "../policy/policies";
-import { devStack } from "./support/stack";
+import { devStack } from "../local/testing/stack";
 
 // ─── Policy arguments, as the engine builds them ──────────────────────────────────────────────────────────
 

@@ -11,8 +11,8 @@ import { startRuntime } from "../local/core/runtime";
 import { NodeSha256 } from "../local/core/sigv4";
 import { SERVICES } from "../local/services";
 import { send } from "./support/rawRequest";
-import { devStack } from "./support/stack";
-import { TestRuntime, startTestRuntime } from "./support/runtime";
+import { devStack } from "../local/testing/stack";
+import { TestRuntime, startTestRuntime } from "../local/testing/runtime";
 
 describe("the service registry", function () {
     this.timeout(60_000);

@@ -3,7 +3,7 @@ import { strict as assert } from "assert";
 import validateAsl = require("asl-validator");
 import { AslDefinition, AslState, PUT_EVENTS_WAIT, taskStates } from "../protocol/asl";
 import { EvaluatedStack } from "../local/core/evaluate";
-import { COOKIE_REPORT, cookieReport, devStack, list, ofType, one, parentOf, stackWith, statementsOf } from "./support/stack";
+import { COOKIE_REPORT, cookieReport, devStack, list, ofType, one, parentOf, stackWith, statementsOf } from "../local/testing/stack";
 
 const T = {
     bus: "choreography:events:Bus",

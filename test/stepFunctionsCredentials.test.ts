@@ -15,8 +15,8 @@ import { createHandlerContext, withTaskFailure } from "../handlers/task";
 import { REDACTED, redactTaskToken, redactText, redactUrl, redactValue } from "../local/core/redact";
 import { StepFunctionsService, type PutEventsEntry, type TaskIntegrations } from "../local/services/stepfunctions/stepFunctions";
 import { busEvent, replaceHandler } from "./support/faults";
-import { TestRuntime, finished, historyOf, putStart, startTestRuntime } from "./support/runtime";
-import { cookieReport } from "./support/stack";
+import { TestRuntime, finished, historyOf, putStart, startTestRuntime } from "../local/testing/runtime";
+import { cookieReport } from "../local/testing/stack";
 
 const REGION = "us-east-1";
 const ACCOUNT = "123456789012";

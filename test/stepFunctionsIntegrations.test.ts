@@ -9,7 +9,7 @@ import * as path from "path";
 import { DynamoDBClient, GetItemCommand } from "@aws-sdk/client-dynamodb";
 import { CreateStateMachineCommand, DescribeExecutionCommand, ListExecutionsCommand, SFNClient, SFNServiceException, StartExecutionCommand, StopExecutionCommand } from "@aws-sdk/client-sfn";
 import { LOCAL_CREDENTIALS, Runtime, startRuntime } from "../local/core/runtime";
-import { Clients, clientsFor, historyOf } from "./support/runtime";
+import { Clients, clientsFor, historyOf } from "../local/testing/runtime";
 
 const PROGRAM = path.join(__dirname, "fixtures", "integrations");
 

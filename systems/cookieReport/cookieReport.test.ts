@@ -6,7 +6,7 @@
 import { strict as assert } from "assert";
 import * as path from "path";
 import { evaluateStack, type EvaluatedStack } from "../../local/core/evaluate";
-import { list, ofType, one, parentOf, stackWith, statementsOf } from "../../test/support/stack";
+import { list, ofType, one, parentOf, stackWith, statementsOf } from "../../local/testing/stack";
 
 const FUNCTION = "aws:lambda/function:Function";
 const ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy";

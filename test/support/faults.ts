@@ -7,8 +7,8 @@ import { waitForEvent } from "../../protocol/asl";
 import { BusEvent } from "../../local/services/events/eventBridge";
 import { FunctionSpec } from "../../local/services/lambda/lambda";
 import { redactTaskToken } from "../../local/core/redact";
-import { TestRuntime, executionName, newExecutions, putStart } from "./runtime";
-import { one } from "./stack";
+import { TestRuntime, executionName, newExecutions, putStart } from "../../local/testing/runtime";
+import { one } from "../../local/testing/stack";
 
 /**
  * Replaces a served function's code with `factory`, packaged as the stack packages its handlers, keeping the

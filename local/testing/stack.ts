@@ -1,5 +1,5 @@
 /** One evaluation of the dev stack shared by every test file (evaluating it costs seconds). */
-import { DeclaredResource, EvaluatedStack, EvaluateOptions, evaluateStack } from "../../local/core/evaluate";
+import { DeclaredResource, EvaluatedStack, EvaluateOptions, evaluateStack } from "../core/evaluate";
 
 let dev: Promise<EvaluatedStack> | undefined;
 /** The stack as `Pulumi.dev.yaml` configures it. Other configs evaluate afresh and leave this one cached. */

@@ -11,8 +11,8 @@ import {
     SFNClient,
 } from "@aws-sdk/client-sfn";
 import { waitForEvent } from "../../protocol/asl";
-import { BusEvent } from "../../local/services/events/eventBridge";
-import { LOCAL_CREDENTIALS, Runtime, RuntimeOptions, startRuntime } from "../../local/core/runtime";
+import { BusEvent } from "../services/events/eventBridge";
+import { LOCAL_CREDENTIALS, Runtime, RuntimeOptions, startRuntime } from "../core/runtime";
 import { devStack } from "./stack";
 import { cookieReport } from "./stack";
 
