@@ -15,6 +15,7 @@ import { CreateStateMachineCommand, DescribeExecutionCommand, SFNClient, StartEx
 import type { EvaluatedStack } from "../../local/core/evaluate";
 import { TaskFailure, type IntegrationCall, type TaskIntegration } from "../../local/core/registry";
 import { LOCAL_CREDENTIALS, Runtime, startRuntime } from "../../local/core/runtime";
+import { eachLimited } from "../../local/testing/load";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
 
@@ -122,16 +123,6 @@ function canonical(value: unknown): unknown {
     return value;
 }
 
-async function eachLimited<T>(items: readonly T[], limit: number, work: (item: T, index: number) => Promise<void>): Promise<void> {
-    let next = 0;
-    await Promise.all(Array.from({ length: limit }, async () => {
-        while (next < items.length) {
-            const index = next++;
-            await work(items[index], index);
-        }
-    }));
-}
-
 describe("Step Functions conformance (through the endpoint)", function () {
     this.timeout(300_000);
     const cases = loadCases();
@@ -153,7 +144,7 @@ describe("Step Functions conformance (through the endpoint)", function () {
 
     it("every case agrees with the documentation it cites, but those listed as known disagreements", async () => {
         const disagreeing = new Map<string, string>();
-        await eachLimited(cases, 16, async (c, index) => {
+        await eachLimited(cases.map((c, index) => ({ c, index })), 16, async ({ c, index }) => {
             const actual = await outcome(client, tasks, c, index);
             if (!agrees(c.expect, actual)) disagreeing.set(c.name, `expected ${JSON.stringify(c.expect)}, got ${JSON.stringify(actual)}`);
         });
