@@ -27,7 +27,7 @@ export function eventTargetFromEnv(env: NodeJS.ProcessEnv = process.env): EventT
 export async function putEvent(client: EventBridgeClient, target: EventTarget, detailType: string, detail: object, trace: TraceDetail): Promise<string> {
     const response = await client.send(
         new PutEventsCommand({
-            Entries: [{ EventBusName: target.busName, Source: target.source, DetailType: detailType, Detail: JSON.stringify({ ...detail, trace }) }],
+            Entries: [{ EventBusName: target.busName, Source: target.source, DetailType: detailType, Detail: JSON.stringify({ ...detail, trace: { ...trace, emittedAt: new Date().toISOString() } }) }],
         }),
     );
     const entry = response.Entries?.[0];

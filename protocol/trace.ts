@@ -11,6 +11,11 @@ export interface TraceDetail {
     emitter: string;
     /** The EventBridge id of the event whose handling emitted this one (absent for a state machine's step). */
     causedBy?: string;
+    /**
+     * When it was emitted, to the millisecond (ISO 8601): `event.time` has whole seconds only. A step's is the time
+     * its state was entered (`$$.State.EnteredTime`), a handler's the time it put the event.
+     */
+    emittedAt?: string;
 }
 
 /** `detail.trace` of an event, if it has a well-formed one. */
@@ -18,9 +23,12 @@ export function traceOf(detail: unknown): TraceDetail | undefined {
     if (typeof detail !== "object" || detail === null) return undefined;
     const trace = (detail as { trace?: unknown }).trace;
     if (typeof trace !== "object" || trace === null) return undefined;
-    const { correlationId, emitter, causedBy } = trace as Record<string, unknown>;
+    const { correlationId, emitter, causedBy, emittedAt } = trace as Record<string, unknown>;
     if (typeof correlationId !== "string" || typeof emitter !== "string") return undefined;
-    return typeof causedBy === "string" ? { correlationId, emitter, causedBy } : { correlationId, emitter };
+    const found: TraceDetail = { correlationId, emitter };
+    if (typeof causedBy === "string") found.causedBy = causedBy;
+    if (typeof emittedAt === "string") found.emittedAt = emittedAt;
+    return found;
 }
 
 /** The run an event belongs to: its trace's correlation id, else a task event's execution id. */
@@ -35,4 +43,5 @@ export function correlationIdOf(detail: unknown): string | undefined {
 export const STEP_TRACE = {
     "correlationId.$": "$$.Execution.Id",
     "emitter.$": "States.Format('{}.{}', $$.StateMachine.Name, $$.State.Name)",
+    "emittedAt.$": "$$.State.EnteredTime",
 } as const;

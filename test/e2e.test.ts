@@ -79,6 +79,7 @@ describe("e2e: the cookie report through the offline runtime", function () {
             const trace = (event.detail as { trace?: { correlationId?: string; emitter?: string; causedBy?: string } }).trace;
             assert.equal(trace?.correlationId, arn, `${event["detail-type"]} carries the run's execution ARN`);
             assert.ok(trace?.emitter, `${event["detail-type"]} names its emitter`);
+            assert.ok(Math.abs(Date.parse(String((trace as { emittedAt?: string }).emittedAt)) - Date.parse(event.time)) < 2000, `${event["detail-type"]} says when it was emitted, to the millisecond`);
             emitters.set(event["detail-type"], (emitters.get(event["detail-type"]) ?? new Set()).add(trace.emitter));
         }
         // Steps' events are emitted by the workflow's states; the others by the handlers that handled an event.

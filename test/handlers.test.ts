@@ -104,7 +104,7 @@ describe("handlers: serialized code against local S3 and the bus", function () {
             error: "InvalidInput",
             cause: "ProcessSingle: processSingle detail.name is required and must be a non-empty string, got undefined",
             // The run it belongs to (from the task's executionId) and the function that emitted it.
-            trace: { correlationId: task.executionArn, emitter: cookieReport("processSingle") },
+            trace: { correlationId: task.executionArn, emitter: cookieReport("processSingle"), emittedAt: (answer.detail.trace as { emittedAt?: string } | undefined)?.emittedAt },
         });
     });
 
