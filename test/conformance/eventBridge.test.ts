@@ -4,11 +4,10 @@
  * A case expects a match result, or an error code (and AWS's message only where AWS documents it).
  */
 import { strict as assert } from "assert";
-import * as fs from "fs";
 import * as path from "path";
 import { EventBridgeClient, TestEventPatternCommand } from "@aws-sdk/client-eventbridge";
 import { LOCAL_CREDENTIALS, Runtime, startRuntime } from "../../local/core/runtime";
-import type { EvaluatedStack } from "../../local/core/evaluate";
+import { emptyStack, loadCases } from "./support";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
 
@@ -25,26 +24,6 @@ interface ConformanceCase {
 }
 
 const CASES_DIR = path.join(__dirname, "eventBridge");
-
-function loadCases(): Array<ConformanceCase & { file: string }> {
-    return fs
-        .readdirSync(CASES_DIR)
-        .filter((f) => f.endsWith(".json"))
-        .sort()
-        .flatMap((file) => (JSON.parse(fs.readFileSync(path.join(CASES_DIR, file), "utf8")) as ConformanceCase[]).map((c) => ({ ...c, file })));
-}
-
-/** No program to evaluate: the events service serves TestEventPattern without any declared resource. */
-const emptyStack: EvaluatedStack = {
-    project: "conformance",
-    stack: "dev",
-    region: "us-east-1",
-    accountId: "000000000000",
-    resources: [],
-    outputs: {},
-    root: path.join(__dirname, "..", ".."),
-    secretOutputs: [],
-};
 
 const asText = (value: unknown): string => (typeof value === "string" ? value : JSON.stringify(value));
 
@@ -67,14 +46,15 @@ function agrees(expected: Expectation, actual: Expectation): boolean {
 
 describe("EventBridge conformance (TestEventPattern through the endpoint)", function () {
     this.timeout(120_000);
-    const cases = loadCases();
+    const cases = loadCases<ConformanceCase>(CASES_DIR);
     let runtime: Runtime;
     let client: EventBridgeClient;
     const disagreements: string[] = [];
 
     before(async () => {
-        runtime = await startRuntime({ port: 0, evaluated: emptyStack, log: () => undefined });
-        client = new EventBridgeClient({ endpoint: runtime.url, region: emptyStack.region, credentials: LOCAL_CREDENTIALS });
+        const stack = emptyStack("000000000000");
+        runtime = await startRuntime({ port: 0, evaluated: stack, log: () => undefined });
+        client = new EventBridgeClient({ endpoint: runtime.url, region: stack.region, credentials: LOCAL_CREDENTIALS });
     });
     after(async () => {
         client?.destroy();

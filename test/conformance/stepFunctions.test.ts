@@ -12,10 +12,10 @@ import { strict as assert } from "assert";
 import * as fs from "fs";
 import * as path from "path";
 import { CreateStateMachineCommand, DescribeExecutionCommand, SFNClient, StartExecutionCommand } from "@aws-sdk/client-sfn";
-import type { EvaluatedStack } from "../../local/core/evaluate";
 import { TaskFailure, type IntegrationCall, type TaskIntegration } from "../../local/core/registry";
 import { LOCAL_CREDENTIALS, Runtime, startRuntime } from "../../local/core/runtime";
 import { eachLimited } from "../../local/testing/load";
+import { emptyStack, loadCases } from "./support";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
 
@@ -39,17 +39,6 @@ const TASK_ARN = "arn:aws:lambda:us-east-1:123456789012:function:Conformance";
 const ACCOUNT = "123456789012";
 const REGION = "us-east-1";
 const ROLE = `arn:aws:iam::${ACCOUNT}:role/conformance`;
-
-function loadCases(): Array<ConformanceCase & { file: string }> {
-    return fs
-        .readdirSync(CASES_DIR)
-        .filter((f) => f.endsWith(".json"))
-        .sort()
-        .flatMap((file) => (JSON.parse(fs.readFileSync(path.join(CASES_DIR, file), "utf8")) as ConformanceCase[]).map((c) => ({ ...c, file })));
-}
-
-/** No program: machines are created over the API, as the cases describe them. */
-const emptyStack: EvaluatedStack = { project: "conformance", stack: "dev", region: REGION, accountId: ACCOUNT, resources: [], outputs: {}, root: path.join(__dirname, "..", ".."), secretOutputs: [] };
 
 /** What each case's Task states answer, by execution and state, in call order. */
 class ScriptedTasks implements TaskIntegration {
@@ -125,14 +114,14 @@ function canonical(value: unknown): unknown {
 
 describe("Step Functions conformance (through the endpoint)", function () {
     this.timeout(300_000);
-    const cases = loadCases();
+    const cases = loadCases<ConformanceCase>(CASES_DIR);
     const known = JSON.parse(fs.readFileSync(KNOWN_FILE, "utf8")) as Record<string, string>;
     let runtime: Runtime;
     let client: SFNClient;
     const tasks = new ScriptedTasks();
 
     before(async () => {
-        runtime = await startRuntime({ port: 0, evaluated: emptyStack, log: () => undefined });
+        runtime = await startRuntime({ port: 0, evaluated: emptyStack(ACCOUNT, REGION), log: () => undefined });
         // The runner's Task integration is consulted before every service's own (Task resources resolve at creation).
         runtime.services.lambda.integrations!.unshift(tasks);
         client = new SFNClient({ endpoint: runtime.url, region: REGION, credentials: LOCAL_CREDENTIALS });
