@@ -51,6 +51,7 @@ const SERVER_FLAGS: FlagSpec[] = [
     { name: "data-dir", value: "DIR", help: "keep objects, tables and finished executions there across restarts (in memory otherwise)" },
     { name: "max-executions", value: "N", help: "finished STANDARD executions kept in memory (at least 1)" },
     { name: "verbose", help: "print every handler log line" },
+    { name: "ec2-fixtures", value: "FILE", help: "answer EC2's describe calls (instances, spot requests, spot prices) from this JSON file" },
 ];
 const HELP_FLAG: FlagSpec = { name: "help", help: "print this help and exit" };
 const COUNT_FLAG: FlagSpec = { name: "count", value: "N", help: "how many names the start event asks for (the seed's own number otherwise)" };
@@ -183,6 +184,11 @@ export function parseArgs(argv: string[], command: Command = "start"): CliOption
     if (text("count") !== undefined) options.count = wholeNumber("--count", text("count")!, 0);
     if (text("host") !== undefined) options.host = text("host");
     if (text("data-dir") !== undefined) options.dataDir = text("data-dir");
+    if (text("ec2-fixtures") !== undefined) {
+        const file = path.resolve(text("ec2-fixtures")!);
+        if (!fs.existsSync(file) || !fs.statSync(file).isFile()) throw new UsageError(`--ec2-fixtures ${text("ec2-fixtures")}: no such file`);
+        options.fixtures = { ec2: file };
+    }
     if (v.verbose === true) options.verbose = true;
     if (v.strict === true) options.strict = true;
     if (text("stack") !== undefined) {
