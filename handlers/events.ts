@@ -3,6 +3,7 @@
  * request): where to put them comes from the environment the Bus component sets.
  */
 import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
+import type { TraceDetail } from "../protocol/trace";
 
 /** The bus and source a handler publishes to; the Bus component sets both variables on every handler. */
 export interface EventTarget {
@@ -19,11 +20,14 @@ export function eventTargetFromEnv(env: NodeJS.ProcessEnv = process.env): EventT
     return { busName, source };
 }
 
-/** Puts one event on the bus and fails loudly when EventBridge rejects the entry (PutEvents reports per entry). */
-export async function putEvent(client: EventBridgeClient, target: EventTarget, detailType: string, detail: object): Promise<string> {
+/**
+ * Puts one event on the bus, its `detail.trace` set to `trace` (the run and this emitter, replacing any trace the
+ * detail was copied with), and fails loudly when EventBridge rejects the entry (PutEvents reports per entry).
+ */
+export async function putEvent(client: EventBridgeClient, target: EventTarget, detailType: string, detail: object, trace: TraceDetail): Promise<string> {
     const response = await client.send(
         new PutEventsCommand({
-            Entries: [{ EventBusName: target.busName, Source: target.source, DetailType: detailType, Detail: JSON.stringify(detail) }],
+            Entries: [{ EventBusName: target.busName, Source: target.source, DetailType: detailType, Detail: JSON.stringify({ ...detail, trace: { ...trace, emittedAt: new Date().toISOString() } }) }],
         }),
     );
     const entry = response.Entries?.[0];

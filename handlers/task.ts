@@ -5,6 +5,7 @@
 import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
 import { Logger } from "@aws-lambda-powertools/logger";
 import { TaskAnswer, TaskDetail, TaskFailedDetail, TaskFinishedDetail } from "../protocol/taskToken";
+import { correlationIdOf, type TraceDetail } from "../protocol/trace";
 import { EventTarget, eventTargetFromEnv, putEvent } from "./events";
 import { isInvalidInput } from "./validation";
 
@@ -12,6 +13,21 @@ export interface HandlerContext {
     events: EventBridgeClient;
     target: EventTarget;
     logger: Logger;
+    /** How this handler's events name their emitter: the function's name (Lambda sets it), else the service name. */
+    emitter: string;
+}
+
+/** The incoming event as far as tracing needs it. */
+export interface TracedEvent {
+    id?: string;
+    detail?: unknown;
+}
+
+/** The trace of the events a handler emits while handling `event`: the same run, this emitter, caused by it. */
+export function traceFor(ctx: HandlerContext, event: TracedEvent): TraceDetail {
+    const trace: TraceDetail = { correlationId: correlationIdOf(event.detail) ?? "unknown", emitter: ctx.emitter };
+    if (event.id) trace.causedBy = event.id;
+    return trace;
 }
 
 /**
@@ -30,12 +46,13 @@ export function createHandlerContext(serviceName: string): HandlerContext {
         events: new EventBridgeClient(SDK_CLIENT_CONFIG),
         target: eventTargetFromEnv(),
         logger: new Logger({ serviceName }),
+        emitter: process.env.AWS_LAMBDA_FUNCTION_NAME || serviceName,
     };
 }
 
-export async function finishTask<T>(ctx: HandlerContext, task: TaskDetail, result: T): Promise<void> {
+export async function finishTask<T>(ctx: HandlerContext, task: TaskDetail, result: T, trace: TraceDetail): Promise<void> {
     const detail: TaskFinishedDetail<T> = { taskToken: task.taskToken, step: task.step, result };
-    await putEvent(ctx.events, ctx.target, TaskAnswer.taskFinished, detail);
+    await putEvent(ctx.events, ctx.target, TaskAnswer.taskFinished, detail, trace);
     ctx.logger.info("task finished", { step: task.step, executionName: task.executionName });
 }
 
@@ -49,16 +66,18 @@ export async function finishTask<T>(ctx: HandlerContext, task: TaskDetail, resul
  */
 export async function withTaskFailure<D extends Partial<TaskDetail>>(
     ctx: HandlerContext,
-    detail: D | undefined,
-    work: (task: D & TaskDetail) => Promise<void>,
+    event: { id?: string; detail?: D },
+    work: (task: D & TaskDetail, trace: TraceDetail) => Promise<void>,
 ): Promise<void> {
+    const detail = event.detail;
     if (!detail || typeof detail.taskToken !== "string" || detail.taskToken === "") {
         ctx.logger.error("event has no detail.taskToken; nothing to answer", describeDetail(detail));
         return;
     }
     const task = { ...detail, step: detail.step ?? "unknown step" } as D & TaskDetail;
+    const trace = traceFor(ctx, event);
     try {
-        await work(task);
+        await work(task, trace);
     } catch (error) {
         if (!isInvalidInput(error)) throw withoutCredentials(error, detail);
         const failed: TaskFailedDetail = {
@@ -68,7 +87,7 @@ export async function withTaskFailure<D extends Partial<TaskDetail>>(
             cause: `${task.step}: ${error.message}`,
         };
         ctx.logger.warn("task failed on its input", { step: task.step, cause: failed.cause });
-        await putEvent(ctx.events, ctx.target, TaskAnswer.taskFailed, failed);
+        await putEvent(ctx.events, ctx.target, TaskAnswer.taskFailed, failed, trace);
     }
 }
 

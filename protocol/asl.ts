@@ -3,6 +3,7 @@
  * by components, tests and the policy pack), and the builder of a step that emits an event and waits for its token.
  * No Pulumi or SDK import.
  */
+import { STEP_TRACE } from "./trace";
 
 /** A state, loosely typed: the stack writes it, asl-validator and the policy pack check it. */
 export type AslState = Record<string, unknown>;
@@ -81,6 +82,7 @@ export function waitForEvent(args: WaitForEventArgs): AslState {
                         step: args.step,
                         "executionId.$": "$$.Execution.Id",
                         "executionName.$": "$$.Execution.Name",
+                        trace: STEP_TRACE,
                         ...args.detail,
                     },
                 },

@@ -7,6 +7,7 @@
  * failed invocation reaches the bus as Lambda's failure record. The TaskFinisher turns all three into
  * SendTaskSuccess / SendTaskFailure.
  */
+import type { TraceDetail } from "./trace";
 
 /** The detail types of the answers, on the stack's own source. */
 export const TaskAnswer = {
@@ -21,12 +22,15 @@ export interface TaskDetail {
     step: string;
     executionId: string;
     executionName: string;
+    /** The run and the step that emitted the event (protocol/trace.ts). */
+    trace?: TraceDetail;
 }
 
 export interface TaskFinishedDetail<T = unknown> {
     taskToken: string;
     step: string;
     result: T;
+    trace?: TraceDetail;
 }
 
 export interface TaskFailedDetail {
@@ -34,6 +38,7 @@ export interface TaskFailedDetail {
     step: string;
     error: string;
     cause: string;
+    trace?: TraceDetail;
 }
 
 /** The detail type and source Lambda gives an asynchronous invocation's failure record on EventBridge. */

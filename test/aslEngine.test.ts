@@ -165,9 +165,9 @@ describe("ASL engine", function () {
             const r = await run(pass({ Parameters: { outer: { "inner.$": "$.a" }, list: [{ "v.$": "$.b" }, 3] } }), { a: 1, b: 2 });
             assert.deepEqual(output(r), { outer: { inner: 1 }, list: [{ v: 2 }, 3] });
         });
-        it("ResultPath onto a non-object is States.Runtime", async () => {
+        it("ResultPath onto a non-object is States.ResultPathMatchFailure (the spec's predefined error)", async () => {
             const f = failure(await run(pass({ Result: 1, ResultPath: "$.a.b" }), { a: "text" }));
-            assert.equal(f.error, "States.Runtime");
+            assert.equal(f.error, "States.ResultPathMatchFailure");
         });
     });
 
@@ -543,9 +543,10 @@ describe("ASL engine", function () {
         it("without tolerance the first failed item fails the Map with its error", async () => {
             assert.equal(failure(await run(tolerant({}), [1, 0, 2])).error, "ItemFailed");
         });
-        it("distributed Map, ItemReader and ResultWriter are refused by name", () => {
+        it("ItemReader and ResultWriter are refused by name; a distributed Map over its input needs an ExecutionType", () => {
             const map = (extra: object, processor: object = {}) => ({ StartAt: "M", States: { M: { Type: "Map", ItemProcessor: { StartAt: "I", States: { I: { Type: "Pass", End: true } }, ...processor }, End: true, ...extra } } });
-            refuses(map({}, { ProcessorConfig: { Mode: "DISTRIBUTED", ExecutionType: "STANDARD" } }), "/States/M/ItemProcessor/ProcessorConfig", "LOCAL_RUNTIME_UNSUPPORTED");
+            validateDefinition(map({}, { ProcessorConfig: { Mode: "DISTRIBUTED", ExecutionType: "STANDARD" } }));
+            refuses(map({}, { ProcessorConfig: { Mode: "DISTRIBUTED" } }), "/States/M/ItemProcessor/ProcessorConfig/ExecutionType", "SCHEMA_VALIDATION_FAILED");
             refuses(map({ ItemReader: { Resource: "arn:aws:states:::s3:getObject" } }), "/States/M/ItemReader", "LOCAL_RUNTIME_UNSUPPORTED");
             refuses(map({ ResultWriter: { Resource: "arn:aws:states:::s3:putObject" } }), "/States/M/ResultWriter", "LOCAL_RUNTIME_UNSUPPORTED");
             validateDefinition(map({}, { ProcessorConfig: { Mode: "INLINE" } }));

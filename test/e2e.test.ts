@@ -11,6 +11,7 @@ import { CookieReport } from "../systems/cookieReport/handlers/postProcessAll";
 import { CookieProfile } from "../systems/cookieReport/handlers/postProcessSingle";
 import { LOCAL_CREDENTIALS } from "../local/core/runtime";
 import { TestRuntime, executionName, finished, newExecutions, putStart, readJson, startTestRuntime } from "../local/testing/runtime";
+import { cookieReport } from "../local/testing/stack";
 
 const run = promisify(execFile);
 
@@ -63,6 +64,34 @@ describe("e2e: the cookie report through the offline runtime", function () {
         assert.equal(types[0], "ExecutionStarted");
         assert.equal(types.at(-1), "ExecutionSucceeded");
         assert.equal(types.filter((t) => t === "MapIterationSucceeded").length, 6);
+    });
+
+    it("gives every event of a run, side effects included, the run's execution ARN and its emitter", async () => {
+        await putStart(runtime, JSON.stringify({ count: 3 }));
+        const [arn] = await newExecutions(runtime, known);
+        await checkReport(runtime, arn, 3);
+        await runtime.idle();
+        const name = executionName(arn);
+        // Every event of the run but `start` (a user's) and aws.states status changes (AWS's, which name the run themselves).
+        const ofRun = runtime.events.filter((e) => e.source === "project" && e["detail-type"] !== "start" && JSON.stringify(e.detail).includes(name));
+        const emitters = new Map<string, Set<string>>();
+        for (const event of ofRun) {
+            const trace = (event.detail as { trace?: { correlationId?: string; emitter?: string; causedBy?: string } }).trace;
+            assert.equal(trace?.correlationId, arn, `${event["detail-type"]} carries the run's execution ARN`);
+            assert.ok(trace?.emitter, `${event["detail-type"]} names its emitter`);
+            assert.ok(Math.abs(Date.parse(String((trace as { emittedAt?: string }).emittedAt)) - Date.parse(event.time)) < 2000, `${event["detail-type"]} says when it was emitted, to the millisecond`);
+            emitters.set(event["detail-type"], (emitters.get(event["detail-type"]) ?? new Set()).add(trace.emitter));
+        }
+        // Steps' events are emitted by the workflow's states; the others by the handlers that handled an event.
+        assert.deepEqual([...(emitters.get("processSingle") ?? [])], [`${cookieReport("workflow")}.ProcessSingle`]);
+        assert.deepEqual([...(emitters.get("processSinglePost") ?? [])], [cookieReport("processSingle")]);
+        assert.deepEqual([...(emitters.get("sideEffectDone") ?? [])], [cookieReport("sideEffect")]);
+        assert.deepEqual([...(emitters.get("taskFinished") ?? [])].sort(), [cookieReport("getMultiple"), cookieReport("postProcessAll"), cookieReport("postProcessSingle")].sort());
+        const ids = new Set(runtime.events.map((e) => e.id));
+        for (const event of ofRun.filter((e) => !String((e.detail as { trace: { emitter: string } }).trace.emitter).includes("."))) {
+            const causedBy = (event.detail as { trace: { causedBy?: string } }).trace.causedBy;
+            assert.ok(causedBy && ids.has(causedBy), `${event["detail-type"]} names the event whose handling emitted it`);
+        }
     });
 
     it("processes a random 0 to 20 names when start carries no count (the seed's Detail={})", async () => {

@@ -103,6 +103,8 @@ describe("handlers: serialized code against local S3 and the bus", function () {
             step: "ProcessSingle",
             error: "InvalidInput",
             cause: "ProcessSingle: processSingle detail.name is required and must be a non-empty string, got undefined",
+            // The run it belongs to (from the task's executionId) and the function that emitted it.
+            trace: { correlationId: task.executionArn, emitter: cookieReport("processSingle"), emittedAt: (answer.detail.trace as { emittedAt?: string } | undefined)?.emittedAt },
         });
     });
 
@@ -313,17 +315,17 @@ describe("withTaskFailure: what a failing handler logs and throws", () => {
         const logger = new Logger({ serviceName: "test" });
         logger.error = ((message: string, fields: unknown) => void logged.push({ level: "error", message, fields })) as Logger["error"];
         logger.warn = ((message: string, fields: unknown) => void logged.push({ level: "warn", message, fields })) as Logger["warn"];
-        const ctx: HandlerContext = { logger, events: new EventBridgeClient({}), target: { busName: "b", source: "s" } };
+        const ctx: HandlerContext = { logger, events: new EventBridgeClient({}), target: { busName: "b", source: "s" }, emitter: "test" };
         return { ctx, logged };
     }
 
     it("logs an event with no token by its step and keys only, never its values", async () => {
         const { ctx, logged } = recordingContext();
         let ran = false;
-        await withTaskFailure(ctx, { step: "PostProcessSingle", url, name: "Ann" } as Partial<ProcessSinglePostDetail>, async () => void (ran = true));
+        await withTaskFailure(ctx, { detail: { step: "PostProcessSingle", url, name: "Ann" } as Partial<ProcessSinglePostDetail> }, async () => void (ran = true));
         assert.equal(ran, false);
         assert.deepEqual(logged, [{ level: "error", message: "event has no detail.taskToken; nothing to answer", fields: { step: "PostProcessSingle", keys: ["name", "step", "url"] } }]);
-        await withTaskFailure(ctx, "not an object" as unknown as Partial<ProcessSinglePostDetail>, async () => undefined);
+        await withTaskFailure(ctx, { detail: "not an object" as unknown as Partial<ProcessSinglePostDetail> }, async () => undefined);
         assert.deepEqual(logged[1].fields, { keys: [] });
     });
 
@@ -331,7 +333,7 @@ describe("withTaskFailure: what a failing handler logs and throws", () => {
         const { ctx } = recordingContext();
         const detail: ProcessSinglePostDetail = { taskToken: token, step: "PostProcessSingle", executionId: "e", executionName: "run", name: "Ann", url };
         const signature = new URL(url).searchParams.get("X-Amz-Signature")!;
-        const thrown = await withTaskFailure(ctx, detail, async () => {
+        const thrown = await withTaskFailure(ctx, { detail }, async () => {
             throw new TypeError(`cannot fetch ${url} (signature ${signature}) for ${token}`);
         }).then(
             () => assert.fail("expected the error to be rethrown"),

@@ -527,7 +527,7 @@ describe("StepFunctionsService", function () {
             await expectAwsError(service.startExecution({ stateMachineArn: arn, name: "same", input: '{"orderId":"y"}' }), "ExecutionAlreadyExists");
         });
 
-        it("rejects definitions that reuse a state name (the library routes Task states by name)", () => {
+        it("rejects definitions that reuse a state name anywhere in the machine, as the States Language requires", () => {
             const task = { Type: "Task", Resource: "arn:aws:states:::lambda:invoke", Parameters: { FunctionName: "f" }, End: true };
             assert.throws(
                 () => addMachine("Dup", { StartAt: "Work", States: { Work: { Type: "Parallel", Branches: [{ StartAt: "Call", States: { Call: task } }, { StartAt: "Call", States: { Call: task } }], End: true } } }),

@@ -163,7 +163,7 @@ describe("StepFunctionsService: control plane", function () {
             await expectAwsError(service.startExecution({ stateMachineArn: `${MACHINE_PREFIX}once:7` }), "StateMachineDoesNotExist");
         });
 
-        it("validates definitions: OK, or FAIL with asl-validator's diagnostics", async () => {
+        it("validates definitions: OK, or FAIL with diagnostics in AWS's codes and locations", async () => {
             assert.deepEqual(await service.validateStateMachineDefinition({ definition: passDefinition("x") }), { result: "OK", diagnostics: [], truncated: false });
             const missing = await service.validateStateMachineDefinition({ definition: JSON.stringify({ StartAt: "A", States: { A: { Type: "Pass", Next: "B" } } }) });
             assert.equal(missing.result, "FAIL");
@@ -182,7 +182,7 @@ describe("StepFunctionsService: control plane", function () {
             });
             // ASL: state names are unique across the whole machine, nested blocks included.
             assert.equal(duplicateTasks.result, "FAIL");
-            assert.equal(duplicateTasks.diagnostics?.[0].code, "DUPLICATE_STATE_NAMES");
+            assert.equal(duplicateTasks.diagnostics?.[0].code, "DUPLICATE_STATE_NAME"); // the code AWS's API reference lists
             assert.match(duplicateTasks.diagnostics?.[0].message ?? "", /Call/);
             const notJson = await service.validateStateMachineDefinition({ definition: "{" });
             assert.equal(notJson.result, "FAIL");

@@ -181,7 +181,7 @@ describe("StepFunctionsService: no credential in what it keeps", function () {
 export function leakyPostProcessSingleFactory() {
     const ctx = createHandlerContext("postProcessSingle");
     return async (event: EventBridgeEvent<"processSinglePost", ProcessSinglePostDetail>): Promise<void> =>
-        withTaskFailure(ctx, event.detail, async (task) => {
+        withTaskFailure(ctx, event, async (task) => {
             const error = new Error(`cannot read ${task.url} for ${task.taskToken}`);
             error.name = "LeakyFault";
             throw error;

@@ -167,27 +167,6 @@ export function sameRouting(a: readonly RoutingEntry[], b: readonly RoutingEntry
     return key(a) === key(b);
 }
 
-/**
- * The diagnostics in the message `aws-local-stepfunctions` throws when asl-validator refuses a definition
- * ("... see error(s) below:\n CODE: message\nCODE: message"), as ValidateStateMachineDefinition's diagnostics.
- */
-export function diagnosticsOf(message: string): ValidationDiagnostic[] {
-    const [, listed] = message.split(/see error\(s\) below:\s*/);
-    if (listed === undefined) return [{ severity: "ERROR", code: "INVALID_DEFINITION", message }];
-    return listed
-        .split("\n")
-        .map((line) => line.trim())
-        .filter((line) => line.length > 0)
-        .map((line) => {
-            const match = /^([A-Z_]+):\s*(.*)$/.exec(line);
-            const diagnostic: ValidationDiagnostic = { severity: "ERROR", code: match ? match[1] : "INVALID_DEFINITION", message: match ? match[2] : line };
-            // Schema messages start with the JSON pointer of what is wrong: AWS reports it as the location.
-            const location = match ? /^(\/\S*) /.exec(match[2]) : null;
-            if (location) diagnostic.location = location[1];
-            return diagnostic;
-        });
-}
-
 // ---------------------------------------------------------------------------------------------------------------
 // aws.states "Step Functions Execution Status Change"
 // ---------------------------------------------------------------------------------------------------------------

@@ -1,17 +1,14 @@
 /**
- * Execution history for the offline Step Functions service: AWS `HistoryEvent` objects, the conversion of
- * `aws-local-stepfunctions`' event log into them, and GetExecutionHistory paging.
+ * Execution history for the offline Step Functions service: AWS `HistoryEvent` objects as recorded, the engine's
+ * events carried into them, and GetExecutionHistory paging.
  */
-import type { StateMachine } from "aws-local-stepfunctions";
 import { AwsError } from "../../core/awsError";
+import type { EventOrigin, HistoryEvent as EngineHistoryEvent } from "./engine";
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | JsonObject;
 export interface JsonObject {
     [key: string]: JsonValue;
 }
-
-/** One entry of the library's `eventLogs` (the package does not export the type itself). */
-export type LibraryEvent = ReturnType<StateMachine["run"]>["eventLogs"] extends AsyncGenerator<infer E> ? E : never;
 
 /** The `...EventDetails` member of a history event; `undefined` members are left out of the JSON. */
 export type EventDetails = { [field: string]: JsonValue | undefined };
@@ -25,12 +22,6 @@ export interface HistoryEvent {
     [detailsField: `${string}EventDetails`]: EventDetails | undefined;
 }
 
-/** Where an event happened, passed on to progress listeners. */
-export interface EventOrigin {
-    stateName?: string;
-    mapIndex?: number;
-}
-
 /** An event before it is numbered. */
 export interface NewHistoryEvent {
     type: string;
@@ -38,22 +29,14 @@ export interface NewHistoryEvent {
     origin?: EventOrigin;
     /** Milliseconds since the epoch; now when absent. */
     timestampMs?: number;
+    /** The event this one follows (AWS links events of one state or branch); the one before it when absent. */
+    previousEventId?: number;
 }
 
-/** What the converter needs to know about the execution besides the event itself. */
-export interface ConversionContext {
-    roleArn: string;
-    /** The execution input exactly as the caller sent it. */
+/** What the recorder needs to know about the execution besides the engine's events. */
+export interface RecordingContext {
+    /** The execution input exactly as the caller sent it (ExecutionStarted shows it so, not re-serialised). */
     input: string;
-    /** error/cause given to StopExecution, for the ExecutionAborted event. */
-    stopDetails(): { error?: string; cause?: string };
-    /** A state of the definition by name (any nesting level), to compute the Map length. */
-    findState(name: string): JsonObject | undefined;
-    /**
-     * A redrive resumes an execution whose history already holds ExecutionStarted; the library's run of the
-     * resumed part logs one again, which AWS does not show (ExecutionRedriven stands in its place).
-     */
-    redriven?: boolean;
     /** Shown in ExecutionStarted when the execution was started through a version or an alias, as AWS does. */
     stateMachineVersionArn?: string;
     stateMachineAliasArn?: string;
@@ -68,7 +51,7 @@ export function detailsFieldFor(type: string): `${string}EventDetails` {
     return `${type[0].toLowerCase()}${type.slice(1)}EventDetails`;
 }
 
-/** Numbers events and keeps their timestamps monotonic (the library stamps events from several lanes). */
+/** Numbers events and keeps their timestamps monotonic (events of concurrent branches arrive interleaved). */
 export class HistoryRecorder {
     private lastTimestampMs: number;
 
@@ -80,7 +63,7 @@ export class HistoryRecorder {
     append(event: NewHistoryEvent): HistoryEvent {
         const id = this.events.length + 1;
         this.lastTimestampMs = Math.max(event.timestampMs ?? Date.now(), this.lastTimestampMs);
-        const recorded: HistoryEvent = { id, previousEventId: id - 1, timestamp: this.lastTimestampMs / 1000, type: event.type };
+        const recorded: HistoryEvent = { id, previousEventId: event.previousEventId ?? id - 1, timestamp: this.lastTimestampMs / 1000, type: event.type };
         if (event.details) recorded[detailsFieldFor(event.type)] = dropUndefined(event.details);
         this.events.push(recorded);
         return recorded;
@@ -99,111 +82,36 @@ function dropUndefined(details: EventDetails): EventDetails {
     return Object.fromEntries(Object.entries(details).filter(([, value]) => value !== undefined));
 }
 
-function toJsonText(value: unknown): string {
-    return JSON.stringify(value ?? null);
-}
-
-function textOrUndefined(value: unknown): string | undefined {
-    if (value === undefined || value === null || value === "") return undefined;
-    return typeof value === "string" ? value : JSON.stringify(value);
-}
-
 /**
- * Turns the library's events into AWS history events. Stateful because AWS reports Map/Parallel success as its own
- * event before `...StateExited`, which must not appear when the state failed and was caught.
+ * Carries the engine's events into the history. The service records events of its own between them (TaskSubmitted,
+ * ExecutionRedriven), so recorded ids differ from the engine's: previousEventId is translated through the ids each
+ * engine event was recorded under.
  */
-export class LibraryEventConverter {
-    private readonly failedStates = new Set<string>();
+export class EngineEventRecorder {
+    private readonly recordedIds = new Map<number, number>();
 
-    constructor(private readonly context: ConversionContext) {}
+    constructor(private readonly context: RecordingContext) {}
 
-    convert(event: LibraryEvent): NewHistoryEvent[] {
-        const at = { timestampMs: event.timestamp };
-        switch (event.type) {
-            case "ExecutionStarted": {
-                if (this.context.redriven) return [];
-                const { stateMachineVersionArn, stateMachineAliasArn } = this.context;
-                return [{ ...at, type: "ExecutionStarted", details: { input: this.context.input, inputDetails: NOT_TRUNCATED, roleArn: this.context.roleArn, stateMachineAliasArn, stateMachineVersionArn } }];
-            }
-            case "ExecutionSucceeded":
-                return [{ ...at, type: "ExecutionSucceeded", details: { output: toJsonText(event.output), outputDetails: NOT_TRUNCATED } }];
-            case "ExecutionFailed":
-                return [{ ...at, type: "ExecutionFailed", details: { error: textOrUndefined(event.Error), cause: textOrUndefined(event.Cause) } }];
-            case "ExecutionAborted":
-                return [{ ...at, type: "ExecutionAborted", details: this.context.stopDetails() }];
-            case "ExecutionTimeout":
-                return [{ ...at, type: "ExecutionTimedOut", details: { error: "States.Timeout", cause: "The execution ran longer than the state machine's TimeoutSeconds." } }];
-            case "StateEntered":
-                return this.stateEntered(event, at.timestampMs);
-            case "StateExited":
-                return this.stateExited(event, at.timestampMs);
-            case "StateFailed":
-                return this.stateFailed(event, at.timestampMs);
-            case "MapIterationStarted":
-            case "MapIterationSucceeded":
-            case "MapIterationFailed": {
-                const origin = { stateName: event.parentState.name, mapIndex: event.index };
-                return [{ ...at, type: event.type, details: { name: event.parentState.name, index: event.index }, origin }];
-            }
-            default:
-                // StateRetried/StateCaught and ParallelBranch* have no AWS counterpart: AWS shows a retry as a new
-                // TaskScheduled and a catch as the state's exit.
-                return [];
+    /** The event as it is to be recorded (its previousEventId still to be numbered by the HistoryRecorder). */
+    convert(event: EngineHistoryEvent): NewHistoryEvent {
+        const field = detailsFieldFor(event.type);
+        let details = event[field];
+        if (event.type === "ExecutionStarted") {
+            const { stateMachineVersionArn, stateMachineAliasArn } = this.context;
+            details = { ...details, input: this.context.input, inputDetails: NOT_TRUNCATED, stateMachineAliasArn, stateMachineVersionArn };
         }
+        return { type: event.type, details, timestampMs: event.timestamp * 1000, previousEventId: this.recordedIdOf(event.previousEventId) };
     }
 
-    private stateKey(name: string, index: number | undefined): string {
-        return `${name}#${index ?? ""}`;
+    /** The engine's event `engineId` was recorded as `recordedId` (or, for TaskSubmitted, is now followed by it). */
+    recordedAs(engineId: number, recordedId: number): void {
+        this.recordedIds.set(engineId, recordedId);
     }
 
-    private stateEntered(event: Extract<LibraryEvent, { type: "StateEntered" }>, timestampMs: number): NewHistoryEvent[] {
-        const { name, type, input } = event.state;
-        const origin = { stateName: name, mapIndex: event.index };
-        this.failedStates.delete(this.stateKey(name, event.index));
-        const entered: NewHistoryEvent = { timestampMs, type: `${type}StateEntered`, details: { name, input: toJsonText(input), inputDetails: NOT_TRUNCATED }, origin };
-        if (type === "Map") return [entered, { timestampMs, type: "MapStateStarted", details: { length: this.mapLength(name, input) }, origin }];
-        if (type === "Parallel") return [entered, { timestampMs, type: "ParallelStateStarted", origin }];
-        return [entered];
+    /** The recorded id standing for an engine id; 0 (no previous event) for one never recorded. */
+    recordedIdOf(engineId: number): number {
+        return this.recordedIds.get(engineId) ?? 0;
     }
-
-    private stateExited(event: Extract<LibraryEvent, { type: "StateExited" }>, timestampMs: number): NewHistoryEvent[] {
-        const { name, type, output } = event.state;
-        const origin = { stateName: name, mapIndex: event.index };
-        const exited: NewHistoryEvent = { timestampMs, type: `${type}StateExited`, details: { name, output: toJsonText(output), outputDetails: NOT_TRUNCATED }, origin };
-        const failed = this.failedStates.delete(this.stateKey(name, event.index));
-        if ((type === "Map" || type === "Parallel") && !failed) return [{ timestampMs, type: `${type}StateSucceeded`, origin }, exited];
-        return [exited];
-    }
-
-    private stateFailed(event: Extract<LibraryEvent, { type: "StateFailed" }>, timestampMs: number): NewHistoryEvent[] {
-        const { name, type } = event.state;
-        this.failedStates.add(this.stateKey(name, event.index));
-        // Only Map and Parallel have a "failed" state event in AWS; a Task's failure is its TaskFailed event.
-        if (type !== "Map" && type !== "Parallel") return [];
-        return [{ timestampMs, type: `${type}StateFailed`, origin: { stateName: name, mapIndex: event.index } }];
-    }
-
-    /** The number of items the Map iterates, when its InputPath/ItemsPath are plain dotted paths. */
-    private mapLength(stateName: string, input: unknown): number | undefined {
-        const state = this.context.findState(stateName);
-        const inputPath = state?.InputPath;
-        const itemsPath = state?.ItemsPath;
-        const effective = typeof inputPath === "string" ? resolveSimplePath(inputPath, input) : input;
-        const items = typeof itemsPath === "string" ? resolveSimplePath(itemsPath, effective) : effective;
-        return Array.isArray(items) ? items.length : undefined;
-    }
-}
-
-/** Resolves `$`, `$.a.b` and `$.a[0]`; anything fancier yields undefined (it is only used for display). */
-export function resolveSimplePath(path: string, value: unknown): unknown {
-    if (!/^\$((\.[A-Za-z_][\w-]*)|(\[\d+\]))*$/.test(path)) return undefined;
-    let current: unknown = value;
-    for (const segment of path.slice(1).match(/\.[^.[]+|\[\d+\]/g) ?? []) {
-        if (current === null || typeof current !== "object") return undefined;
-        const key = segment.startsWith("[") ? Number(segment.slice(1, -1)) : segment.slice(1);
-        current = (current as Record<string | number, unknown>)[key];
-    }
-    return current;
 }
 
 /** A copy of the event with each of its `*EventDetails` replaced by what `change` makes of it. */

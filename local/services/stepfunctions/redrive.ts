@@ -1,7 +1,6 @@
 /**
  * RedriveExecution's rules: which executions may be redriven (AWS's redriveStatus), and where a redrive resumes.
- * aws-local-stepfunctions cannot resume a run mid-machine, so the service starts it again at the state found here
- * (a copy of the definition with that StartAt) with the input that state had.
+ * The engine resumes a run at the top-level state found here, with the input that state had.
  */
 import { AwsError } from "../../core/awsError";
 import type { HistoryEvent, JsonObject, JsonValue } from "./history";
@@ -25,7 +24,7 @@ export interface ResumePoint {
 
 /**
  * Finds the resume point in an execution's history: the last top-level state entered and not exited. A failure
- * inside a Map or Parallel state is refused by name: the library cannot resume inside one, and rerunning the whole
+ * inside a Map or Parallel state is refused by name: the engine cannot resume inside one, and rerunning the whole
  * state would rerun the iterations and branches that succeeded, which AWS does not.
  */
 export function resumePointOf(executionArn: string, history: readonly HistoryEvent[], definition: JsonObject, executionInput: JsonValue): ResumePoint {

@@ -1,4 +1,4 @@
-/** Step Functions: the state machines the stack declares, run on aws-local-stepfunctions, calling other services. */
+/** Step Functions: the state machines the stack declares, run on the project's own ASL engine (./engine), calling other services. */
 import * as stepFunctionsSdk from "@aws-sdk/client-sfn";
 import { operationsOf } from "../../core/operations";
 import { namedArn, str } from "../../core/naming";

@@ -1,33 +1,43 @@
 /**
- * An in-process AWS Step Functions service for the offline runtime. State machines run on the npm package
- * `aws-local-stepfunctions`; this module supplies what that package leaves out: the AWS API (JSON 1.0 request and
- * response shapes), task tokens with timeouts and heartbeats, AWS-shaped execution history, and persistence of
- * executions across restarts. Task states call integrations (TaskIntegration, local/core/registry.ts) that the
+ * An in-process AWS Step Functions service for the offline runtime. State machines run on the project's own ASL
+ * engine (`./engine`: JSONPath and JSONata, variables, intrinsics, Retry/Catch, Map/Parallel, the history events);
+ * this module is the service around it: the AWS API (JSON 1.0 request and response shapes), task tokens and
+ * heartbeats, execution history as GetExecutionHistory pages it, and persistence of executions across restarts. Task states call integrations (TaskIntegration, local/core/registry.ts) that the
  * services contribute: each resource is resolved when its machine is created, and a call here only checks the
  * integration's permissions, runs it and maps its failure to the task's Error and Cause.
  */
 import { createHash, randomBytes, randomUUID } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { ExecutionAbortedError, ExecutionError, ExecutionTimeoutError, StateMachine, type RunOptions, type StateMachineDefinition } from "aws-local-stepfunctions";
+import {
+    InvalidDefinitionError,
+    TASK_TIMED_OUT,
+    definitionDiagnostics,
+    runExecution,
+    validateDefinition,
+    type EventOrigin,
+    type ExecutionResult,
+    type HistoryEvent as EngineHistoryEvent,
+    type RunOptions,
+    type TaskCall,
+} from "./engine";
 import { AwsError } from "../../core/awsError";
 import { TaskFailure, type IntegrationCall, type TaskIntegration, type TaskPattern } from "../../core/registry";
 import { jsonNestsDeeperThan } from "../../core/jsonDepth";
 import { redactText, type RedactOptions } from "../../core/redact";
 import {
+    EngineEventRecorder,
     HistoryRecorder,
-    LibraryEventConverter,
     mapEventDetails,
     pageHistory,
     paginate,
     type EventDetails,
-    type EventOrigin,
     type GetExecutionHistoryRequest,
     type GetExecutionHistoryResponse,
     type HistoryEvent,
     type JsonObject,
     type JsonValue,
-    type LibraryEvent,
+    type NewHistoryEvent,
 } from "./history";
 
 import {
@@ -38,7 +48,6 @@ import {
     checkMachineType,
     checkResourceName,
     checkRoleArn,
-    diagnosticsOf,
     eventTime,
     invalidArn,
     parseMachineTarget,
@@ -78,32 +87,12 @@ import {
     type ValidationDiagnostic,
 } from "./controlPlane";
 import { integrationsFromFunctions, statesIntegrations, type TaskIntegrations } from "./integrations";
-import { resumePointOf, redriveStatusOf } from "./redrive";
+import { resumePointOf, redriveStatusOf, type ResumePoint } from "./redrive";
 import { VersionCatalog, type MachineAlias } from "./versions";
 
 export type { GetExecutionHistoryRequest, GetExecutionHistoryResponse, HistoryEvent, JsonObject, JsonValue } from "./history";
 export type * from "./controlPlane";
 export { EXECUTION_STATUS_CHANGE } from "./controlPlane";
-
-installPromiseWithResolvers();
-
-/** `aws-local-stepfunctions` calls `Promise.withResolvers` (Node 22+) in every Task state; Node 20 lacks it. */
-function installPromiseWithResolvers(): void {
-    if (typeof (Promise as { withResolvers?: unknown }).withResolvers === "function") return;
-    Object.defineProperty(Promise, "withResolvers", {
-        configurable: true,
-        writable: true,
-        value: function withResolvers<T>(this: PromiseConstructor) {
-            let resolve!: (value: T | PromiseLike<T>) => void;
-            let reject!: (reason?: unknown) => void;
-            const promise = new this<T>((res, rej) => {
-                resolve = res;
-                reject = rej;
-            });
-            return { promise, resolve, reject };
-        },
-    });
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Public types
@@ -284,59 +273,37 @@ export type EmptyResponse = Record<string, never>;
 
 /** AWS's payload limit for inputs, outputs and task results (bytes of UTF-8). */
 const MAX_PAYLOAD_BYTES = 262_144;
-/** The longest delay setTimeout honours (a larger one fires after 1 ms). */
+/** The longest delay setTimeout honours (a larger one fires after 1 ms): longer sleeps are chained. */
 const MAX_TIMER_MS = 2_147_483_647;
-/** AWS's default Task timeout (99999999 s) exceeds what a timer can wait; clamp it. */
-const DEFAULT_TASK_TIMEOUT_MS = MAX_TIMER_MS;
-/**
- * TimeoutSeconds handed to the library for every Task. The library otherwise applies its own 60 s default and races
- * its own timer against ours; we enforce TimeoutSeconds/HeartbeatSeconds ourselves so the token is retired with it.
- */
-const LIBRARY_TASK_TIMEOUT_SECONDS = Math.floor(MAX_TIMER_MS / 1000);
 /** Task tokens are base64url of 48 random bytes. */
 const TASK_TOKEN_PATTERN = /^[A-Za-z0-9_-]{64}$/;
 /** How long history may grow before a running execution is saved again. */
 const PERSIST_DELAY_MS = 500;
 const ABORTED_ON_RESTART_CAUSE = "offline runtime stopped while the execution was running";
-/**
- * Context keys carrying the real execution input and start time. The library overwrites `$$.Execution.Input` and
- * `StartTime` in every run it starts, including each Map iteration and Parallel branch (which then see the item as
- * "execution input"), so paths to them are rewritten to these keys.
- */
-const CONTEXT_INPUT_KEY = "LocalRuntimeExecutionInput";
-const CONTEXT_START_TIME_KEY = "LocalRuntimeExecutionStartTime";
 
 const STATE_MACHINE_ARN = /^arn:aws[a-z-]*:states:[a-z0-9-]*:\d*:stateMachine:[^:\s]{1,80}$/;
 const EXECUTION_ARN = /^arn:aws[a-z-]*:states:[a-z0-9-]*:\d*:(execution:[^:\s]{1,80}:[^:\s]{1,80}|express:[^:\s]{1,80}:[^:\s]{1,80}:[^:\s]+)$/;
 
 // ---------------------------------------------------------------------------------------------------------------
-// Definitions: what we hand to the library
+// Definitions: validated by the engine, Task resources resolved to integrations
 // ---------------------------------------------------------------------------------------------------------------
 
-type LibraryHandlers = NonNullable<NonNullable<RunOptions["overrides"]>["taskResourceLocalHandlers"]>;
-type LibraryJson = Parameters<LibraryHandlers[string]>[0];
-
-/** How history names a resource: `resourceType` "events", `resource` "putEvents.waitForTaskToken". */
-interface ResourceLabel {
-    resourceType: string;
-    resource: string;
-}
-
-interface TaskStateInfo {
-    name: string;
+/** A Task resource as the service calls it: which integration serves it, with which pattern. */
+interface TaskResource {
     /** The Resource as written, pattern suffix included. */
     resource: string;
     /** The Resource without its pattern suffix, as integrations are asked about it. */
     target: string;
     pattern: TaskPattern;
     integration: TaskIntegration;
-    /** A bare Lambda ARN: history records LambdaFunction* events instead of Task* ones, as AWS does. */
-    lambdaFunction: boolean;
+    /** How history labels it: `resourceType` "events", `resource` "putEvents.waitForTaskToken" (for TaskSubmitted). */
     label: ResourceLabel;
-    timeoutSeconds?: number;
-    heartbeatSeconds?: number;
-    /** Parameters members produced by `States.JsonToString(<path>)`, which we stringify ourselves (see rewriteJsonToString). */
-    jsonStringPaths: Array<Array<string | number>>;
+}
+
+/** How history names a resource: `resourceType` "events", `resource` "putEvents.waitForTaskToken". */
+interface ResourceLabel {
+    resourceType: string;
+    resource: string;
 }
 
 interface PreparedMachine {
@@ -348,22 +315,14 @@ interface PreparedMachine {
     revisionId: string;
     loggingConfiguration: LoggingConfiguration;
     tracingConfiguration: TracingConfiguration;
-    library: StateMachine;
-    tasks: Map<string, TaskStateInfo>;
-    states: Map<string, JsonObject>;
+    /** The parsed definition the engine runs. */
+    definition: JsonObject;
+    /** Every Task resource of the definition (any nesting level), by the Resource as written. */
+    tasks: Map<string, TaskResource>;
 }
-
-/** Keys of the wrapper the library evaluates in place of a Task's Parameters. */
-const WRAPPED_PARAMETERS = "parameters";
-const WRAPPED_TIMEOUT = "timeoutSeconds";
-const WRAPPED_HEARTBEAT = "heartbeatSeconds";
 
 function isObject(value: unknown): value is JsonObject {
     return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-function positiveNumber(value: unknown): number | undefined {
-    return typeof value === "number" && value > 0 ? value : undefined;
 }
 
 /** A Task resource split into what an integration serves and its pattern (`.sync`, `.sync:2`, `.waitForTaskToken`). */
@@ -381,146 +340,48 @@ function resourceLabel(target: string, pattern: TaskPattern): ResourceLabel {
     return { resourceType: service ? service[1] : "unknown", resource: target };
 }
 
-/** Collects Task states while copying a definition into the form the library runs. */
-class DefinitionPreparer {
-    readonly tasks = new Map<string, TaskStateInfo>();
-    readonly states = new Map<string, JsonObject>();
-
-    constructor(
-        private readonly machineName: string,
-        private readonly machineType: "STANDARD" | "EXPRESS",
-        private readonly integrationOf: IntegrationLookup,
-    ) {}
-
-    /** A `{StartAt, States}` block (top level, Map ItemProcessor/Iterator, Parallel branch). */
-    block(block: JsonObject): JsonObject {
-        if (!isObject(block.States)) return block;
-        const states: JsonObject = {};
-        for (const [name, state] of Object.entries(block.States)) states[name] = isObject(state) ? this.state(name, state) : state;
-        return { ...block, States: states };
+/** Every Task state of a `{StartAt, States}` block and the blocks inside it (Map ItemProcessor/Iterator, Parallel branches). */
+function* taskStatesOf(block: JsonValue): Generator<{ name: string; state: JsonObject }> {
+    if (!isObject(block) || !isObject(block.States)) return;
+    for (const [name, state] of Object.entries(block.States)) {
+        if (!isObject(state)) continue;
+        if (state.Type === "Task") yield { name, state };
+        for (const key of ["ItemProcessor", "Iterator"]) if (state.Type === "Map") yield* taskStatesOf(state[key]);
+        if (state.Type === "Parallel" && Array.isArray(state.Branches)) for (const branch of state.Branches) yield* taskStatesOf(branch);
     }
+}
 
-    private state(name: string, state: JsonObject): JsonObject {
-        if (!this.states.has(name)) this.states.set(name, state);
-        const copy: JsonObject = { ...state };
-        if (state.Type === "Task") return this.task(name, copy);
-        for (const key of ["ItemProcessor", "Iterator"]) {
-            const processor = state[key];
-            if (state.Type === "Map" && isObject(processor)) copy[key] = this.block(processor);
-        }
-        if (state.Type === "Parallel" && Array.isArray(state.Branches)) copy.Branches = state.Branches.map((branch) => (isObject(branch) ? this.block(branch) : branch));
-        return copy;
-    }
-
-    private task(name: string, copy: JsonObject): JsonObject {
-        if (this.tasks.has(name)) {
-            throw new Error(
-                `State machine ${this.machineName}: more than one Task state is named "${name}". The offline runtime routes Task states by name, so Task names must be unique across the whole definition, including Map and Parallel branches.`,
-            );
-        }
-        const resource = typeof copy.Resource === "string" ? copy.Resource : "";
+/**
+ * The integration behind each Task resource, or an error naming the state and resource the offline runtime cannot
+ * serve (or the pattern its integration lacks, or a waiting pattern in an EXPRESS machine, which AWS refuses).
+ */
+function resolveTasks(definition: JsonObject, machineName: string, machineType: "STANDARD" | "EXPRESS", integrationOf: IntegrationLookup): Map<string, TaskResource> {
+    const tasks = new Map<string, TaskResource>();
+    for (const { name, state } of taskStatesOf(definition)) {
+        const resource = typeof state.Resource === "string" ? state.Resource : "";
         const { target, pattern } = splitPattern(resource);
-        const integration = this.integrationOf(target);
+        const integration = integrationOf(target);
         if (!integration) {
-            throw new Error(`State machine ${this.machineName}: the Task state '${name}' has the resource '${resource}', which the offline runtime does not serve.`);
+            throw new Error(`State machine ${machineName}: the Task state '${name}' has the resource '${resource}', which the offline runtime does not serve.`);
         }
         if (!integration.patterns.includes(pattern)) {
             const supported = integration.patterns.map((p) => (p === "" ? "request-response" : p)).join(", ");
-            throw new Error(`State machine ${this.machineName}: the Task state '${name}' uses '${resource}', whose integration supports ${supported} only.`);
+            throw new Error(`State machine ${machineName}: the Task state '${name}' uses '${resource}', whose integration supports ${supported} only.`);
         }
         // AWS refuses the patterns that wait in EXPRESS machines (they run for at most five minutes, and only once).
-        if (this.machineType === "EXPRESS" && pattern !== "") {
-            throw new Error(`State machine ${this.machineName}: the Task state '${name}' uses '${resource}': Express state machines do not support the '${pattern}' service integration pattern.`);
+        if (machineType === "EXPRESS" && pattern !== "") {
+            throw new Error(`State machine ${machineName}: the Task state '${name}' uses '${resource}': Express state machines do not support the '${pattern}' service integration pattern.`);
         }
-        const info: TaskStateInfo = {
-            name,
-            resource,
-            target,
-            pattern,
-            integration,
-            lambdaFunction: /^arn:aws[a-z-]*:lambda:/.test(target),
-            label: resourceLabel(target, pattern),
-            timeoutSeconds: positiveNumber(copy.TimeoutSeconds),
-            heartbeatSeconds: positiveNumber(copy.HeartbeatSeconds),
-            jsonStringPaths: [],
-        };
-        this.tasks.set(name, info);
-        copy.Parameters = this.wrapParameters(copy, info);
-        copy.TimeoutSeconds = LIBRARY_TASK_TIMEOUT_SECONDS;
-        delete copy.TimeoutSecondsPath;
-        delete copy.HeartbeatSeconds;
-        delete copy.HeartbeatSecondsPath;
-        for (const key of ["Retry", "Catch"]) if (Array.isArray(copy[key])) copy[key] = withHeartbeatTimeoutAlias(copy[key]);
-        return copy;
+        tasks.set(resource, { resource, target, pattern, integration, label: resourceLabel(target, pattern) });
     }
-
-    /**
-     * The library evaluates Parameters and hands only the result to our handler. Wrapping them lets the same
-     * evaluation also resolve TimeoutSecondsPath/HeartbeatSecondsPath against the state's input.
-     */
-    private wrapParameters(state: JsonObject, info: TaskStateInfo): JsonObject {
-        const wrapper: JsonObject = {};
-        if ("Parameters" in state) wrapper[WRAPPED_PARAMETERS] = rewriteJsonToString(state.Parameters, [], info.jsonStringPaths);
-        else wrapper[`${WRAPPED_PARAMETERS}.$`] = "$";
-        if (typeof state.TimeoutSecondsPath === "string") wrapper[`${WRAPPED_TIMEOUT}.$`] = state.TimeoutSecondsPath;
-        if (typeof state.HeartbeatSecondsPath === "string") wrapper[`${WRAPPED_HEARTBEAT}.$`] = state.HeartbeatSecondsPath;
-        return wrapper;
-    }
+    return tasks;
 }
 
-/**
- * AWS lets `States.Timeout` in Retry/Catch match heartbeat timeouts too; the library compares names exactly, so
- * `States.HeartbeatTimeout` is added next to it.
- */
-function withHeartbeatTimeoutAlias(rules: JsonValue[]): JsonValue[] {
-    return rules.map((rule) => {
-        if (!isObject(rule) || !Array.isArray(rule.ErrorEquals)) return rule;
-        const names = rule.ErrorEquals;
-        if (!names.includes("States.Timeout") || names.includes("States.HeartbeatTimeout")) return rule;
-        return { ...rule, ErrorEquals: [...names, "States.HeartbeatTimeout"] };
-    });
-}
-
-/**
- * The library strips every backslash from intrinsic-function results, which corrupts `States.JsonToString` output
- * whenever a string contains a quote, backslash or newline. In Task Parameters, `"k.$": "States.JsonToString($.p)"`
- * becomes `"k.$": "$.p"` and the handler stringifies member `k` itself.
- */
-function rewriteJsonToString(template: JsonValue, at: Array<string | number>, found: Array<Array<string | number>>): JsonValue {
-    if (Array.isArray(template)) return template.map((item, index) => rewriteJsonToString(item, [...at, index], found));
-    if (!isObject(template)) return template;
-    const out: JsonObject = {};
-    for (const [key, value] of Object.entries(template)) {
-        const call = typeof value === "string" && key.endsWith(".$") ? /^States\.JsonToString\(\s*(\$[^,()']*?)\s*\)$/.exec(value) : null;
-        if (call) {
-            out[key] = call[1];
-            found.push([...at, key.slice(0, -2)]);
-        } else {
-            const memberName = key.endsWith(".$") ? key.slice(0, -2) : key;
-            out[key] = rewriteJsonToString(value, [...at, memberName], found);
-        }
-    }
-    return out;
-}
-
-/** Points `$$.Execution.Input`/`StartTime` at the keys the library leaves alone (see CONTEXT_INPUT_KEY). */
-function rewriteContextPaths(value: JsonValue): JsonValue {
-    if (Array.isArray(value)) return value.map(rewriteContextPaths);
-    if (isObject(value)) return Object.fromEntries(Object.entries(value).map(([key, member]) => [key, rewriteContextPaths(member)]));
-    if (typeof value !== "string" || !(value.startsWith("$$") || value.startsWith("States."))) return value;
-    return value
-        .replace(/\$\$\.Execution\.Input(?![\w])/g, `$$$$.Execution.${CONTEXT_INPUT_KEY}`)
-        .replace(/\$\$\.Execution\.StartTime(?![\w])/g, `$$$$.Execution.${CONTEXT_START_TIME_KEY}`);
-}
-
-/**
- * `settings.validated`: the definition was already validated as it stands, except StartAt (a redrive starts at the
- * failed state, which leaves the states before it unreachable, and asl-validator refuses unreachable states).
- */
+/** Parses and validates a definition (InvalidDefinitionError, naming each field) and resolves its Task resources. */
 function prepareMachine(
     spec: StateMachineSpec,
     integrationOf: IntegrationLookup,
-    settings: Partial<Pick<PreparedMachine, "creationDate" | "loggingConfiguration" | "tracingConfiguration">> & { validated?: boolean } = {},
+    settings: Partial<Pick<PreparedMachine, "creationDate" | "loggingConfiguration" | "tracingConfiguration">> = {},
 ): PreparedMachine {
     let definition: unknown;
     try {
@@ -529,12 +390,7 @@ function prepareMachine(
         throw new Error(`State machine ${spec.name}: definition is not valid JSON: ${(err as Error).message}`);
     }
     if (!isObject(definition)) throw new Error(`State machine ${spec.name}: definition must be a JSON object`);
-    // Validates with asl-validator (throws with the list of problems). It annotates the object it checks, hence a
-    // separate parse; the prepared copy below is not validated again.
-    if (!settings.validated) new StateMachine(JSON.parse(spec.definition) as StateMachineDefinition);
-    const preparer = new DefinitionPreparer(spec.name, spec.type, integrationOf);
-    const prepared = rewriteContextPaths(preparer.block(definition));
-    const library = new StateMachine(prepared as unknown as StateMachineDefinition, { validationOptions: { noValidate: true } });
+    validateDefinition(definition);
     const now = Date.now();
     return {
         spec,
@@ -543,9 +399,8 @@ function prepareMachine(
         revisionId: randomUUID(),
         loggingConfiguration: settings.loggingConfiguration ?? DEFAULT_LOGGING,
         tracingConfiguration: settings.tracingConfiguration ?? DEFAULT_TRACING,
-        library,
-        tasks: preparer.tasks,
-        states: preparer.states,
+        definition,
+        tasks: resolveTasks(definition, spec.name, spec.type, integrationOf),
     };
 }
 
@@ -553,50 +408,12 @@ function prepareMachine(
 // Errors raised inside executions
 // ---------------------------------------------------------------------------------------------------------------
 
-/** The library reports `error.name` as the state's Error and `error.message` as its Cause. */
+/** The engine reports `error.name` as the state's Error and `error.message` as its Cause. */
 class TaskStateError extends Error {
     constructor(error: string, cause: string) {
         super(cause);
         this.name = error;
     }
-}
-
-/**
- * The library exempts only instances of its own, unexported StatesTimeoutError from the `States.TaskFailed` wildcard
- * (as AWS does). To raise timeouts it treats the same way, we obtain that class once by letting a 1 ms Task time out.
- */
-let timeoutErrorFactory: Promise<() => Error> | undefined;
-
-function libraryTimeoutError(name: string, cause: string): Promise<Error> {
-    timeoutErrorFactory ??= captureTimeoutErrorFactory();
-    return timeoutErrorFactory.then((create) => {
-        const error = create();
-        error.name = name;
-        error.message = cause;
-        return error;
-    });
-}
-
-async function captureTimeoutErrorFactory(): Promise<() => Error> {
-    const fallback = () => new TaskStateError("States.Timeout", "States.Timeout");
-    const probe = new StateMachine(
-        { StartAt: "Probe", States: { Probe: { Type: "Task", Resource: "arn:aws:lambda:us-east-1:000000000000:function:probe", TimeoutSeconds: 0.001, End: true } } },
-        { validationOptions: { noValidate: true } },
-    );
-    const never = new Promise<LibraryJson>(() => undefined);
-    try {
-        await probe.run(null, { overrides: { taskResourceLocalHandlers: { Probe: () => never } } }).result;
-    } catch (err) {
-        const cause: unknown = err instanceof ExecutionError ? err.cause : undefined;
-        if (cause instanceof Error && cause.name === "States.Timeout") {
-            const ctor = cause.constructor;
-            return () => {
-                const created: unknown = Reflect.construct(ctor, []);
-                return created instanceof Error ? created : fallback();
-            };
-        }
-    }
-    return fallback;
 }
 
 /** Step Functions' naming of errors from service integrations: `Service.NameException`. */
@@ -606,6 +423,27 @@ function serviceErrorName(service: string, code: string): string {
 
 function errorMessage(err: unknown): string {
     return err instanceof Error ? err.message : String(err);
+}
+
+/** Resolves after `ms` (chaining timers past setTimeout's limit), or as soon as `signal` aborts. */
+function sleepUnlessAborted(ms: number, signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+        if (signal.aborted) return resolve();
+        let timer: NodeJS.Timeout;
+        const end = Date.now() + ms;
+        const done = () => {
+            clearTimeout(timer);
+            signal.removeEventListener("abort", done);
+            resolve();
+        };
+        const arm = () => {
+            const left = end - Date.now();
+            if (left <= 0) return done();
+            timer = setTimeout(arm, Math.min(left, MAX_TIMER_MS));
+        };
+        signal.addEventListener("abort", done, { once: true });
+        arm();
+    });
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -626,10 +464,6 @@ function deferred<T>(): Deferred<T> {
         reject = rej;
     });
     return { promise, resolve, reject };
-}
-
-function nextMacrotask(): Promise<void> {
-    return new Promise((resolve) => setImmediate(resolve));
 }
 
 /** What DescribeExecution reports; this is what gets persisted (times in epoch milliseconds). */
@@ -656,12 +490,13 @@ interface ExecutionData {
 
 /** Present while this process runs the execution. */
 interface ExecutionRuntime {
-    abort(): void;
+    /** Stops the engine's run (StopExecution, close); `reason` carries StopExecution's error and cause. */
+    abort(reason?: { error?: string; cause?: string }): void;
     /** SHA-256 of the input as sent: the stored input is redacted, but a repeated StartExecution must match it exactly. */
     inputDigest: string;
     pendingTasks: Set<PendingTask>;
-    converter: LibraryEventConverter;
-    stopDetails: { error?: string; cause?: string };
+    /** Carries the engine's events into the history (see EngineEventRecorder). */
+    recorder: EngineEventRecorder;
     /** Resolved once the execution is finished and recorded (or the service closed). */
     finished: Deferred<void>;
     /** The whole run, including draining the event log. */
@@ -681,13 +516,15 @@ type TokenOutcome = { ok: true; output: JsonValue } | { ok: false; error: string
 /** One attempt of a Task state. */
 interface PendingTask {
     execution: ExecutionState;
-    task: TaskStateInfo;
+    task: TaskResource;
+    stateName: string;
+    /** The engine's id of the attempt's TaskStarted event, which TaskSubmitted follows. */
+    startedEventId: number;
     token?: string;
     heartbeatSeconds?: number;
     result: Deferred<JsonValue>;
     /** Aborted when the attempt ends (settled, timed out, abandoned): a `.sync` call then stops what it started. */
     abort: AbortController;
-    timeoutTimer?: NodeJS.Timeout;
     heartbeatTimer?: NodeJS.Timeout;
     /** For callback tasks: the integration call returned, so a token outcome may complete the task. */
     submitted: boolean;
@@ -695,8 +532,6 @@ interface PendingTask {
     earlyOutcome?: TokenOutcome;
     settled: boolean;
 }
-
-type TaskPhase = "Scheduled" | "Started" | "StartFailed" | "Submitted" | "Succeeded" | "Failed" | "TimedOut";
 
 // ---------------------------------------------------------------------------------------------------------------
 // Request validation helpers
@@ -756,30 +591,6 @@ function toJsonValue(value: unknown): JsonValue {
     return JSON.parse(JSON.stringify(value)) as JsonValue;
 }
 
-function replacePlaceholder(value: JsonValue, placeholder: string, replacement: string): JsonValue {
-    if (typeof value === "string") return value.split(placeholder).join(replacement);
-    if (Array.isArray(value)) return value.map((item) => replacePlaceholder(item, placeholder, replacement));
-    if (isObject(value)) return Object.fromEntries(Object.entries(value).map(([key, member]) => [key, replacePlaceholder(member, placeholder, replacement)]));
-    return value;
-}
-
-/** Replaces the members at `paths` by their JSON text (see rewriteJsonToString). */
-function stringifyAt(value: JsonValue, paths: Array<Array<string | number>>): JsonValue {
-    let result = value;
-    for (const memberPath of paths) result = stringifyMember(result, memberPath);
-    return result;
-}
-
-function stringifyMember(value: JsonValue, memberPath: Array<string | number>): JsonValue {
-    if (memberPath.length === 0) return JSON.stringify(value);
-    const [head, ...rest] = memberPath;
-    if (Array.isArray(value) && typeof head === "number" && head < value.length) {
-        return value.map((item, index) => (index === head ? stringifyMember(item, rest) : item));
-    }
-    if (isObject(value) && typeof head === "string" && head in value) return { ...value, [head]: stringifyMember(value[head], rest) };
-    return value;
-}
-
 // ---------------------------------------------------------------------------------------------------------------
 // The service
 // ---------------------------------------------------------------------------------------------------------------
@@ -817,9 +628,6 @@ export class StepFunctionsService {
     private readonly tokens = new Map<string, PendingTask>();
     /** Tokens that can no longer be used, and why (AWS answers TaskTimedOut for timed-out ones). */
     private readonly retiredTokens = new Map<string, "completed" | "timedOut">();
-    /** Stands in for `$$.Task.Token` until the handler knows the real token (the library has no such context). */
-    private readonly tokenPlaceholder = `LocalRuntimeTaskToken${randomBytes(12).toString("hex")}`;
-    /** Tokens this service issued are recognised anywhere in stored text, not only in members named like one. */
     /** How stored data is redacted: the tokens this service issued are recognised anywhere (the runtime's log uses it too). */
     readonly redaction: RedactOptions = { isTaskToken: (candidate) => this.tokens.has(candidate) || this.retiredTokens.has(candidate) };
     private closed = false;
@@ -842,13 +650,17 @@ export class StepFunctionsService {
             this.executionsDir = path.join(opts.dataDir, "executions");
             this.loadExecutions();
         }
-        timeoutErrorFactory ??= captureTimeoutErrorFactory();
     }
 
     /** Registers a state machine; throws if the definition is invalid or two Task states share a name. */
     addStateMachine(spec: StateMachineSpec): void {
         if (!STATE_MACHINE_ARN.test(spec.arn)) throw new Error(`State machine ${spec.name}: '${spec.arn}' is not a state machine ARN`);
-        this.machines.set(spec.arn, prepareMachine(spec, this.integrationOf));
+        try {
+            this.machines.set(spec.arn, prepareMachine(spec, this.integrationOf));
+        } catch (err) {
+            if (err instanceof InvalidDefinitionError) throw new Error(`State machine ${spec.name}: ${err.message}`);
+            throw err;
+        }
     }
 
     /** Calls `listener` for every history event of every execution; returns the unsubscribe function. */
@@ -986,8 +798,7 @@ export class StepFunctionsService {
         execution.data.stopDate = Date.now();
         execution.data.error = error;
         execution.data.cause = cause;
-        runtime.stopDetails = { error: execution.data.error, cause: execution.data.cause };
-        runtime.abort();
+        runtime.abort({ error: execution.data.error, cause: execution.data.cause });
         this.abandonPendingTasks(execution, "The execution was stopped.");
         await runtime.finished.promise;
         return { stopDate: toEpochSeconds(execution.data.stopDate) };
@@ -1137,8 +948,8 @@ export class StepFunctionsService {
     }
 
     /**
-     * ValidateStateMachineDefinition with the validation the service runs definitions through (asl-validator, as
-     * aws-local-stepfunctions applies it), plus what the offline runtime itself cannot run (code LOCAL_RUNTIME_UNSUPPORTED).
+     * ValidateStateMachineDefinition with the validation the engine runs definitions through, plus what the
+     * offline runtime itself cannot serve (code LOCAL_RUNTIME_UNSUPPORTED).
      */
     async validateStateMachineDefinition(request: ValidateStateMachineDefinitionRequest): Promise<ValidateStateMachineDefinitionResponse> {
         const definition = requiredString(request.definition, "definition");
@@ -1237,7 +1048,8 @@ export class StepFunctionsService {
      * RedriveExecution: a FAILED, TIMED_OUT or ABORTED STANDARD execution resumes at the top-level state that was
      * running when it stopped, with that state's input; the states that succeeded are not run again. It runs the
      * definition it ran before (its version's, or the machine's at its start). Refused (ExecutionNotRedrivable) by
-     * name: a failure inside a Map or Parallel state, which the library cannot resume inside.
+     * name: a failure inside a Map or Parallel state, and a machine that assigns variables (their values at the
+     * failure are not kept, so resuming would run on without them).
      */
     async redriveExecution(request: RedriveExecutionRequest): Promise<RedriveExecutionResponse> {
         this.assertOpen();
@@ -1252,9 +1064,10 @@ export class StepFunctionsService {
         const machine = this.machineOfExecution(data);
         if (!machine) throw new AwsError("ExecutionNotRedrivable", `Execution '${data.executionArn}' cannot be redriven: its state machine '${data.stateMachineArn}' no longer exists`);
         const input = parseExecutionInput(data.input);
-        const definition = JSON.parse(machine.spec.definition) as JsonObject;
-        const resume = resumePointOf(data.executionArn, execution.history.events, definition, input);
-        const resumed = prepareMachine({ ...machine.spec, definition: JSON.stringify({ ...definition, StartAt: resume.stateName }) }, this.integrationOf, { validated: true });
+        if (/"Assign"\s*:/.test(machine.spec.definition)) {
+            throw new AwsError("ExecutionNotRedrivable", `Execution '${data.executionArn}' cannot be redriven by the offline runtime: its state machine assigns variables, whose values at the failure it does not keep`);
+        }
+        const resume = resumePointOf(data.executionArn, execution.history.events, machine.definition, input);
         // A finished execution may be held on disk only; running again, it lives in memory and is not evicted.
         this.executions.set(data.executionArn, execution);
         this.executionMachines.set(data.executionArn, machine);
@@ -1264,7 +1077,7 @@ export class StepFunctionsService {
         Object.assign(data, { status: "RUNNING", stopDate: undefined, output: undefined, error: undefined, cause: undefined, redriveCount: (data.redriveCount ?? 0) + 1, redriveDate: now });
         if (clientToken !== undefined) this.redriveTokens.set(data.executionArn, { clientToken, redriveDate: now });
         execution.history.append({ type: "ExecutionRedriven", details: { redriveCount: data.redriveCount }, timestampMs: now });
-        this.run(execution, machine, input, digest(data.input), { library: resumed.library, tasks: resumed.tasks, stateInput: resume.input });
+        this.run(execution, machine, input, digest(data.input), resume);
         return { redriveDate: toEpochSeconds(now) };
     }
 
@@ -1279,7 +1092,8 @@ export class StepFunctionsService {
         try {
             return prepareMachine(spec, this.integrationOf, settings);
         } catch (err) {
-            throw new AwsError("InvalidDefinition", `Invalid State Machine Definition: '${errorMessage(err)}'`);
+            // The engine's message already reads as AWS's ("Invalid State Machine Definition: '...'").
+            throw new AwsError("InvalidDefinition", err instanceof InvalidDefinitionError ? err.message : `Invalid State Machine Definition: '${errorMessage(err)}'`);
         }
     }
 
@@ -1458,74 +1272,65 @@ export class StepFunctionsService {
     }
 
     /**
-     * Runs `machine` for the execution. A redrive passes `redrive`: the machine then starts at the failed state
-     * (its `library` is the definition with that StartAt) with that state's input, while `$$.Execution.Input`
-     * stays the execution's own input.
+     * Runs `machine` for the execution on the engine. A redrive passes `resume`: the run then starts at the failed
+     * top-level state with that state's input, while `$$.Execution.Input` stays the execution's own input.
      */
-    private run(execution: ExecutionState, machine: PreparedMachine, input: JsonValue, inputDigest: string, redrive?: { library: StateMachine; tasks: Map<string, TaskStateInfo>; stateInput: JsonValue }): void {
-        const handlers: LibraryHandlers = {};
-        for (const task of (redrive?.tasks ?? machine.tasks).values()) handlers[task.name] = (wrapped) => this.runTask(execution, task, wrapped);
-        const options = this.runOptions(execution, machine, handlers, input);
+    private run(execution: ExecutionState, machine: PreparedMachine, input: JsonValue, inputDigest: string, resume?: ResumePoint): void {
+        const { data } = execution;
+        const stop = new AbortController();
         const runtime: ExecutionRuntime = {
-            abort: () => undefined,
+            abort: (reason) => stop.abort(reason ?? {}),
             inputDigest,
             pendingTasks: new Set(),
-            converter: new LibraryEventConverter({
-                roleArn: machine.spec.roleArn,
-                input: execution.data.input,
-                stopDetails: () => runtime.stopDetails,
-                findState: (name) => machine.states.get(name),
-                redriven: redrive !== undefined,
-                stateMachineVersionArn: execution.data.stateMachineVersionArn,
-                stateMachineAliasArn: execution.data.stateMachineAliasArn,
+            recorder: new EngineEventRecorder({
+                input: data.input,
+                stateMachineVersionArn: data.stateMachineVersionArn,
+                stateMachineAliasArn: data.stateMachineAliasArn,
             }),
-            stopDetails: {},
             finished: deferred<void>(),
         };
         execution.runtime = runtime;
+        // A redrive continues the history: the engine's first event follows the last one recorded (ExecutionRedriven).
+        const recordedBefore = execution.history.events.length;
+        if (recordedBefore > 0) runtime.recorder.recordedAs(recordedBefore, recordedBefore);
         this.persist(execution);
         this.emitStatusChange(execution);
-        try {
-            const run = (redrive?.library ?? machine.library).run(redrive ? redrive.stateInput : input, options);
-            runtime.abort = run.abort;
-            runtime.done = this.follow(execution, run.result, run.eventLogs);
-        } catch (err) {
-            this.finish(execution, { status: "FAILED", error: "States.Runtime", cause: errorMessage(err) });
-        }
-    }
-
-    private runOptions(execution: ExecutionState, machine: PreparedMachine, handlers: LibraryHandlers, input: JsonValue): RunOptions {
-        const { data } = execution;
-        const startTime = new Date(data.startDate).toISOString();
-        return {
-            overrides: { taskResourceLocalHandlers: handlers },
-            context: {
-                Execution: { Id: data.executionArn, Name: data.name, RoleArn: machine.spec.roleArn, StartTime: startTime, Input: input, [CONTEXT_INPUT_KEY]: input, [CONTEXT_START_TIME_KEY]: startTime, RedriveCount: data.redriveCount ?? 0 },
-                StateMachine: { Id: machine.spec.arn, Name: machine.spec.name },
-                Task: { Token: this.tokenPlaceholder },
+        const context: RunOptions["context"] = {
+            Execution: {
+                Id: data.executionArn,
+                Name: data.name,
+                RoleArn: machine.spec.roleArn,
+                StartTime: new Date(data.startDate).toISOString(),
+                Input: input,
+                RedriveCount: data.redriveCount ?? 0,
+                ...(data.redriveDate === undefined ? {} : { RedriveTime: new Date(data.redriveDate).toISOString() }),
             },
+            StateMachine: { Id: machine.spec.arn, Name: machine.spec.name },
         };
-    }
-
-    /** Records the event log as it comes, then the outcome once both the run and its log are done. */
-    private async follow(execution: ExecutionState, result: Promise<LibraryJson>, events: AsyncGenerator<LibraryEvent>): Promise<void> {
-        // A failure to record must not leave the execution RUNNING forever; the outcome is still recorded below.
-        const recording = this.recordLibraryEvents(execution, events).catch((err: unknown) => console.warn(`stepfunctions: history of ${execution.data.executionArn} is incomplete: ${errorMessage(err)}`));
-        const outcome = await result.then(
-            (output) => ({ ok: true as const, output }),
-            (error: unknown) => ({ ok: false as const, error }),
+        const run = runExecution(machine.definition, input, {
+            context,
+            hooks: {
+                runTask: (call) => this.runTask(execution, machine, call),
+                onEvent: (event, origin) => this.recordEngineEvent(execution, event, origin),
+                newTaskToken: () => randomBytes(48).toString("base64url"),
+                sleep: sleepUnlessAborted,
+                random: this.random,
+            },
+            signal: stop.signal,
+            startAt: resume,
+            eventIdOffset: recordedBefore,
+        });
+        runtime.done = run.then(
+            (result) => this.finish(execution, outcomeOf(result)),
+            (err: unknown) => this.finish(execution, { status: "FAILED", error: "States.Runtime", cause: errorMessage(err) }),
         );
-        await recording;
-        if (outcome.ok) this.finish(execution, { status: "SUCCEEDED", output: JSON.stringify(outcome.output ?? null) });
-        else this.finish(execution, failureOf(outcome.error));
     }
 
-    private async recordLibraryEvents(execution: ExecutionState, events: AsyncGenerator<LibraryEvent>): Promise<void> {
-        for await (const event of events) {
-            const runtime = execution.runtime;
-            if (this.closed || !runtime || execution.history.isClosed()) continue;
-            for (const converted of runtime.converter.convert(event)) this.record(execution, converted.type, converted.details, converted.origin, converted.timestampMs);
-        }
+    /** Records one of the engine's events, unless the execution already ended (events of branches it aborted). */
+    private recordEngineEvent(execution: ExecutionState, event: EngineHistoryEvent, origin: EventOrigin): void {
+        const runtime = execution.runtime;
+        if (this.closed || !runtime || execution.history.isClosed()) return;
+        this.record(execution, runtime.recorder.convert(event), origin, event.id);
     }
 
     private finish(execution: ExecutionState, outcome: Pick<ExecutionData, "status" | "output" | "error" | "cause">): void {
@@ -1541,13 +1346,13 @@ export class StepFunctionsService {
         clearTimeout(runtime.persistTimer);
         this.persist(execution);
         this.emitStatusChange(execution);
-        // A finished execution keeps its description and history only: the library's run state can go.
+        // A finished execution keeps its description and history only: the run's state can go.
         execution.runtime = undefined;
         this.retainFinished(execution);
         runtime.finished.resolve();
     }
 
-    /** The library always logs a closing event; this covers the cases where its log ended early. */
+    /** The engine always records a closing event; this covers a run that ended without one (an internal error). */
     private ensureClosingEvent(execution: ExecutionState): void {
         if (execution.history.isClosed()) return;
         const { status, output, error, cause } = execution.data;
@@ -1559,13 +1364,18 @@ export class StepFunctionsService {
         };
         if (status === "RUNNING") return;
         const [type, details] = closing[status];
-        this.record(execution, type, details);
+        this.record(execution, { type, details });
     }
 
-    private record(execution: ExecutionState, type: string, details?: EventDetails, origin: EventOrigin = {}, timestampMs?: number): void {
-        execution.history.append({ type, details, timestampMs });
+    /**
+     * Appends an event to the history and tells the progress listeners. `engineId` is the engine's id for it, so
+     * that the engine's later events which follow it point at the id it was recorded under.
+     */
+    private record(execution: ExecutionState, event: NewHistoryEvent, origin: EventOrigin = {}, engineId?: number): void {
+        const recorded = execution.history.append(event);
+        if (engineId !== undefined) execution.runtime?.recorder.recordedAs(engineId, recorded.id);
         this.schedulePersist(execution);
-        const progress: ExecutionProgress = { executionArn: execution.data.executionArn, stateMachineArn: execution.data.stateMachineArn, type, ...origin };
+        const progress: ExecutionProgress = { executionArn: execution.data.executionArn, stateMachineArn: execution.data.stateMachineArn, type: event.type, ...origin };
         for (const listener of this.listeners) {
             try {
                 listener(progress);
@@ -1577,52 +1387,49 @@ export class StepFunctionsService {
 
     // ----- tasks ---------------------------------------------------------------------------------------------
 
-    /** The handler the library calls for a Task state; resolves to the task's result or rejects with its error. */
-    private async runTask(execution: ExecutionState, task: TaskStateInfo, wrapped: LibraryJson): Promise<JsonValue> {
-        // The library calls this right after logging StateEntered, but its log is read asynchronously: yielding one
-        // macrotask lets TaskStateEntered reach the history before TaskScheduled.
-        await nextMacrotask();
-        if (!this.isRunning(execution)) throw new TaskStateError("States.Runtime", "The execution is no longer running.");
-        const request = this.taskRequest(task, wrapped);
-        const pending: PendingTask = { execution, task, result: deferred<JsonValue>(), abort: new AbortController(), submitted: false, settled: false, heartbeatSeconds: request.heartbeatSeconds };
-        if (task.pattern === ".waitForTaskToken") pending.token = this.issueToken(pending);
-        const parameters = pending.token ? replacePlaceholder(request.parameters, this.tokenPlaceholder, pending.token) : request.parameters;
-        this.recordScheduled(pending, parameters, request.timeoutSeconds);
+    /**
+     * The engine's call of a Task state: resolves to the task's result or rejects with its error. The engine records
+     * the Task events and enforces TimeoutSeconds (aborting `call.signal` with TASK_TIMED_OUT); this side issues
+     * the token, enforces heartbeats and records TaskSubmitted for callback tasks.
+     */
+    private runTask(execution: ExecutionState, machine: PreparedMachine, call: TaskCall): Promise<JsonValue> {
+        const task = machine.tasks.get(call.resource);
+        if (!task) return Promise.reject(new TaskStateError("States.Runtime", `The resource '${call.resource}' of state '${call.stateName}' was not resolved when the machine was created.`));
+        if (!this.isRunning(execution)) return Promise.reject(new TaskStateError("States.Runtime", "The execution is no longer running."));
+        const pending: PendingTask = {
+            execution,
+            task,
+            stateName: call.stateName,
+            startedEventId: call.startedEventId,
+            token: call.taskToken,
+            heartbeatSeconds: call.heartbeatSeconds,
+            result: deferred<JsonValue>(),
+            abort: new AbortController(),
+            submitted: false,
+            settled: false,
+        };
+        if (pending.token) this.tokens.set(pending.token, pending);
         execution.runtime?.pendingTasks.add(pending);
-        this.recordTask(pending, "Started");
-        this.armTimeout(pending, request.timeoutSeconds);
+        // The engine aborts the call when the task times out, the execution stops, or a sibling branch fails.
+        const ended = () => {
+            if (this.settle(pending, call.signal.reason === TASK_TIMED_OUT ? "timedOut" : "completed")) pending.result.reject(new TaskStateError("States.Runtime", "The task was abandoned."));
+        };
+        if (call.signal.aborted) ended();
+        else call.signal.addEventListener("abort", ended, { once: true });
+        pending.result.promise.then(
+            () => call.signal.removeEventListener("abort", ended),
+            () => call.signal.removeEventListener("abort", ended),
+        );
         this.armHeartbeat(pending);
-        this.callIntegration(pending, parameters).then(
+        this.callIntegration(pending, call.parameters).then(
             (response) => this.integrationReturned(pending, response),
             (err: unknown) => this.integrationFailed(pending, err),
         );
         return pending.result.promise;
     }
 
-    /** Unwraps what the library evaluated (see DefinitionPreparer.wrapParameters). */
-    private taskRequest(task: TaskStateInfo, wrapped: JsonValue): { parameters: JsonValue; timeoutSeconds?: number; heartbeatSeconds?: number } {
-        const members = isObject(wrapped) ? wrapped : {};
-        const parameters = stringifyAt(members[WRAPPED_PARAMETERS] ?? null, task.jsonStringPaths);
-        const timeoutSeconds = WRAPPED_TIMEOUT in members ? pathSeconds(members[WRAPPED_TIMEOUT], "TimeoutSecondsPath", task) : task.timeoutSeconds;
-        const heartbeatSeconds = WRAPPED_HEARTBEAT in members ? pathSeconds(members[WRAPPED_HEARTBEAT], "HeartbeatSecondsPath", task) : task.heartbeatSeconds;
-        return { parameters, timeoutSeconds, heartbeatSeconds };
-    }
-
-    private issueToken(pending: PendingTask): string {
-        const token = randomBytes(48).toString("base64url");
-        this.tokens.set(token, pending);
-        return token;
-    }
-
     private isRunning(execution: ExecutionState): boolean {
         return !this.closed && execution.data.status === "RUNNING";
-    }
-
-    private armTimeout(pending: PendingTask, timeoutSeconds: number | undefined): void {
-        const delay = timeoutSeconds === undefined ? DEFAULT_TASK_TIMEOUT_MS : Math.min(timeoutSeconds * 1000, MAX_TIMER_MS);
-        pending.timeoutTimer = setTimeout(() => this.failTask(pending, "TimedOut", "States.Timeout", `The task did not complete within ${timeoutSeconds ?? delay / 1000} seconds.`), delay);
-        // The library keeps its own (longer) timer referenced while the task runs, so ours need not hold the process.
-        pending.timeoutTimer.unref();
     }
 
     /** (Re)starts the heartbeat clock of a callback task; SendTaskHeartbeat calls this. */
@@ -1630,7 +1437,7 @@ export class StepFunctionsService {
         if (pending.heartbeatSeconds === undefined || !pending.token || pending.settled) return;
         clearTimeout(pending.heartbeatTimer);
         const seconds = pending.heartbeatSeconds;
-        pending.heartbeatTimer = setTimeout(() => this.failTask(pending, "TimedOut", "States.HeartbeatTimeout", `No heartbeat was received within ${seconds} seconds.`), Math.min(seconds * 1000, MAX_TIMER_MS));
+        pending.heartbeatTimer = setTimeout(() => this.failTask(pending, "timedOut", "States.HeartbeatTimeout", `No heartbeat was received within ${seconds} seconds.`), Math.min(seconds * 1000, MAX_TIMER_MS));
         pending.heartbeatTimer.unref();
     }
 
@@ -1640,7 +1447,7 @@ export class StepFunctionsService {
             this.succeedTask(pending, response);
             return;
         }
-        this.recordTask(pending, "Submitted", { output: JSON.stringify(response), outputDetails: { truncated: false } });
+        this.recordSubmitted(pending, response);
         pending.submitted = true;
         if (pending.earlyOutcome) this.applyTokenOutcome(pending, pending.earlyOutcome);
     }
@@ -1648,7 +1455,7 @@ export class StepFunctionsService {
     private integrationFailed(pending: PendingTask, err: unknown): void {
         if (pending.settled) return;
         const error = err instanceof TaskStateError ? err : new TaskStateError("States.TaskFailed", errorMessage(err));
-        this.failTask(pending, "Failed", error.name, error.message);
+        this.failTask(pending, "completed", error.name, error.message);
     }
 
     /** Token outcomes are final at once (the token is single-use) but applied after the call that sent it returned. */
@@ -1660,20 +1467,15 @@ export class StepFunctionsService {
 
     private applyTokenOutcome(pending: PendingTask, outcome: TokenOutcome): void {
         if (outcome.ok) this.succeedTask(pending, outcome.output);
-        else this.failTask(pending, "Failed", outcome.error, outcome.cause);
+        else this.failTask(pending, "completed", outcome.error, outcome.cause);
     }
 
     private succeedTask(pending: PendingTask, output: JsonValue): void {
-        if (!this.settle(pending, "completed")) return;
-        this.recordTask(pending, "Succeeded", { output: JSON.stringify(output), outputDetails: { truncated: false } });
-        pending.result.resolve(output);
+        if (this.settle(pending, "completed")) pending.result.resolve(output);
     }
 
-    private failTask(pending: PendingTask, phase: "StartFailed" | "Failed" | "TimedOut", error: string, cause: string): void {
-        if (!this.settle(pending, phase === "TimedOut" ? "timedOut" : "completed")) return;
-        this.recordTask(pending, phase, { error: error || undefined, cause: cause || undefined });
-        if (phase === "TimedOut") libraryTimeoutError(error, cause).then(pending.result.reject);
-        else pending.result.reject(new TaskStateError(error, cause));
+    private failTask(pending: PendingTask, tokenFate: "completed" | "timedOut", error: string, cause: string): void {
+        if (this.settle(pending, tokenFate)) pending.result.reject(new TaskStateError(error, cause));
     }
 
     /** Marks the attempt finished once; false if it already was. */
@@ -1681,7 +1483,6 @@ export class StepFunctionsService {
         if (pending.settled) return false;
         pending.settled = true;
         pending.abort.abort();
-        clearTimeout(pending.timeoutTimer);
         clearTimeout(pending.heartbeatTimer);
         pending.execution.runtime?.pendingTasks.delete(pending);
         this.retireToken(pending, tokenFate);
@@ -1697,7 +1498,7 @@ export class StepFunctionsService {
         if (this.retiredTokens.size > MAX_RETIRED_TOKENS) this.retiredTokens.delete(this.retiredTokens.keys().next().value!);
     }
 
-    /** Ends the execution's outstanding tasks without recording them, so the library's own timers are released. */
+    /** Ends the execution's outstanding tasks without recording them (close, or the run ended around them). */
     private abandonPendingTasks(execution: ExecutionState, reason: string): void {
         const runtime = execution.runtime;
         if (!runtime) return;
@@ -1707,29 +1508,12 @@ export class StepFunctionsService {
         }
     }
 
-    private recordScheduled(pending: PendingTask, parameters: JsonValue, timeoutSeconds: number | undefined): void {
-        if (pending.task.lambdaFunction) {
-            this.recordTask(pending, "Scheduled", { resource: pending.task.resource, input: JSON.stringify(parameters), inputDetails: { truncated: false }, timeoutInSeconds: timeoutSeconds });
-            return;
-        }
-        this.recordTask(pending, "Scheduled", {
-            region: this.region,
-            parameters: JSON.stringify(parameters),
-            timeoutInSeconds: timeoutSeconds,
-            heartbeatInSeconds: pending.token ? pending.heartbeatSeconds : undefined,
-        });
-    }
-
-    /** Records a Task* event (LambdaFunction* for bare Lambda ARNs, as AWS does). */
-    private recordTask(pending: PendingTask, phase: TaskPhase, details: EventDetails = {}): void {
+    /** TaskSubmitted: the callback task's call returned, and the task now waits for its token (AWS records it; the engine cannot know when). */
+    private recordSubmitted(pending: PendingTask, response: JsonValue): void {
         if (!this.isRunning(pending.execution)) return;
-        const origin = { stateName: pending.task.name };
-        if (pending.task.lambdaFunction) {
-            if (phase === "Submitted") return;
-            this.record(pending.execution, `LambdaFunction${phase}`, phase === "Started" ? undefined : details, origin);
-            return;
-        }
-        this.record(pending.execution, `Task${phase}`, { ...pending.task.label, ...details }, origin);
+        const details: EventDetails = { ...pending.task.label, output: JSON.stringify(response), outputDetails: { truncated: false } };
+        const previous = pending.execution.runtime?.recorder.recordedIdOf(pending.startedEventId);
+        this.record(pending.execution, { type: "TaskSubmitted", details, previousEventId: previous }, { stateName: pending.stateName }, pending.startedEventId);
     }
 
     // ----- integrations ----------------------------------------------------------------------------------------
@@ -1753,7 +1537,7 @@ export class StepFunctionsService {
             roleArn: data.roleArn,
             executionArn: data.executionArn,
             stateMachineArn: data.stateMachineArn,
-            stateName: pending.task.name,
+            stateName: pending.stateName,
             taskToken: pending.token,
             signal: pending.abort.signal,
         };
@@ -2026,21 +1810,13 @@ function parseExecutionInput(text: string): JsonValue {
     }
 }
 
-/** A TimeoutSecondsPath/HeartbeatSecondsPath value must be a positive integer, as in AWS. */
-function pathSeconds(value: JsonValue, field: string, task: TaskStateInfo): number {
-    if (typeof value === "number" && Number.isInteger(value) && value > 0) return value;
-    throw new TaskStateError("States.Runtime", `${field} of state '${task.name}' resolved to ${JSON.stringify(value)}, not a positive integer.`);
+/** The execution's outcome as DescribeExecution reports it. */
+function outcomeOf(result: ExecutionResult): Pick<ExecutionData, "status" | "output" | "error" | "cause"> {
+    if (result.status === "SUCCEEDED") return { status: "SUCCEEDED", output: JSON.stringify(result.output ?? null) };
+    return { status: result.status, error: result.error, cause: result.cause };
 }
 
-function failureOf(error: unknown): Pick<ExecutionData, "status" | "error" | "cause"> {
-    if (error instanceof ExecutionAbortedError) return { status: "ABORTED" };
-    if (error instanceof ExecutionTimeoutError) return { status: "TIMED_OUT", error: "States.Timeout", cause: "The execution ran longer than the state machine's TimeoutSeconds." };
-    const cause: unknown = error instanceof ExecutionError ? error.cause : error;
-    if (cause instanceof Error) return { status: "FAILED", error: cause.name || undefined, cause: cause.message || undefined };
-    return { status: "FAILED", error: "States.Runtime", cause: String(cause) };
-}
-
-/** What ValidateStateMachineDefinition reports: asl-validator's findings, then what this runtime cannot run. */
+/** What ValidateStateMachineDefinition reports: the engine's findings (each with its location), then what this runtime cannot serve. */
 function validationDiagnostics(definition: string, type: "STANDARD" | "EXPRESS", integrationOf: IntegrationLookup): ValidationDiagnostic[] {
     let parsed: unknown;
     try {
@@ -2049,13 +1825,10 @@ function validationDiagnostics(definition: string, type: "STANDARD" | "EXPRESS",
         return [{ severity: "ERROR", code: "INVALID_JSON_DESCRIPTION", message: `The definition is not valid JSON: ${errorMessage(err)}` }];
     }
     if (!isObject(parsed)) return [{ severity: "ERROR", code: "SCHEMA_VALIDATION_FAILED", message: "The definition must be a JSON object" }];
+    const found = definitionDiagnostics(parsed);
+    if (found.length > 0) return found.map(({ code, message, path: location }) => ({ severity: "ERROR", code, message, location }));
     try {
-        new StateMachine(parsed as unknown as StateMachineDefinition);
-    } catch (err) {
-        return diagnosticsOf(errorMessage(err));
-    }
-    try {
-        prepareMachine({ arn: "arn:aws:states:us-east-1:000000000000:stateMachine:validate", name: "validate", type, definition, roleArn: "arn:aws:iam::000000000000:role/validate" }, integrationOf);
+        resolveTasks(parsed, "validate", type, integrationOf);
     } catch (err) {
         return [{ severity: "ERROR", code: "LOCAL_RUNTIME_UNSUPPORTED", message: errorMessage(err) }];
     }

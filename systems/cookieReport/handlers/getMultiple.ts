@@ -22,7 +22,7 @@ export function chooseNames(startDetail: unknown): string[] {
 export function getMultipleFactory() {
     const ctx = createHandlerContext("getMultiple");
     return async (event: EventBridgeEvent<"getMultiple", GetMultipleDetail>): Promise<void> =>
-        withTaskFailure(ctx, event.detail, async (task) => {
-            await finishTask(ctx, task, chooseNames(task.input));
+        withTaskFailure(ctx, event, async (task, trace) => {
+            await finishTask(ctx, task, chooseNames(task.input), trace);
         });
 }

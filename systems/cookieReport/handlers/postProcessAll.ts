@@ -86,10 +86,10 @@ export function postProcessAllFactory() {
     const store = resultsStoreFromEnv();
     const heartbeatEveryMs = heartbeatEveryMsFromEnv();
     return async (event: EventBridgeEvent<"processAll", ProcessAllDetail>): Promise<void> =>
-        withTaskFailure(ctx, event.detail, async (task) => {
+        withTaskFailure(ctx, event, async (task, trace) => {
             const heartbeat = async () => {
                 await sfn.send(new SendTaskHeartbeatCommand({ taskToken: task.taskToken }));
             };
-            await finishTask(ctx, task, await postProcessAll({ ...store, heartbeat, heartbeatEveryMs }, task));
+            await finishTask(ctx, task, await postProcessAll({ ...store, heartbeat, heartbeatEveryMs }, task), trace);
         });
 }

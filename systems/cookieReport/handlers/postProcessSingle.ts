@@ -35,7 +35,7 @@ export function postProcessSingleFactory() {
     const ctx = createHandlerContext("postProcessSingle");
     const store = resultsStoreFromEnv();
     return async (event: EventBridgeEvent<"processSinglePost", ProcessSinglePostDetail>): Promise<void> =>
-        withTaskFailure(ctx, event.detail, async (task) => {
-            await finishTask(ctx, task, await postProcessSingle(store, task));
+        withTaskFailure(ctx, event, async (task, trace) => {
+            await finishTask(ctx, task, await postProcessSingle(store, task), trace);
         });
 }

@@ -38,8 +38,8 @@ export function processSingleFactory() {
         presignExpirySeconds: parsePresignExpirySeconds("PRESIGN_EXPIRY_SECONDS", process.env.PRESIGN_EXPIRY_SECONDS),
     };
     return async (event: EventBridgeEvent<"processSingle", ProcessSingleDetail>): Promise<void> =>
-        withTaskFailure(ctx, event.detail, async (task) => {
+        withTaskFailure(ctx, event, async (task, trace) => {
             const post = await processSingle(deps, task);
-            await putEvent(ctx.events, ctx.target, DetailType.processSinglePost, post);
+            await putEvent(ctx.events, ctx.target, DetailType.processSinglePost, post, trace);
         });
 }

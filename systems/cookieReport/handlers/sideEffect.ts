@@ -9,7 +9,7 @@ import { putEvent } from "../../../handlers/events";
 import { DetailType, ProcessSinglePostDetail, SideEffectDoneDetail } from "../events";
 import { Profile } from "./processSingle";
 import { fetchJson } from "../../../handlers/storage";
-import { createHandlerContext } from "../../../handlers/task";
+import { createHandlerContext, traceFor } from "../../../handlers/task";
 import { isInvalidInput, requireString } from "../../../handlers/validation";
 
 export async function sideEffect(detail: ProcessSinglePostDetail): Promise<SideEffectDoneDetail> {
@@ -29,7 +29,7 @@ export function sideEffectFactory() {
             ctx.logger.warn("side effect skipped: its input is at fault", { executionName: event.detail?.executionName, error: error.message });
             return;
         }
-        await putEvent(ctx.events, ctx.target, DetailType.sideEffectDone, done);
+        await putEvent(ctx.events, ctx.target, DetailType.sideEffectDone, done, traceFor(ctx, event));
         ctx.logger.info("side effect done", { executionName: done.executionName, name: done.name });
     };
 }

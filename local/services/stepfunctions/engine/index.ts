@@ -3,7 +3,7 @@
  * intrinsics, Retry/Catch, Map/Parallel) with no I/O of its own. The host runs Task calls and records history
  * through EngineHooks.
  */
-export { runExecution } from "./interpreter";
+export { runExecution, TASK_TIMED_OUT } from "./interpreter";
 export { definitionDiagnostics, validateDefinition } from "./validate";
 export {
     InvalidDefinitionError,

@@ -28,6 +28,10 @@ type Language = "JSONPath" | "JSONata";
 const MAX_PAYLOAD_BYTES = 256 * 1024;
 /** Errors `States.ALL` does not match (AWS: terminal). */
 const TERMINAL_ERRORS = new Set(["States.Runtime", "States.DataLimitExceeded"]);
+/** Errors `States.TaskFailed` does not match. */
+const TIMEOUT_ERRORS = new Set(["States.Timeout", "States.HeartbeatTimeout"]);
+/** The reason a Task's signal aborts with when its TimeoutSeconds pass (the host retires its token as timed out). */
+export const TASK_TIMED_OUT = "States.Timeout";
 
 class Scope {
     private readonly vars = new Map<string, JsonValue>();
@@ -82,18 +86,56 @@ function runtimeError(env: { causePrefix: string }, text: string): StatesError {
 function errorMatches(list: unknown, error: string | undefined, stateType: string): boolean {
     if (!Array.isArray(list)) return false;
     if (error !== undefined && list.includes(error)) return true;
+    // AWS: States.Timeout also names a missed heartbeat (States.HeartbeatTimeout is the narrower name).
+    if (error === "States.HeartbeatTimeout" && list.includes("States.Timeout")) return true;
     if (list.includes("States.ALL")) return error === undefined || !TERMINAL_ERRORS.has(error);
-    if (stateType === "Task" && list.includes("States.TaskFailed")) return error !== "States.Timeout" && (error === undefined || !TERMINAL_ERRORS.has(error));
+    if (stateType === "Task" && list.includes("States.TaskFailed")) return !TIMEOUT_ERRORS.has(error ?? "") && (error === undefined || !TERMINAL_ERRORS.has(error));
     return false;
 }
 
 function resourceParts(resource: string, region: string): { resourceType: string; resource: string; region: string } {
     const parts = resource.split(":");
-    if (parts[0] === "arn" && parts[2] === "states" && parts.length >= 7 && parts[5] !== "activity") {
-        return { resourceType: parts[5], resource: parts.slice(6).join(":"), region: parts[3] || region };
-    }
+    // `arn:aws:states:::aws-sdk:sfn:sendTaskSuccess` is "aws-sdk:sfn" / "sendTaskSuccess"; a pattern suffix stays on
+    // the action, `.sync:2` colon included ("states" / "startExecution.sync:2").
+    const integration = /^arn:aws[a-z-]*:states:([a-z0-9-]*):[^:]*:(.+?):([^:]+?(?:\.sync:2|\.sync|\.waitForTaskToken)?)$/.exec(resource);
+    if (integration && parts[5] !== "activity") return { resourceType: integration[2], resource: integration[3], region: integration[1] || region };
     if (parts[0] === "arn" && parts[2] === "lambda") return { resourceType: "lambda", resource: "invoke", region: parts[3] || region };
     return { resourceType: parts[2] ?? "unknown", resource, region: parts[3] || region };
+}
+
+/**
+ * The Assign a matched Choice rule applies: the state's own Assign, which AWS applies whichever rule matches, with
+ * the rule's Assign over it.
+ */
+function choiceAssign(state: JsonObject, rule: JsonObject): JsonValue | undefined {
+    if (rule.Assign === undefined) return state.Assign;
+    if (state.Assign === undefined) return rule.Assign;
+    return { ...(state.Assign as JsonObject), ...(rule.Assign as JsonObject) };
+}
+
+type Emit = (type: string, details?: Record<string, JsonValue | undefined>) => number;
+
+/**
+ * The history events of one Task attempt. AWS records a bare Lambda function ARN as LambdaFunction* events
+ * (`resource` the ARN, `input` the payload) and every other resource as Task* events labelled by service.
+ */
+function taskEvents(resource: string, region: string) {
+    const lambdaFunction = /^arn:aws[a-z-]*:lambda:/.test(resource);
+    const parts = resourceParts(resource, region);
+    const base = { resourceType: parts.resourceType, resource: parts.resource };
+    return {
+        scheduled(emit: Emit, parameters: JsonValue, timeoutSeconds: number | undefined, heartbeatSeconds: number | undefined): void {
+            if (lambdaFunction) emit("LambdaFunctionScheduled", { resource, input: toJsonText(parameters), inputDetails: { truncated: false }, timeoutInSeconds: timeoutSeconds });
+            else emit("TaskScheduled", { ...base, region: parts.region, parameters: toJsonText(parameters), timeoutInSeconds: timeoutSeconds, heartbeatInSeconds: heartbeatSeconds });
+        },
+        started(emit: Emit): number {
+            return lambdaFunction ? emit("LambdaFunctionStarted") : emit("TaskStarted", base);
+        },
+        ended(emit: Emit, outcome: "Succeeded" | "Failed" | "TimedOut", details: Record<string, JsonValue | undefined>): void {
+            if (lambdaFunction) emit(`LambdaFunction${outcome}`, details);
+            else emit(`Task${outcome}`, { ...base, ...details });
+        },
+    };
 }
 
 class Execution {
@@ -150,6 +192,11 @@ class Execution {
         const origin: EventOrigin = { stateName, mapIndex: lane.mapIndex };
         this.hooks.onEvent?.(event, origin);
         return id;
+    }
+
+    /** emit, bound to one lane and state. */
+    emitter(lane: Lane, stateName: string): Emit {
+        return (type, details) => this.emit(lane, type, details, stateName);
     }
 
     async run(input: JsonValue): Promise<ExecutionResult> {
@@ -308,7 +355,8 @@ class Execution {
         try {
             return writeAtPath(input, parsePath(resultPath as string), result);
         } catch (e) {
-            if (e instanceof WritePathError) throw runtimeError(env, `Unable to apply ResultPath '${resultPath as string}' to input '${toJsonText(input)}'. ${e.message}`);
+            // The States Language's own error for a ResultPath that cannot be applied (a field of a string, say).
+            if (e instanceof WritePathError) throw new StatesError("States.ResultPathMatchFailure", `${env.causePrefix} Unable to apply ResultPath '${resultPath as string}' to input '${toJsonText(input)}'. ${e.message}`);
             throw e;
         }
     }
@@ -453,7 +501,7 @@ class Execution {
                     throw new StatesError("States.QueryEvaluationError", `${env.causePrefix} The JSONata expression '${(rule.Condition as string).slice(2, -2).trim()}' specified for the field 'Condition' returned a non-boolean value: ${toJsonText(condition)}`);
                 }
                 if (condition) {
-                    const output = await this.finishJsonata(env, rule.Assign, rule.Output ?? state.Output, input);
+                    const output = await this.finishJsonata(env, choiceAssign(state, rule), rule.Output ?? state.Output, input);
                     return { output, next: rule.Next as string };
                 }
             }
@@ -471,7 +519,7 @@ class Execution {
                 throw e;
             }
             if (matched) {
-                const assigned = await this.evaluateAssign(env, rule.Assign, effective, () => this.jsonataScope(env));
+                const assigned = await this.evaluateAssign(env, choiceAssign(state, rule), effective, () => this.jsonataScope(env));
                 const output = this.selectPath(env, state.OutputPath, effective, "OutputPath");
                 this.commitAssign(env, assigned);
                 return { output, next: rule.Next as string };
@@ -648,10 +696,9 @@ class Execution {
         }
         const timeoutSeconds = await this.secondsField(taskEnv, "TimeoutSeconds", effective);
         const heartbeatSeconds = await this.secondsField(taskEnv, "HeartbeatSeconds", effective);
-        const parts = resourceParts(resource, this.region);
-        const base = { resourceType: parts.resourceType, resource: parts.resource };
-        this.emit(lane, "TaskScheduled", { ...base, region: parts.region, parameters: toJsonText(parameters), timeoutInSeconds: timeoutSeconds, heartbeatInSeconds: heartbeatSeconds }, name);
-        this.emit(lane, "TaskStarted", base, name);
+        const events = taskEvents(resource, this.region);
+        events.scheduled(this.emitter(lane, name), parameters, timeoutSeconds, heartbeatSeconds);
+        const startedEventId = events.started(this.emitter(lane, name));
         const controller = new AbortController();
         const onParentAbort = () => controller.abort();
         env.signal.addEventListener("abort", onParentAbort, { once: true });
@@ -670,6 +717,7 @@ class Execution {
                         context,
                         signal: controller.signal,
                         credentials,
+                        startedEventId,
                     }),
                 )
                 .then(
@@ -686,8 +734,8 @@ class Execution {
             const outcome = await Promise.race([...racers, aborted]);
             if ("aborted" in outcome) throw new Aborted();
             if ("timeout" in outcome) {
-                controller.abort();
-                this.emit(lane, "TaskTimedOut", { ...base, error: "States.Timeout", cause: undefined }, name);
+                controller.abort(TASK_TIMED_OUT);
+                events.ended(this.emitter(lane, name), "TimedOut", { error: "States.Timeout", cause: undefined });
                 throw new StatesError("States.Timeout", undefined);
             }
             if (!outcome.ok) {
@@ -695,16 +743,15 @@ class Execution {
                 const err = outcome.error as { name?: unknown; message?: unknown } | undefined;
                 const error = typeof err?.name === "string" && err.name !== "Error" ? err.name : "States.TaskFailed";
                 const cause = typeof err?.message === "string" ? err.message : err === undefined ? undefined : String(err);
-                if (error === "States.Timeout" || error === "States.HeartbeatTimeout") this.emit(lane, "TaskTimedOut", { ...base, error, cause }, name);
-                else this.emit(lane, "TaskFailed", { ...base, error, cause }, name);
+                events.ended(this.emitter(lane, name), TIMEOUT_ERRORS.has(error) ? "TimedOut" : "Failed", { error, cause });
                 throw new StatesError(error, cause);
             }
             const value = outcome.value === undefined ? null : (JSON.parse(JSON.stringify(outcome.value)) as JsonValue);
             if (Buffer.byteLength(JSON.stringify(value)) > MAX_PAYLOAD_BYTES) {
-                this.emit(lane, "TaskFailed", { ...base, error: "States.DataLimitExceeded", cause: `The state/task '${name}' returned a result with a size exceeding the maximum number of bytes service limit.` }, name);
+                events.ended(this.emitter(lane, name), "Failed", { error: "States.DataLimitExceeded", cause: `The state/task '${name}' returned a result with a size exceeding the maximum number of bytes service limit.` });
                 throw new StatesError("States.DataLimitExceeded", `The state/task '${name}' returned a result with a size exceeding the maximum number of bytes service limit.`);
             }
-            this.emit(lane, "TaskSucceeded", { ...base, output: toJsonText(value), outputDetails: { truncated: false } }, name);
+            events.ended(this.emitter(lane, name), "Succeeded", { output: toJsonText(value), outputDetails: { truncated: false } });
             return value;
         } finally {
             timerController.abort();

@@ -39,6 +39,8 @@ export interface TaskCall {
     signal: AbortSignal;
     /** Credentials field of the state, evaluated (JSONata) or as written (JSONPath `RoleArn.$` resolved). */
     credentials?: JsonValue;
+    /** Id of this attempt's TaskStarted (LambdaFunctionStarted) event: a host recording events of its own links them to it. */
+    startedEventId: number;
 }
 
 /** A Step Functions `HistoryEvent`, as the JSON 1.0 protocol carries it (timestamp in epoch seconds). */

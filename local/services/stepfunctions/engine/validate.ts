@@ -12,6 +12,8 @@ import { InvalidDefinitionError, isPlainObject, type DefinitionDiagnostic, type 
 type Language = "JSONPath" | "JSONata";
 
 const COMMON = ["Type", "Comment", "QueryLanguage"];
+/** The States Language's timestamps: RFC3339 with an uppercase T and Z ("2016-03-14T01:59:00Z"). */
+const RFC3339_TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
 const JSONPATH_IO = ["InputPath", "OutputPath"];
 const FIELDS: Record<string, { both: string[]; jsonPath: string[]; jsonata: string[] }> = {
     Pass: { both: ["Next", "End", "Assign"], jsonPath: [...JSONPATH_IO, "Parameters", "ResultPath", "Result"], jsonata: ["Output"] },
@@ -36,6 +38,8 @@ const UNSUPPORTED: Record<string, string[]> = { Map: ["ItemReader", "ResultWrite
 
 class Checker {
     readonly diagnostics: DefinitionDiagnostic[] = [];
+    /** State names across the whole machine: the States Language has them unique "within the scope of the whole state machine". */
+    private readonly stateNamesSeen = new Set<string>();
 
     add(code: string, message: string, path: string): void {
         this.diagnostics.push({ code, message, path });
@@ -49,7 +53,8 @@ class Checker {
         if (typeof value !== "string") return this.schema(`The value of the field must be a JSONPath string`, path);
         try {
             const parsed = parsePath(value);
-            if (opts.reference && (!parsed.reference || parsed.root !== "input")) this.add("INVALID_JSON_PATH", `The value for the field must be a valid Reference Path: ${value}`, path);
+            const rootAllowed = parsed.root === "input" || opts.allowVariables === true;
+            if (opts.reference && (!parsed.reference || !rootAllowed)) this.add("INVALID_JSON_PATH", `The value for the field must be a valid Reference Path: ${value}`, path);
             if (!opts.allowVariables && parsed.root === "variable" && opts.reference) this.add("INVALID_JSON_PATH", `Variables cannot be used here: ${value}`, path);
         } catch (e) {
             if (e instanceof JsonPathSyntaxError) this.add("INVALID_JSON_PATH", `Invalid JSONPath: ${value} (${e.message})`, path);
@@ -74,6 +79,13 @@ class Checker {
     payloadTemplate(value: unknown, path: string): void {
         if (Array.isArray(value)) value.forEach((v, i) => this.payloadTemplate(v, `${path}[${i}]`));
         if (!isPlainObject(value)) return;
+        // A field and the same field with ".$" would name one output field twice (the spec forbids it).
+        const names = new Set<string>();
+        for (const key of Object.keys(value)) {
+            const name = key.endsWith(".$") ? key.slice(0, -2) : key;
+            if (names.has(name)) this.schema(`The field '${name}' appears twice in the payload template (once with '.$')`, `${path}/${key}`);
+            names.add(name);
+        }
         for (const [key, v] of Object.entries(value)) {
             if (key.endsWith(".$")) {
                 if (typeof v !== "string") this.schema(`The value of the field '${key}' must be a JSONPath or an intrinsic function`, `${path}/${key}`);
@@ -200,7 +212,7 @@ class Checker {
         } else if (op.startsWith("Numeric")) {
             if (typeof v !== "number") this.schema(`The value of '${op}' must be a number`, at);
         } else if (op.startsWith("Timestamp")) {
-            if (typeof v !== "string" || !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/.test(v)) this.schema(`The value of '${op}' must be an ISO-8601 timestamp`, at);
+            if (typeof v !== "string" || !RFC3339_TIMESTAMP.test(v)) this.schema(`The value of '${op}' must be an ISO-8601 timestamp`, at);
         }
     }
 
@@ -209,6 +221,7 @@ class Checker {
         if (!isPlainObject(def)) return this.schema("The definition must be a JSON object", path || "/");
         const allowedTop = top ? ["StartAt", "States", "Comment", "Version", "TimeoutSeconds", "QueryLanguage"] : ["StartAt", "States", "Comment", "ProcessorConfig", "QueryLanguage"];
         for (const k of Object.keys(def)) if (!allowedTop.includes(k)) this.schema(`The field '${k}' is not supported by Step Functions`, `${path}/${k}`);
+        if (def.Comment !== undefined && typeof def.Comment !== "string") this.schema("The field 'Comment' must be a string", `${path}/Comment`);
         if (def.QueryLanguage !== undefined) {
             if (def.QueryLanguage !== "JSONPath" && def.QueryLanguage !== "JSONata") this.schema("QueryLanguage must be JSONPath or JSONata", `${path}/QueryLanguage`);
             else if (!top) {
@@ -228,6 +241,8 @@ class Checker {
         for (const [name, state] of Object.entries(def.States)) {
             const at = `${path}/States/${name}`;
             if (name.length === 0 || name.length > 80) this.schema("A state name must be 1 to 80 characters long", at);
+            if (this.stateNamesSeen.has(name)) this.add("DUPLICATE_STATE_NAME", `Duplicate State name: '${name}'`, at);
+            this.stateNamesSeen.add(name);
             if (!isPlainObject(state)) {
                 this.schema("A state must be a JSON object", at);
                 continue;
@@ -249,6 +264,7 @@ class Checker {
             if (state.QueryLanguage !== "JSONPath" && state.QueryLanguage !== "JSONata") this.schema("QueryLanguage must be JSONPath or JSONata", `${at}/QueryLanguage`);
             else language = state.QueryLanguage;
         }
+        if (state.Comment !== undefined && typeof state.Comment !== "string") this.schema("The field 'Comment' must be a string", `${at}/Comment`);
         const table = FIELDS[type];
         const allowed = [...COMMON, ...table.both, ...(language === "JSONPath" ? table.jsonPath : table.jsonata)];
         for (const k of Object.keys(state)) {
@@ -268,6 +284,8 @@ class Checker {
         if (state.ResultPath !== undefined) this.path(state.ResultPath, `${at}/ResultPath`, { reference: true, nullable: true });
         for (const f of ["Parameters", "ResultSelector", "ItemSelector"]) {
             if (state[f] === undefined) continue;
+            // The States Language: "The value of Parameters MUST be a Payload Template, which is a JSON object".
+            if (language === "JSONPath" && !isPlainObject(state[f])) this.schema(`The field '${f}' must be a JSON object (a payload template)`, `${at}/${f}`);
             if (language === "JSONPath") this.payloadTemplate(state[f], `${at}/${f}`);
             else this.jsonataTemplate(state[f], `${at}/${f}`);
         }
@@ -281,7 +299,8 @@ class Checker {
         if (state.HeartbeatSeconds !== undefined && state.HeartbeatSecondsPath !== undefined) this.schema("HeartbeatSeconds and HeartbeatSecondsPath are mutually exclusive", at);
         if (typeof state.TimeoutSeconds === "number" && typeof state.HeartbeatSeconds === "number" && state.HeartbeatSeconds >= state.TimeoutSeconds) this.schema("HeartbeatSeconds must be smaller than TimeoutSeconds", `${at}/HeartbeatSeconds`);
         for (const f of ["TimeoutSecondsPath", "HeartbeatSecondsPath", "SecondsPath", "TimestampPath", "ItemsPath", "MaxConcurrencyPath", "ToleratedFailureCountPath", "ToleratedFailurePercentagePath"]) {
-            if (state[f] !== undefined) this.path(state[f], `${at}/${f}`, { allowVariables: true });
+            // Each names one value: a Reference Path (no wildcards, filters or slices), of the input, a variable or the context.
+            if (state[f] !== undefined) this.path(state[f], `${at}/${f}`, { reference: true, allowVariables: true });
         }
         switch (type) {
             case "Task":
@@ -296,7 +315,7 @@ class Checker {
                 const given = ["Seconds", "Timestamp", "SecondsPath", "TimestampPath"].filter((f) => state[f] !== undefined);
                 if (given.length !== 1) this.schema("A Wait state must have exactly one of Seconds, Timestamp, SecondsPath, TimestampPath", at);
                 if (state.Seconds !== undefined) this.numberField(state.Seconds, `${at}/Seconds`, language, (n) => Number.isInteger(n) && n >= 0 && n <= 99999999, "a non-negative integer");
-                if (state.Timestamp !== undefined && !(language === "JSONata" && isJsonataExpression(state.Timestamp)) && !(typeof state.Timestamp === "string" && !Number.isNaN(Date.parse(state.Timestamp)))) this.schema("Timestamp must be an ISO-8601 timestamp", `${at}/Timestamp`);
+                if (state.Timestamp !== undefined && !(language === "JSONata" && isJsonataExpression(state.Timestamp)) && !(typeof state.Timestamp === "string" && RFC3339_TIMESTAMP.test(state.Timestamp))) this.schema("Timestamp must be an RFC3339 timestamp such as 2016-03-14T01:59:00Z (uppercase T and Z)", `${at}/Timestamp`);
                 if (language === "JSONata" && isJsonataExpression(state.Timestamp)) this.jsonataTemplate(state.Timestamp, `${at}/Timestamp`);
                 break;
             }
@@ -325,8 +344,11 @@ class Checker {
                         if (!isPlainObject(config)) this.schema("ProcessorConfig must be an object", `${at}/${processorField}/ProcessorConfig`);
                         else {
                             for (const k of Object.keys(config)) if (!["Mode", "ExecutionType"].includes(k)) this.schema(`The field '${k}' is not supported by Step Functions`, `${at}/${processorField}/ProcessorConfig/${k}`);
-                            if (config.Mode === "DISTRIBUTED" || config.ExecutionType !== undefined) this.add("LOCAL_RUNTIME_UNSUPPORTED", "Distributed Map states are not supported by the local runtime", `${at}/${processorField}/ProcessorConfig`);
-                            else if (config.Mode !== undefined && config.Mode !== "INLINE") this.schema("Mode must be INLINE or DISTRIBUTED", `${at}/${processorField}/ProcessorConfig/Mode`);
+                            // A distributed Map over its input's items runs as an inline one does, with its failure
+                            // thresholds; reading items from S3 (ItemReader) or writing results there is refused above.
+                            if (config.Mode !== undefined && config.Mode !== "INLINE" && config.Mode !== "DISTRIBUTED") this.schema("Mode must be INLINE or DISTRIBUTED", `${at}/${processorField}/ProcessorConfig/Mode`);
+                            if (config.Mode === "DISTRIBUTED" && config.ExecutionType !== "STANDARD" && config.ExecutionType !== "EXPRESS") this.schema("A DISTRIBUTED ProcessorConfig needs ExecutionType STANDARD or EXPRESS", `${at}/${processorField}/ProcessorConfig/ExecutionType`);
+                            if (config.Mode !== "DISTRIBUTED" && config.ExecutionType !== undefined) this.schema("ExecutionType applies to a DISTRIBUTED ProcessorConfig only", `${at}/${processorField}/ProcessorConfig/ExecutionType`);
                         }
                     }
                     nested.push([processor, `${at}/${processorField}`, language]);
