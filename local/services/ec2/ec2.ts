@@ -62,7 +62,7 @@ const invalidValue = (message: string) => new Ec2Error("InvalidParameterValue", 
 type FilterField<T> = (item: T) => Array<string | undefined>;
 
 const text = (value: unknown): string | undefined => (value === undefined || value === null ? undefined : value instanceof Date ? value.toISOString() : String(value));
-const tagsOf = (item: { Tags?: ec2.Tag[] }) => item.Tags ?? [];
+const tagsOf = (item: object): ec2.Tag[] => (item as { Tags?: ec2.Tag[] }).Tags ?? [];
 
 const INSTANCE_FILTERS: Record<string, FilterField<ec2.Instance & { ReservationId?: string; OwnerId?: string }>> = {
     "availability-zone": (i) => [i.Placement?.AvailabilityZone],
@@ -134,7 +134,7 @@ function filterPattern(value: string): RegExp {
  * Applies `Filters` as AWS does: every filter must hold (AND), a filter holds when any of its values matches any of the
  * item's (OR); `tag:<key>`, `tag-key` and `tag-value` read the item's tags. A name the call does not document is refused.
  */
-function applyFilters<T extends { Tags?: ec2.Tag[] }>(items: T[], filters: ec2.Filter[] | undefined, fields: Record<string, FilterField<T>>, operation: string): T[] {
+function applyFilters<T extends object>(items: T[], filters: ec2.Filter[] | undefined, fields: Record<string, FilterField<T>>, operation: string): T[] {
     if (!filters?.length) return items;
     const tests = filters.map((filter) => {
         const name = filter.Name;
