@@ -51,14 +51,17 @@ const SERVER_FLAGS: FlagSpec[] = [
     { name: "data-dir", value: "DIR", help: "keep objects, tables and finished executions there across restarts (in memory otherwise)" },
     { name: "max-executions", value: "N", help: "finished STANDARD executions kept in memory (at least 1)" },
     { name: "verbose", help: "print every handler log line" },
-    { name: "ec2-fixtures", value: "FILE", help: "answer EC2's describe calls (instances, spot requests, spot prices) from this JSON file" },
+];
+/** Files services answer from instead of a cloud's own state (the demo serves this repository's program, which needs none). */
+const FIXTURE_FLAGS: FlagSpec[] = [
+    { name: "ec2-fixtures", value: "FILE", help: "answer EC2's describe calls (instances, spot requests, spot prices) from this JSON file (local/services/ec2/fixtures.example.json)" },
 ];
 const HELP_FLAG: FlagSpec = { name: "help", help: "print this help and exit" };
 const COUNT_FLAG: FlagSpec = { name: "count", value: "N", help: "how many names the start event asks for (the seed's own number otherwise)" };
 
 const FLAGS: Record<Command, FlagSpec[]> = {
-    start: [...PROGRAM_FLAGS, ...SERVER_FLAGS, HELP_FLAG],
-    bin: [...PROGRAM_FLAGS, ...SERVER_FLAGS, HELP_FLAG],
+    start: [...PROGRAM_FLAGS, ...SERVER_FLAGS, ...FIXTURE_FLAGS, HELP_FLAG],
+    bin: [...PROGRAM_FLAGS, ...SERVER_FLAGS, ...FIXTURE_FLAGS, HELP_FLAG],
     demo: [COUNT_FLAG, ...SERVER_FLAGS, HELP_FLAG],
 };
 

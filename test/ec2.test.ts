@@ -6,6 +6,7 @@
 import { strict as assert } from "assert";
 import { execFile } from "child_process";
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import { promisify } from "util";
 import * as Ec2 from "@aws-sdk/client-ec2";
@@ -44,6 +45,19 @@ describe("EC2 describe calls from a fixture file, through the endpoint", functio
 
     const instanceIds = (result: Ec2.DescribeInstancesResult) => (result.Reservations ?? []).flatMap((r) => r.Instances ?? []).map((i) => i.InstanceId).sort();
     const describe = (input: Ec2.DescribeInstancesRequest) => ec2.send(new Ec2.DescribeInstancesCommand(input));
+
+    it("takes --ec2-fixtures FILE, refusing a file that is not there, and a file of the wrong shape at start", async () => {
+        assert.deepEqual(parseArgs(["--ec2-fixtures", FIXTURES]).fixtures, { ec2: FIXTURES });
+        assert.throws(() => parseArgs(["--ec2-fixtures", "/no/such/file.json"]), /--ec2-fixtures \/no\/such\/file.json: no such file/);
+        const folder = fs.mkdtempSync(path.join(os.tmpdir(), "ec2-fixtures-"));
+        const bad = path.join(folder, "bad.json");
+        fs.writeFileSync(bad, JSON.stringify({ instances: [{ InstanceType: "m5.large" }] }));
+        try {
+            await assert.rejects(startTestRuntime({ evaluated: runtime.stack, fixtures: { ec2: bad } }), /--ec2-fixtures .*bad\.json: instances\[0\] has no InstanceId/);
+        } finally {
+            fs.rmSync(folder, { recursive: true, force: true });
+        }
+    });
 
     it("describes the fixture's instances in reservations, in the SDK's shape", async () => {
         const all = await describe({});
