@@ -52,12 +52,16 @@ const SERVER_FLAGS: FlagSpec[] = [
     { name: "max-executions", value: "N", help: "finished STANDARD executions kept in memory (at least 1)" },
     { name: "verbose", help: "print every handler log line" },
 ];
+/** Files services answer from instead of a cloud's own state (the demo serves this repository's program, which needs none). */
+const FIXTURE_FLAGS: FlagSpec[] = [
+    { name: "ec2-fixtures", value: "FILE", help: "answer EC2's describe calls (instances, spot requests, spot prices) from this JSON file (local/services/ec2/fixtures.example.json)" },
+];
 const HELP_FLAG: FlagSpec = { name: "help", help: "print this help and exit" };
 const COUNT_FLAG: FlagSpec = { name: "count", value: "N", help: "how many names the start event asks for (the seed's own number otherwise)" };
 
 const FLAGS: Record<Command, FlagSpec[]> = {
-    start: [...PROGRAM_FLAGS, ...SERVER_FLAGS, HELP_FLAG],
-    bin: [...PROGRAM_FLAGS, ...SERVER_FLAGS, HELP_FLAG],
+    start: [...PROGRAM_FLAGS, ...SERVER_FLAGS, ...FIXTURE_FLAGS, HELP_FLAG],
+    bin: [...PROGRAM_FLAGS, ...SERVER_FLAGS, ...FIXTURE_FLAGS, HELP_FLAG],
     demo: [COUNT_FLAG, ...SERVER_FLAGS, HELP_FLAG],
 };
 
@@ -183,6 +187,11 @@ export function parseArgs(argv: string[], command: Command = "start"): CliOption
     if (text("count") !== undefined) options.count = wholeNumber("--count", text("count")!, 0);
     if (text("host") !== undefined) options.host = text("host");
     if (text("data-dir") !== undefined) options.dataDir = text("data-dir");
+    if (text("ec2-fixtures") !== undefined) {
+        const file = path.resolve(text("ec2-fixtures")!);
+        if (!fs.existsSync(file) || !fs.statSync(file).isFile()) throw new UsageError(`--ec2-fixtures ${text("ec2-fixtures")}: no such file`);
+        options.fixtures = { ec2: file };
+    }
     if (v.verbose === true) options.verbose = true;
     if (v.strict === true) options.strict = true;
     if (text("stack") !== undefined) {

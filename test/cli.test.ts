@@ -107,8 +107,8 @@ describe("cli: flags", () => {
 
     it("answers --help and -h on every command with a usage naming each of its flags", () => {
         const expected: Record<Command, string[]> = {
-            start: ["--program DIR", "--stack NAME", "--config KEY=VALUE", "--outputs FILE", "--strict", "--port N", "--host HOST", "--data-dir DIR", "--max-executions N", "--verbose", "-h, --help"],
-            bin: ["--program DIR", "--stack NAME", "--config KEY=VALUE", "--outputs FILE", "--strict", "--port N", "--host HOST", "--data-dir DIR", "--max-executions N", "--verbose", "-h, --help"],
+            start: ["--program DIR", "--stack NAME", "--config KEY=VALUE", "--outputs FILE", "--strict", "--port N", "--host HOST", "--data-dir DIR", "--max-executions N", "--verbose", "--ec2-fixtures FILE", "-h, --help"],
+            bin: ["--program DIR", "--stack NAME", "--config KEY=VALUE", "--outputs FILE", "--strict", "--port N", "--host HOST", "--data-dir DIR", "--max-executions N", "--verbose", "--ec2-fixtures FILE", "-h, --help"],
             demo: ["--count N", "--port N", "--host HOST", "--data-dir DIR", "--max-executions N", "--verbose", "-h, --help"],
         };
         for (const command of ["start", "bin", "demo"] as const) {

@@ -46,6 +46,8 @@ export interface RuntimeOptions {
     scaleOutAfterMs?: number;
     /** Finished STANDARD executions kept in memory (StepFunctionsServiceOptions.maxRetainedExecutions). */
     maxExecutions?: number;
+    /** Fixture files services answer from, by service (`ec2`: `--ec2-fixtures FILE`, see local/services/ec2/ec2.ts). */
+    fixtures?: Record<string, string>;
 }
 
 export interface Runtime {

@@ -8,6 +8,10 @@ import { iamService } from "./iam/service";
 import { eventsService } from "./events/service";
 import { lambdaService } from "./lambda/service";
 import { s3Service } from "./s3/service";
+import { sqsService } from "./sqs/service";
+import { secretsManagerService } from "./secretsmanager/service";
+import { ssmService } from "./ssm/service";
+import { ec2Service } from "./ec2/service";
 import { statesService } from "./stepfunctions/service";
 import { LOG_GROUP_TYPES } from "./logs/service";
 import type { ResourceTypeSpec } from "../core/registry";
@@ -19,6 +23,10 @@ export const SERVICES = {
     states: statesService,
     lambda: lambdaService,
     s3: s3Service,
+    sqs: sqsService,
+    secretsmanager: secretsManagerService,
+    ssm: ssmService,
+    ec2: ec2Service,
 } as const;
 
 /** Each registered service's instance type, by name (`runtime.services.states.service`). */

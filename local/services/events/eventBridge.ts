@@ -50,7 +50,7 @@ const SIMPLE_JSON_PATH = /^\$(\.[^.[\]*]+)*$/;
 /** A Step Functions state machine (or its version or alias) as a target: EventBridge needs a RoleArn to start it. */
 const STATE_MACHINE_ARN = /^arn:aws[\w-]*:states:[^:]*:\d*:stateMachine:/;
 /** The Target members the local runtime honours; any other (SqsParameters, RetryPolicy, DeadLetterConfig, ...) fails its entry. */
-const SERVED_TARGET_MEMBERS = new Set(["Id", "Arn", "RoleArn", "Input", "InputPath", "InputTransformer"]);
+const SERVED_TARGET_MEMBERS = new Set(["Id", "Arn", "RoleArn", "Input", "InputPath", "InputTransformer", "DeadLetterConfig"]);
 
 /** A PutTargets entry the runtime cannot serve, failed alone as AWS fails entries. */
 function unsupported(targetId: string, reason: string): eventBridgeSdk.PutTargetsResultEntry {
@@ -126,6 +126,20 @@ export interface TargetSpec {
     /** JSONPath (`$.detail`, `$.detail.name`) selecting the part of the event sent. */
     inputPath?: string;
     inputTransformer?: InputTransformer;
+    /** The SQS queue that receives the event when delivery to this target fails (`DeadLetterConfig.Arn`). */
+    deadLetterArn?: string;
+}
+
+/** An event EventBridge could not deliver to a target, as its dead-letter queue receives it. */
+export interface DeadLetter {
+    queueArn: string;
+    rule: RuleSpec;
+    target: TargetSpec;
+    /** The event as matched (not as transformed for the target): the record's body. */
+    event: BusEvent;
+    /** AWS's code for the failure (`NO_PERMISSIONS`, `NO_RESOURCE`, ...) and its message. */
+    errorCode: string;
+    errorMessage: string;
 }
 
 export interface RuleSpec {
@@ -205,6 +219,8 @@ export interface EventBridgeOptions {
      * (FailedEntries) rather than accept a target whose every delivery would fail.
      */
     checkTarget?: (target: TargetSpec) => string | undefined;
+    /** Sends an undeliverable event to its target's dead-letter queue; rejects when the queue refuses it. */
+    deadLetter?: (record: DeadLetter) => Promise<void>;
 }
 
 /** Reads a simple JSONPath (`$`, `$.a.b`, `$.detail-type`) out of an event; only own fields, never `constructor` & co. */
@@ -573,10 +589,18 @@ export class EventBridgeService {
                 // Whatever fails here, the input included, is this delivery's failure: never the process's.
                 Promise.resolve()
                     .then(() => this.opts.dispatcher.deliver(target, rule, targetInput(event, target)))
-                    .catch((error: unknown) => {
+                    .catch(async (error: unknown) => {
                         const message = error instanceof Error ? error.message : String(error);
                         this.deliveryFailures.push({ rule: rule.name, target: target.arn, eventId: event.id, error: message });
                         this.opts.log?.(`rule ${rule.name}: delivery to ${target.arn} failed: ${message}`);
+                        if (target.deadLetterArn === undefined || !this.opts.deadLetter) return;
+                        // The local runtime does not retry deliveries: a failure goes to the dead-letter queue at once,
+                        // as AWS sends failures it does not retry (permissions, a missing target).
+                        await this.opts
+                            .deadLetter({ queueArn: target.deadLetterArn, rule, target, event, errorCode: deadLetterErrorCode(error), errorMessage: message })
+                            .catch((refused: unknown) =>
+                                this.opts.log?.(`rule ${rule.name}: sending event ${event.id} to the dead-letter queue ${target.deadLetterArn} failed: ${refused instanceof Error ? refused.message : String(refused)}`),
+                            );
                     })
                     .finally(() => this.settle());
             });
@@ -701,6 +725,7 @@ export class EventBridgeService {
                     Input: t.input,
                     InputPath: t.inputPath,
                     InputTransformer: t.inputTransformer && { InputPathsMap: t.inputTransformer.inputPathsMap, InputTemplate: t.inputTransformer.inputTemplate },
+                    DeadLetterConfig: t.deadLetterArn === undefined ? undefined : { Arn: t.deadLetterArn },
                 }),
             ),
             ...(start + limit < rule.targets.length ? { NextToken: String(start + limit) } : {}),
@@ -900,7 +925,12 @@ export class EventBridgeService {
         }
         const unserved = Object.keys(entry).filter((key) => !SERVED_TARGET_MEMBERS.has(key) && member(entry[key]) !== undefined);
         if (unserved.length > 0) return { failed: unsupported(id, `${unserved.join(", ")} ${unserved.length === 1 ? "is" : "are"} not supported by the local runtime`) };
-        return { target: { id, arn, roleArn, input, inputPath, inputTransformer } };
+        const deadLetter = member(entry.DeadLetterConfig as eventBridgeSdk.DeadLetterConfig | undefined);
+        const deadLetterArn = deadLetter === undefined ? undefined : member(deadLetter.Arn);
+        if (deadLetterArn !== undefined && !/^arn:aws[a-z-]*:sqs:[^:]+:\d{12}:[^:]+$/.test(deadLetterArn)) {
+            return { failed: { TargetId: id, ErrorCode: "ValidationException", ErrorMessage: `Target ${id}: DeadLetterConfig.Arn ${deadLetterArn} is not an SQS queue ARN.` } };
+        }
+        return { target: { id, arn, roleArn, input, inputPath, inputTransformer, ...(deadLetterArn !== undefined ? { deadLetterArn } : {}) } };
     }
 
     /** RemoveTargets: removes the named targets; an Id the rule does not have is no failure, as on AWS. */
@@ -983,4 +1013,14 @@ export class EventBridgeService {
         this.route(event, "default");
         return event;
     }
+}
+
+/** The ERROR_CODE a dead-letter record carries, from the target's refusal (the codes AWS documents for DLQ records). */
+export function deadLetterErrorCode(error: unknown): string {
+    const code = error instanceof AwsError ? error.code : "";
+    if (/AccessDenied|NotAuthorized|Unauthorized|Forbidden/i.test(code)) return "NO_PERMISSIONS";
+    if (/NotFound|DoesNotExist|NonExistent/i.test(code)) return "NO_RESOURCE";
+    if (/Throttl|TooManyRequests/i.test(code)) return "THROTTLING";
+    if (code !== "") return "INVALID_PARAMETER";
+    return "SDK_CLIENT_ERROR";
 }

@@ -34,6 +34,24 @@ export const eventsService: ServiceDefinition<EventsInstance> = {
             accountId: context.accountId,
             log: (line) => context.log(line),
             dispatcher: { deliver: (target, rule, input) => context.deliver({ targetArn: target.arn, roleArn: target.roleArn, ruleArn: rule.arn, input }) },
+            // The record AWS puts on a target's dead-letter queue: the event, with the failure in message attributes.
+            deadLetter: async (record) => {
+                const attribute = (value: string) => ({ DataType: "String", StringValue: value });
+                await context.service("sqs").send(
+                    record.queueArn,
+                    {
+                        body: JSON.stringify(record.event),
+                        attributes: {
+                            RULE_ARN: attribute(record.rule.arn),
+                            TARGET_ARN: attribute(record.target.arn),
+                            ERROR_CODE: attribute(record.errorCode),
+                            ERROR_MESSAGE: attribute(record.errorMessage.slice(0, 1024)),
+                            RETRY_ATTEMPTS: attribute("0"),
+                        },
+                    },
+                    { principal: "events.amazonaws.com", sourceArn: record.rule.arn },
+                );
+            },
         });
         return {
             service,
@@ -78,6 +96,7 @@ export const eventsService: ServiceDefinition<EventsInstance> = {
                 for (const target of context.declared.of(TARGET)) {
                     const busName = service.busName(str(target.inputs.eventBusName || "default"));
                     const transformer = target.inputs.inputTransformer as { inputPaths?: Record<string, string>; inputTemplate: string } | undefined;
+                    const deadLetter = target.inputs.deadLetterConfig as { arn?: string } | undefined;
                     service.addTarget(busName, str(target.inputs.rule), {
                         id: str(target.inputs.targetId ?? target.name),
                         arn: str(target.inputs.arn),
@@ -85,6 +104,7 @@ export const eventsService: ServiceDefinition<EventsInstance> = {
                         input: target.inputs.input === undefined ? undefined : str(target.inputs.input),
                         inputPath: target.inputs.inputPath === undefined ? undefined : str(target.inputs.inputPath),
                         inputTransformer: transformer ? { inputPathsMap: transformer.inputPaths, inputTemplate: transformer.inputTemplate } : undefined,
+                        ...(deadLetter?.arn ? { deadLetterArn: deadLetter.arn } : {}),
                     });
                     serve(TARGET, target.urn, str(target.inputs.arn), str(target.inputs.targetId ?? target.name), `target ${str(target.inputs.rule)} -> ${str(target.inputs.arn)}`);
                 }
