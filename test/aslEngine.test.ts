@@ -291,6 +291,18 @@ describe("ASL engine", function () {
             assert.equal(await decide({ Variable: "$.t", TimestampLessThan: "2024-01-02T00:00:00Z" }, { t: "2024-01-01T23:59:59.5Z" }), "yes");
             assert.equal(await decide({ Variable: "$.t", TimestampEqualsPath: "$.u" }, { t: "2024-01-01T00:00:00Z", u: "2024-01-01T01:00:00+01:00" }), "yes");
         });
+        it("timestamps are strict RFC3339 instants: calendar-checked, fractions kept past the millisecond", async () => {
+            assert.equal(await decide({ Variable: "$.t", IsTimestamp: true }, { t: "2024-02-29T00:00:00Z" }), "yes");
+            assert.equal(await decide({ Variable: "$.t", IsTimestamp: true }, { t: "2023-02-29T00:00:00Z" }), "no");
+            assert.equal(await decide({ Variable: "$.t", IsTimestamp: true }, { t: "2024-01-01T24:00:00Z" }), "no");
+            assert.equal(await decide({ Variable: "$.t", TimestampLessThan: "2024-01-01T00:00:00.0002Z" }, { t: "2024-01-01T00:00:00.0001Z" }), "yes");
+            assert.equal(await decide({ Variable: "$.t", TimestampEquals: "2024-01-01T00:00:00.00010Z" }, { t: "2024-01-01T00:00:00.0001Z" }), "yes");
+            assert.equal(await decide({ Variable: "$.t", TimestampGreaterThan: "2024-01-01T00:00:00Z" }, { t: "2024-01-01T00:00:00.000000001Z" }), "yes");
+            assert.throws(() => validateDefinition({ StartAt: "W", States: { W: { Type: "Wait", Timestamp: "2023-02-29T00:00:00Z", End: true } } }), InvalidDefinitionError);
+            const r = await run({ StartAt: "W", States: { W: { Type: "Wait", TimestampPath: "$.t", End: true } } }, { t: "2024-01-01" });
+            assert.equal(r.result.status, "FAILED");
+            assert.equal(r.result.status === "FAILED" ? r.result.error : undefined, "States.Runtime");
+        });
         it("a value of another type compares false", async () => {
             assert.equal(await decide({ Variable: "$.n", StringEquals: "1" }, { n: 1 }), "no");
             assert.equal(await decide({ Variable: "$.s", NumericEquals: 1 }, { s: "1" }), "no");

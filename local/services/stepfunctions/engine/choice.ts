@@ -33,15 +33,48 @@ export class ChoicePathError extends Error {
     }
 }
 
-const TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
+const TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(Z|([+-])(\d{2}):(\d{2}))$/;
 
-export function isTimestamp(value: unknown): value is string {
-    return typeof value === "string" && TIMESTAMP.test(value) && !Number.isNaN(Date.parse(value));
+/** An RFC3339 timestamp as an instant: whole epoch seconds and the fraction's digits (kept beyond milliseconds). */
+interface Instant {
+    seconds: number;
+    fraction: string;
 }
 
-function timestampMs(value: string): number {
-    // Date.parse keeps milliseconds only; compare finer fractions as strings when the millis tie.
-    return Date.parse(value);
+/**
+ * Parses an RFC3339 timestamp (uppercase T and Z, as the States Language requires) strictly: RFC3339 section 5.7
+ * bounds the day by the month and the hour to 00-23, so "2020-02-30" or "24:00:00" is not a timestamp.
+ */
+function parseTimestamp(value: unknown): Instant | undefined {
+    if (typeof value !== "string") return undefined;
+    const m = TIMESTAMP.exec(value);
+    if (!m) return undefined;
+    const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number);
+    const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
+    if (month < 1 || month > 12 || day < 1 || day > daysInMonth || hour > 23 || minute > 59 || second > 59) return undefined;
+    let offsetMinutes = 0;
+    if (m[8] !== "Z") {
+        const [oh, om] = [Number(m[10]), Number(m[11])];
+        if (oh > 23 || om > 59) return undefined;
+        offsetMinutes = (m[9] === "-" ? -1 : 1) * (oh * 60 + om);
+    }
+    const utc = new Date(0);
+    utc.setUTCFullYear(year, month - 1, day);
+    utc.setUTCHours(hour, minute, second, 0);
+    return { seconds: utc.getTime() / 1000 - offsetMinutes * 60, fraction: (m[7] ?? "").replace(/0+$/, "") };
+}
+
+export function isTimestamp(value: unknown): value is string {
+    return parseTimestamp(value) !== undefined;
+}
+
+/** Orders two instants: whole seconds first, then the fractions digit by digit (no rounding to milliseconds). */
+function compareInstants(a: Instant, b: Instant): number {
+    if (a.seconds !== b.seconds) return a.seconds < b.seconds ? -1 : 1;
+    const width = Math.max(a.fraction.length, b.fraction.length);
+    const fa = a.fraction.padEnd(width, "0");
+    const fb = b.fraction.padEnd(width, "0");
+    return fa === fb ? 0 : fa < fb ? -1 : 1;
 }
 
 function compare(kind: string, left: JsonValue, right: JsonValue): boolean {
@@ -59,8 +92,9 @@ function compare(kind: string, left: JsonValue, right: JsonValue): boolean {
         if (typeof left !== "boolean" || typeof right !== "boolean") return false;
         return left === right;
     } else {
-        if (!isTimestamp(left) || !isTimestamp(right)) return false;
-        [l, r] = [timestampMs(left), timestampMs(right)];
+        const [a, b] = [parseTimestamp(left), parseTimestamp(right)];
+        if (!a || !b) return false;
+        [l, r] = [compareInstants(a, b), 0];
     }
     switch (relation) {
         case "Equals":

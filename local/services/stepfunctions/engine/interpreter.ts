@@ -5,7 +5,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { setMaxListeners } from "node:events";
-import { evaluateChoiceRule, ChoicePathError } from "./choice";
+import { evaluateChoiceRule, ChoicePathError, isTimestamp } from "./choice";
 import { evaluateIntrinsic, IntrinsicPathNotFound, IntrinsicRuntimeError, looksLikeIntrinsic, parseIntrinsic } from "./intrinsics";
 import { evaluateExpression, evaluateTemplate, isJsonataExpression, type JsonataScope } from "./jsonataEval";
 import { evaluatePath, parsePath, PathNotFound, writeAtPath, WritePathError, type PathRoots } from "./jsonPath";
@@ -548,7 +548,8 @@ class Execution {
             untilMs = this.now() + seconds * 1000;
         } else {
             const stamp = state.Timestamp !== undefined ? await evalField("Timestamp") : this.pathOrIntrinsic(env, state.TimestampPath as string, "TimestampPath", effective);
-            const ms = typeof stamp === "string" ? Date.parse(stamp) : NaN;
+            // Only an RFC3339 timestamp (uppercase T and Z) is one; Date.parse alone would take "2020-01-01" or "Jan 1 2020".
+            const ms = isTimestamp(stamp) ? Date.parse(stamp) : NaN;
             if (Number.isNaN(ms)) {
                 const text = `The ${state.Timestamp !== undefined ? "Timestamp" : "TimestampPath"} field must be an ISO-8601 timestamp, got ${toJsonText(stamp)}`;
                 throw jsonata ? new StatesError("States.QueryEvaluationError", `${env.causePrefix} ${text}`) : runtimeError(env, text);

@@ -3,7 +3,7 @@
  * and JSONata expressions that parse, transition targets, Retry/Catch shape, variable scopes; and, under
  * LOCAL_RUNTIME_UNSUPPORTED, everything this engine does not implement (it refuses rather than runs wrongly).
  */
-import { ALL_OPERATORS } from "./choice";
+import { ALL_OPERATORS, isTimestamp } from "./choice";
 import { IntrinsicSyntaxError, looksLikeIntrinsic, parseIntrinsic } from "./intrinsics";
 import { compileJsonata, expressionText, isJsonataExpression } from "./jsonataEval";
 import { JsonPathSyntaxError, parsePath } from "./jsonPath";
@@ -12,8 +12,6 @@ import { InvalidDefinitionError, isPlainObject, type DefinitionDiagnostic, type 
 type Language = "JSONPath" | "JSONata";
 
 const COMMON = ["Type", "Comment", "QueryLanguage"];
-/** The States Language's timestamps: RFC3339 with an uppercase T and Z ("2016-03-14T01:59:00Z"). */
-const RFC3339_TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
 const JSONPATH_IO = ["InputPath", "OutputPath"];
 const FIELDS: Record<string, { both: string[]; jsonPath: string[]; jsonata: string[] }> = {
     Pass: { both: ["Next", "End", "Assign"], jsonPath: [...JSONPATH_IO, "Parameters", "ResultPath", "Result"], jsonata: ["Output"] },
@@ -212,7 +210,7 @@ class Checker {
         } else if (op.startsWith("Numeric")) {
             if (typeof v !== "number") this.schema(`The value of '${op}' must be a number`, at);
         } else if (op.startsWith("Timestamp")) {
-            if (typeof v !== "string" || !RFC3339_TIMESTAMP.test(v)) this.schema(`The value of '${op}' must be an ISO-8601 timestamp`, at);
+            if (typeof v !== "string" || !isTimestamp(v)) this.schema(`The value of '${op}' must be an ISO-8601 timestamp`, at);
         }
     }
 
@@ -315,7 +313,7 @@ class Checker {
                 const given = ["Seconds", "Timestamp", "SecondsPath", "TimestampPath"].filter((f) => state[f] !== undefined);
                 if (given.length !== 1) this.schema("A Wait state must have exactly one of Seconds, Timestamp, SecondsPath, TimestampPath", at);
                 if (state.Seconds !== undefined) this.numberField(state.Seconds, `${at}/Seconds`, language, (n) => Number.isInteger(n) && n >= 0 && n <= 99999999, "a non-negative integer");
-                if (state.Timestamp !== undefined && !(language === "JSONata" && isJsonataExpression(state.Timestamp)) && !(typeof state.Timestamp === "string" && RFC3339_TIMESTAMP.test(state.Timestamp))) this.schema("Timestamp must be an RFC3339 timestamp such as 2016-03-14T01:59:00Z (uppercase T and Z)", `${at}/Timestamp`);
+                if (state.Timestamp !== undefined && !(language === "JSONata" && isJsonataExpression(state.Timestamp)) && !isTimestamp(state.Timestamp)) this.schema("Timestamp must be an RFC3339 timestamp such as 2016-03-14T01:59:00Z (uppercase T and Z)", `${at}/Timestamp`);
                 if (language === "JSONata" && isJsonataExpression(state.Timestamp)) this.jsonataTemplate(state.Timestamp, `${at}/Timestamp`);
                 break;
             }
