@@ -4,7 +4,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { AwsError } from "../local/core/awsError";
-import { redactTaskToken } from "../local/core/redact";
+import { redactTaskToken } from "../protocol/redact";
 import { StepFunctionsService, type ExecutionProgress, type HistoryEvent, type PutEventsEntry, type TaskIntegrations } from "../local/services/stepfunctions/stepFunctions";
 
 const REGION = "us-east-1";

@@ -12,7 +12,7 @@ import { DescribeExecutionCommand, ListExecutionsCommand } from "@aws-sdk/client
 import type { EventBridgeEvent } from "aws-lambda";
 import type { ProcessSinglePostDetail } from "../systems/cookieReport/events";
 import { createHandlerContext, withTaskFailure } from "../handlers/task";
-import { REDACTED, redactTaskToken, redactText, redactUrl, redactValue } from "../local/core/redact";
+import { REDACTED, redactTaskToken, redactText, redactUrl, redactValue } from "../protocol/redact";
 import { StepFunctionsService, type PutEventsEntry, type TaskIntegrations } from "../local/services/stepfunctions/stepFunctions";
 import { busEvent, replaceHandler } from "./support/faults";
 import { TestRuntime, finished, historyOf, putStart, startTestRuntime } from "../local/testing/runtime";

@@ -12,7 +12,7 @@ import { KeyRing, LOCAL_CREDENTIALS } from "./credentials";
 import { DeclaredResource, EvaluatedStack, evaluateStack } from "./evaluate";
 import { Endpoint, startEndpoint } from "./endpoint";
 import { grantCache, rolePoliciesOf } from "./iam";
-import { redactText } from "./redact";
+import { redactText } from "../../protocol/redact";
 import type { Authorizer, Declared, ResourceTypeSpec, ServedResource, ServiceContext, ServiceInstance, TargetDelivery } from "./registry";
 import { createScratchFolder } from "./scratch";
 import { internalRoutes } from "./inspect";

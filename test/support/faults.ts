@@ -6,7 +6,7 @@ import { buildClosureArchive } from "../../components/closureArchive";
 import { waitForEvent } from "../../protocol/asl";
 import { BusEvent } from "../../local/services/events/eventBridge";
 import { FunctionSpec } from "../../local/services/lambda/lambda";
-import { redactTaskToken } from "../../local/core/redact";
+import { redactTaskToken } from "../../protocol/redact";
 import { TestRuntime, executionName, newExecutions, putStart } from "../../local/testing/runtime";
 import { one } from "../../local/testing/stack";
 

@@ -24,7 +24,7 @@ import {
 import { AwsError } from "../../core/awsError";
 import { TaskFailure, type IntegrationCall, type TaskIntegration, type TaskPattern } from "../../core/registry";
 import { jsonNestsDeeperThan } from "../../core/jsonDepth";
-import { redactText, type RedactOptions } from "../../core/redact";
+import { redactText, type RedactOptions } from "../../../protocol/redact";
 import {
     EngineEventRecorder,
     HistoryRecorder,

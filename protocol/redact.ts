@@ -8,7 +8,7 @@
  * token becomes a short, stable fingerprint (`redactTaskToken`), so two records of the same token still match.
  */
 import { createHash } from "node:crypto";
-import { jsonNestsDeeperThan } from "./jsonDepth";
+import { jsonNestsDeeperThan } from "../local/core/jsonDepth";
 
 /** What replaces a secret. */
 export const REDACTED = "REDACTED";
