@@ -11,7 +11,7 @@
 import { randomUUID } from "crypto";
 import * as http from "http";
 import { AddressInfo } from "net";
-import { Readable } from "stream";
+import { Readable, type Duplex } from "stream";
 import { AwsError } from "./awsError";
 import { jsonNestsDeeperThan } from "./jsonDepth";
 import { VerifiedCaller, verifySigV4 } from "./sigv4";
@@ -73,6 +73,18 @@ export interface RawJsonService {
     authorize?: (accessKeyId: string, operation: string, request: Record<string, unknown>) => void;
 }
 
+/**
+ * Requests whose path starts with `prefix`, signed or not (API Gateway's invoke URLs: a browser's request carries no
+ * signature, an IAM-authenticated one is signed for `execute-api`), and WebSocket upgrades on those paths. The service
+ * reads, bounds and authenticates the request itself.
+ */
+export interface PrefixedService {
+    /** Starts with `/_` (no S3 bucket name can), e.g. `/_apis/`. */
+    prefix: string;
+    handle(req: http.IncomingMessage, res: http.ServerResponse): void;
+    upgrade?(req: http.IncomingMessage, socket: Duplex, head: Buffer): void;
+}
+
 /** A service on the endpoint: its SigV4 signing name and how its requests are read. */
 export interface EndpointService {
     /** Its name in errors and logs. */
@@ -87,6 +99,8 @@ export interface EndpointService {
     rest?: RestService;
     /** A service that reads and verifies raw requests itself (S3). */
     raw?: RawService;
+    /** Requests on a path prefix, whatever signs them (API Gateway invocations and WebSocket connections). */
+    prefixed?: PrefixedService;
 }
 
 export interface EndpointOptions {
@@ -306,6 +320,11 @@ export function startEndpoint(options: EndpointOptions, host: string, port: numb
         if (service.json) byTargetPrefix.set(service.json.targetPrefix, served);
         if (service.rawJson) byTargetPrefix.set(service.rawJson.targetPrefix, served);
     }
+    const prefixed = options.services.flatMap((service) => (service.prefixed ? [service.prefixed] : []));
+    const prefixedFor = (req: http.IncomingMessage): PrefixedService | undefined => {
+        const pathname = (req.url ?? "/").split("?", 1)[0];
+        return prefixed.find((service) => pathname.startsWith(service.prefix));
+    };
     const fallback = bySigningName.get(options.defaultService);
     if (!fallback) throw new Error(`the default service ${options.defaultService} is not among the services`);
 
@@ -361,6 +380,8 @@ export function startEndpoint(options: EndpointOptions, host: string, port: numb
             };
             try {
                 if (options.internal?.(req, res)) return;
+                const byPrefix = prefixedFor(req);
+                if (byPrefix) return byPrefix.handle(req, res);
                 const found = route(req, typeof target === "string" ? target : undefined);
                 contentType = found.contentType;
                 found.run(req, res, fail).catch(fail);
@@ -369,6 +390,12 @@ export function startEndpoint(options: EndpointOptions, host: string, port: numb
             }
         },
     );
+    // WebSocket upgrades: only on a prefixed service's paths; any other is refused (Node would drop it silently).
+    server.on("upgrade", (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+        const byPrefix = prefixedFor(req);
+        if (byPrefix?.upgrade) return byPrefix.upgrade(req, socket, head);
+        socket.end("HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
+    });
     server.timeout = limits.idleSocketTimeoutMs;
     server.maxConnections = limits.maxConnections;
     return new Promise((resolve, reject) => {

@@ -5,7 +5,7 @@
  * its lifecycle. The runtime (`runtime.ts`) loops over `SERVICES` (`services.ts`); it names no service itself.
  */
 import type { DeclaredResource, EvaluatedStack } from "./evaluate";
-import type { JsonService, RawJsonService, RawService, RestService } from "./endpoint";
+import type { JsonService, PrefixedService, RawJsonService, RawService, RestService } from "./endpoint";
 import type { ServiceInstances } from "../services";
 
 export type Inputs = Record<string, unknown>;
@@ -205,6 +205,8 @@ export interface ServiceRoutes {
     rest?: RestService;
     /** A service that reads and verifies raw requests itself (S3: presigned URLs, `aws-chunked` bodies). */
     raw?: RawService;
+    /** Requests on a path prefix whatever signs them, and WebSocket upgrades there (API Gateway's invoke URLs). */
+    prefixed?: PrefixedService;
 }
 
 /** A service as it runs. */

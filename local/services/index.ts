@@ -7,6 +7,7 @@ import { dynamodbService } from "./dynamodb/service";
 import { iamService } from "./iam/service";
 import { eventsService } from "./events/service";
 import { lambdaService } from "./lambda/service";
+import { apiGatewayService } from "./apigatewayv2/service";
 import { s3Service } from "./s3/service";
 import { sqsService } from "./sqs/service";
 import { secretsManagerService } from "./secretsmanager/service";
@@ -22,6 +23,7 @@ export const SERVICES = {
     events: eventsService,
     states: statesService,
     lambda: lambdaService,
+    apigateway: apiGatewayService,
     s3: s3Service,
     sqs: sqsService,
     secretsmanager: secretsManagerService,

@@ -8,7 +8,7 @@ import { LAMBDA_FAILURE } from "../../../protocol/taskToken";
 import { AwsError } from "../../core/awsError";
 import { grantCache } from "../../core/iam";
 import type { DeclaredResource } from "../../core/evaluate";
-import { namedArn, str } from "../../core/naming";
+import { atEndpoint, namedArn, str } from "../../core/naming";
 import type { RestService } from "../../core/endpoint";
 import { TaskFailure, type Declared, type IntegrationCall, type ServiceContext, type ServiceDefinition, type ServiceInstance, type TargetKind, type TaskIntegration } from "../../core/registry";
 import { createLambdaApi } from "./api";
@@ -29,7 +29,13 @@ export const lambdaService: ServiceDefinition<LambdaInstance> = {
     name: "lambda",
     signingName: "lambda",
     resourceTypes: {
-        [FUNCTION]: { attributes: namedArn((r, name) => `arn:aws:lambda:${r.region}:${r.accountId}:function:${name}`) },
+        [FUNCTION]: {
+            attributes: (r) => {
+                const named = namedArn((resource, name) => `arn:aws:lambda:${resource.region}:${resource.accountId}:function:${name}`)(r);
+                // What API Gateway integrations and authorizers name a function by.
+                return { ...named, invokeArn: `arn:aws:apigateway:${r.region}:lambda:path/2015-03-31/functions/${String(named.arn)}/invocations` };
+            },
+        },
         [PERMISSION]: {},
         [INVOKE_CONFIG]: {},
     },
@@ -142,7 +148,8 @@ async function functionSpec(context: ServiceContext, fn: DeclaredResource): Prom
         architectures: Array.isArray(fn.inputs.architectures) ? fn.inputs.architectures.map(str) : undefined,
         timeoutSeconds: Number(fn.inputs.timeout ?? 3),
         memorySizeMb: Number(fn.inputs.memorySize ?? 128),
-        environment: Object.fromEntries(Object.entries(environment).map(([k, v]) => [k, str(v)])),
+        // URLs the mocks gave (queue URLs, API endpoints) name the default endpoint; a function reaches the real one.
+        environment: Object.fromEntries(Object.entries(environment).map(([k, v]) => [k, atEndpoint(str(v), context.endpointUrl())])),
         files: await archiveContents(fn.inputs.code as pulumi.asset.Archive, context.programRoot),
         maximumRetryAttempts: invokeConfig?.inputs.maximumRetryAttempts === undefined ? undefined : Number(invokeConfig.inputs.maximumRetryAttempts),
         onFailure: destination?.startsWith("arn:aws:events:") ? (record) => sendToBus(context, destination, record) : undefined,

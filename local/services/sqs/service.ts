@@ -7,7 +7,7 @@ import type * as http from "http";
 import { randomUUID } from "node:crypto";
 import { AwsError } from "../../core/awsError";
 import { parsePolicy, type PolicyStatement } from "../../core/iam";
-import { str } from "../../core/naming";
+import { MOCK_ENDPOINT, str } from "../../core/naming";
 import type { ServiceContext, ServiceDefinition, ServiceInstance, TargetKind } from "../../core/registry";
 import { type LocalMessage, type MessageAttributeValue, SqsError, SqsService } from "./queues";
 
@@ -28,7 +28,7 @@ export const SQS_TYPES = {
 } as const;
 
 /** The port the runtime listens on by default: the queue URLs the mocks give (the live URLs are the endpoint's). */
-const DEFAULT_ENDPOINT = "http://127.0.0.1:4566";
+const DEFAULT_ENDPOINT = MOCK_ENDPOINT;
 const CONTENT_TYPE = "application/x-amz-json-1.0";
 
 /** The queue's physical name: a FIFO queue's ends in `.fifo`, as the provider's autonaming adds it. */
