@@ -28,3 +28,6 @@ export const deployedSystems = settings.systems;
 export const workflowArn = systems.cookieReport?.workflowArn;
 export const bucketName = systems.cookieReport?.bucketName;
 export const startCommand = systems.cookieReport?.startCommand;
+/** The observability HTTP API (IAM auth) and its events table (when it is deployed). */
+export const observabilityApiUrl = systems.observability?.apiUrl;
+export const observabilityTableName = systems.observability?.tableName;

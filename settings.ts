@@ -28,11 +28,20 @@ export interface CookieReportSettings {
     bucketForceDestroy: boolean;
 }
 
+/** The observability system's own settings (`choreography:observability*`). */
+export interface ObservabilitySettings {
+    /** Days a recorded event is kept (the table's TTL). */
+    ttlDays: number;
+    /** The STANDARD state machine whose executions are the runs: its status events are recorded, bare names resolve to it. */
+    workflowName: string;
+}
+
 export interface Settings {
     platform: PlatformSettings;
     /** The systems the stack deploys (`choreography:systems`), in order; names are checked against the registry. */
     systems: string[];
     cookieReport: CookieReportSettings;
+    observability: ObservabilitySettings;
 }
 
 export function readSettings(knownSystems: readonly string[], config = new pulumi.Config("choreography")): Settings {
@@ -73,7 +82,14 @@ export function readSettings(knownSystems: readonly string[], config = new pulum
             `choreography:taskTimeoutSeconds (${cookieReport.taskTimeoutSeconds}) must not exceed choreography:executionTimeoutSeconds (${cookieReport.executionTimeoutSeconds})`,
         );
     }
-    return { platform, systems: systemsSetting(config, knownSystems), cookieReport };
+    const observability: ObservabilitySettings = {
+        ttlDays: integer("observabilityTtlDays", 7, 1, 3650),
+        workflowName: config.get("observabilityWorkflow") ?? "cookieReport-workflow",
+    };
+    if (!/^[A-Za-z0-9_-]{1,80}$/.test(observability.workflowName)) {
+        throw invalidInput(`choreography:observabilityWorkflow must be a state machine name (1-80 letters, digits, - or _), got ${JSON.stringify(observability.workflowName)}`);
+    }
+    return { platform, systems: systemsSetting(config, knownSystems), cookieReport, observability };
 }
 
 /** `choreography:systems`: a YAML list (or JSON array) of known system names, each once; every known system by default. */

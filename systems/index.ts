@@ -5,6 +5,9 @@
 import type * as pulumi from "@pulumi/pulumi";
 import type { Settings } from "../settings";
 import { CookieReport } from "./cookieReport";
+import { DetailType as CookieReportDetailType } from "./cookieReport/events";
+import { Observability } from "./observability";
+import { TaskAnswer } from "../protocol/taskToken";
 import type { Platform } from "./platform";
 
 export interface SystemDefinition {
@@ -17,6 +20,14 @@ export const SYSTEMS: Record<string, SystemDefinition> = {
         create(name, platform, settings) {
             const report = new CookieReport(name, { platform, settings: settings.cookieReport });
             return { component: report, outputs: { workflowArn: report.workflowArn, bucketName: report.bucketName, startCommand: report.startCommand } };
+        },
+    },
+    observability: {
+        create(name, platform, settings) {
+            // What the capture rule lists: the answers every system shares, and each deployed system's own types.
+            const detailTypes = [...Object.values(TaskAnswer), ...(settings.systems.includes("cookieReport") ? Object.values(CookieReportDetailType) : [])];
+            const observability = new Observability(name, { platform, settings: settings.observability, detailTypes });
+            return { component: observability, outputs: { apiUrl: observability.apiUrl, tableName: observability.tableName } };
         },
     },
 };

@@ -1,0 +1,167 @@
+/**
+ * Observability: every event of a run, side effects included, recorded per run and served as one timeline.
+ *
+ *   stack bus: source=<stack>, every detail-type of the stack ─┐
+ *   stack bus: Lambda failure records of the stack's events ───┼─▶ recorder λ ─▶ events table (per run, TTL)
+ *   default bus: aws.states status changes of the workflow ────┘                        │
+ *                                                                                        ▼
+ *   HTTP API (IAM auth): GET /runs, GET /runs/{executionArnOrName}, GET /architecture ─▶ api λ ─▶ table + GetExecutionHistory
+ *
+ * Children are named `<name>-*`. Every role holds only the actions its code calls, on the table, its runs index and
+ * the workflow's executions.
+ */
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import { HandlerFunction } from "../../components/handlerFunction";
+import type { EventPattern } from "../../components/bus";
+import { LAMBDA_FAILURE } from "../../protocol/taskToken";
+import type { ObservabilitySettings } from "../../settings";
+import type { Platform } from "../platform";
+import { apiFactory } from "./handlers/api";
+import { recorderFactory } from "./handlers/recorder";
+import { EXECUTION_STATUS_CHANGE, RUNS_INDEX, STATES_SOURCE } from "./store";
+
+export interface ObservabilityArgs {
+    platform: Platform;
+    settings: ObservabilitySettings;
+    /**
+     * Every detail-type the stack's systems put on the bus: the capture rule lists them, since every rule of the
+     * stack must narrow `detail-type` (the policy pack's eventbridge-rules-filter-source-and-detail-type).
+     */
+    detailTypes: string[];
+}
+
+/** The HTTP API's routes: each goes to the api function and requires SigV4 (IAM) auth. */
+export const API_ROUTES = { runs: "GET /runs", run: "GET /runs/{executionArnOrName}", architecture: "GET /architecture" } as const;
+
+export class Observability extends pulumi.ComponentResource {
+    public readonly tableName: pulumi.Output<string>;
+    /** The HTTP API's URL (its `$default` stage). */
+    public readonly apiUrl: pulumi.Output<string>;
+    public readonly workflowArn: pulumi.Output<string>;
+
+    constructor(name: string, args: ObservabilityArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("choreography:systems:Observability", name, {}, opts);
+        const { platform, settings } = args;
+        const { bus } = platform;
+        const parent = { parent: this };
+        const child = (suffix: string) => `${name}-${suffix}`;
+
+        const region = aws.getRegionOutput({}, parent);
+        const account = aws.getCallerIdentityOutput({}, parent);
+        const partition = aws.getPartitionOutput({}, parent);
+        this.workflowArn = pulumi.interpolate`arn:${partition.partition}:states:${region.region}:${account.accountId}:stateMachine:${settings.workflowName}`;
+        const executions = pulumi.interpolate`arn:${partition.partition}:states:${region.region}:${account.accountId}:execution:${settings.workflowName}:*`;
+
+        const table = new aws.dynamodb.Table(
+            child("events"),
+            {
+                billingMode: "PAY_PER_REQUEST",
+                hashKey: "correlationId",
+                rangeKey: "sk",
+                attributes: [
+                    { name: "correlationId", type: "S" },
+                    { name: "sk", type: "S" },
+                    { name: "runs", type: "S" },
+                    { name: "startedAt", type: "S" },
+                ],
+                // Sparse: only run items have `runs`, so the index lists runs, latest `startedAt` first when read backwards.
+                globalSecondaryIndexes: [{ name: RUNS_INDEX, hashKey: "runs", rangeKey: "startedAt", projectionType: "ALL" }],
+                ttl: { attributeName: "expiresAt", enabled: true },
+                pointInTimeRecovery: { enabled: false },
+            },
+            parent,
+        );
+        const indexArn = pulumi.interpolate`${table.arn}/index/${RUNS_INDEX}`;
+
+        const recorder = new HandlerFunction(
+            child("recorder"),
+            {
+                ...platform.handlerDefaults,
+                description: "Stores every event of the stack's runs, redacted, in the observability table",
+                callbackFactory: recorderFactory,
+                environment: { TABLE_NAME: table.name, TTL_DAYS: String(settings.ttlDays) },
+                statements: [{ Effect: "Allow", Action: ["dynamodb:PutItem", "dynamodb:UpdateItem"], Resource: table.arn }],
+            },
+            parent,
+        );
+
+        const deliver = (rule: string, busName: pulumi.Input<string>, pattern: EventPattern) => {
+            const declared = new aws.cloudwatch.EventRule(child(rule), { eventBusName: busName, eventPattern: JSON.stringify(pattern) }, parent);
+            new aws.cloudwatch.EventTarget(child(rule), { rule: declared.name, eventBusName: busName, arn: recorder.arn }, parent);
+            new aws.lambda.Permission(
+                child(rule),
+                { action: "lambda:InvokeFunction", function: recorder.function.name, principal: "events.amazonaws.com", sourceArn: declared.arn },
+                parent,
+            );
+        };
+        deliver("stackEvents", bus.name, { source: [bus.eventSource], "detail-type": [...new Set(args.detailTypes)].sort() });
+        // A handler that failed on one of the stack's events, after Lambda's retries: the run's failure as Lambda saw it.
+        deliver("handlerFailures", bus.name, {
+            source: [LAMBDA_FAILURE.source],
+            "detail-type": [LAMBDA_FAILURE.detailType],
+            detail: { requestPayload: { source: [bus.eventSource] } },
+        });
+        // AWS puts Step Functions' status events on the account's default bus only.
+        const statusPattern = this.workflowArn.apply(
+            (arn): EventPattern => ({ source: [STATES_SOURCE], "detail-type": [EXECUTION_STATUS_CHANGE], detail: { stateMachineArn: [arn] } }),
+        );
+        const statusRule = new aws.cloudwatch.EventRule(
+            child("executionStatus"),
+            { eventBusName: "default", eventPattern: statusPattern.apply((p) => JSON.stringify(p)) },
+            parent,
+        );
+        new aws.cloudwatch.EventTarget(child("executionStatus"), { rule: statusRule.name, eventBusName: "default", arn: recorder.arn }, parent);
+        new aws.lambda.Permission(
+            child("executionStatus"),
+            { action: "lambda:InvokeFunction", function: recorder.function.name, principal: "events.amazonaws.com", sourceArn: statusRule.arn },
+            parent,
+        );
+
+        const api = new HandlerFunction(
+            child("api"),
+            {
+                ...platform.handlerDefaults,
+                description: "The observability HTTP API: runs, a run's timeline, the inferred architecture",
+                callbackFactory: apiFactory,
+                environment: { TABLE_NAME: table.name, WORKFLOW_ARN: this.workflowArn },
+                memorySizeMb: 512,
+                statements: [
+                    { Effect: "Allow", Action: ["dynamodb:Query", "dynamodb:GetItem"], Resource: table.arn },
+                    { Effect: "Allow", Action: ["dynamodb:Query"], Resource: indexArn },
+                    { Effect: "Allow", Action: ["states:GetExecutionHistory"], Resource: executions },
+                ],
+            },
+            parent,
+        );
+
+        const httpApi = new aws.apigatewayv2.Api(child("http"), { protocolType: "HTTP", description: "Observability: runs, timelines, architecture" }, parent);
+        const integration = new aws.apigatewayv2.Integration(
+            child("http"),
+            { apiId: httpApi.id, integrationType: "AWS_PROXY", integrationMethod: "POST", integrationUri: api.function.arn, payloadFormatVersion: "2.0" },
+            parent,
+        );
+        Object.entries(API_ROUTES).forEach(([route, routeKey]) => {
+            new aws.apigatewayv2.Route(
+                child(`route-${route}`),
+                { apiId: httpApi.id, routeKey, target: pulumi.interpolate`integrations/${integration.id}`, authorizationType: "AWS_IAM" },
+                parent,
+            );
+        });
+        new aws.apigatewayv2.Stage(child("http"), { apiId: httpApi.id, name: "$default", autoDeploy: true }, parent);
+        new aws.lambda.Permission(
+            child("http"),
+            {
+                action: "lambda:InvokeFunction",
+                function: api.function.name,
+                principal: "apigateway.amazonaws.com",
+                sourceArn: pulumi.interpolate`${httpApi.executionArn}/*/*`,
+            },
+            parent,
+        );
+
+        this.tableName = table.name;
+        this.apiUrl = httpApi.apiEndpoint;
+        this.registerOutputs({ tableName: this.tableName, apiUrl: this.apiUrl, workflowArn: this.workflowArn });
+    }
+}
