@@ -58,6 +58,8 @@ export class ApiError extends Error {
         message: string,
     ) {
         super(message);
+        // Set again: the function's package (Pulumi's closure serialization) loses what Error's constructor sets.
+        this.message = message;
     }
 }
 

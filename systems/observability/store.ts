@@ -316,12 +316,15 @@ export class EventStore {
         const status = run.status;
         if (!status) return true;
         const values: Record<string, AttributeValue> = { ":status": S(status.status), ":machine": S(status.stateMachineArn) };
-        const sets = ["#status = :status", "stateMachineArn = :machine"];
+        // Every name through a placeholder: `status` and `error` are among DynamoDB's reserved words.
+        const names: Record<string, string> = { "#status": "status", "#stateMachineArn": "stateMachineArn" };
+        const sets = ["#status = :status", "#stateMachineArn = :machine"];
         for (const key of ["stoppedAt", "error", "cause", "startEventId"] as const) {
             const value = status[key];
             if (value !== undefined) {
                 values[`:${key}`] = S(value);
-                sets.push(`${key} = :${key}`);
+                names[`#${key}`] = key;
+                sets.push(`#${key} = :${key}`);
             }
         }
         // RUNNING never overwrites an end that was delivered first.
@@ -332,7 +335,7 @@ export class EventStore {
                 Key,
                 UpdateExpression: `SET ${sets.join(", ")}`,
                 ConditionExpression: running ? "attribute_not_exists(#status) OR #status = :status" : undefined,
-                ExpressionAttributeNames: { "#status": "status" },
+                ExpressionAttributeNames: names,
                 ExpressionAttributeValues: values,
             }),
         );
