@@ -55,7 +55,8 @@ describe("stack: resource graph", () => {
         assert.equal(parentOf(one(stack, T.machine, of("workflow"))), system);
         assert.equal(parentOf(one(stack, T.finisher, "finisher")), undefined);
         assert.equal(parentOf(one(stack, T.machine, "finisher")), `${T.finisher}::finisher`);
-        assert.deepEqual(ofType(stack, T.handler).map((h) => h.name).sort(), [...HANDLERS].sort());
+        // The dev stack deploys the observability system too (its recorder and its API's function).
+        assert.deepEqual(ofType(stack, T.handler).map((h) => h.name).sort(), [...HANDLERS, "observability-api", "observability-recorder"].sort());
         for (const name of HANDLERS) {
             // The system owns its handlers, rules, targets and permissions; the bus only places them on itself.
             assert.equal(parentOf(one(stack, T.handler, name)), system);
@@ -68,10 +69,12 @@ describe("stack: resource graph", () => {
         for (const type of ["aws:s3/bucket:Bucket", "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", "aws:s3/bucketPolicy:BucketPolicy"]) {
             assert.equal(parentOf(one(stack, type, of("results"))), `${T.bucketComponent}::${of("results")}`);
         }
-        assert.equal(ofType(stack, T.fn).length, 5);
+        // Five cookie report handlers and six of their rules; the observability system's two functions and three rules.
+        assert.equal(ofType(stack, T.fn).length, 7);
         assert.equal(ofType(stack, T.sfn).length, 2);
         assert.equal(ofType(stack, T.bucket).length, 1);
-        assert.equal(ofType(stack, T.rule).length, 9);
+        assert.equal(ofType(stack, T.rule).length, 12);
+        for (const name of ["observability-recorder", "observability-api"]) assert.equal(parentOf(one(stack, T.handler, name)), "choreography:systems:Observability::observability");
         assert.equal(ofType(stack, "aws:cloudwatch/eventBus:EventBus").length, 0, "the dev stack uses the default bus");
     });
 
@@ -96,6 +99,21 @@ describe("stack: resource graph", () => {
                         functionArn: HANDLERS.filter((h) => h !== of("sideEffect")).map((h) => ({ prefix: `arn:aws:lambda:us-east-1:000000000000:function:${h}:` })),
                     },
                 },
+            },
+            // The observability system's capture: every detail-type of the stack, failures on its events, the workflow's status.
+            "observability-stackEvents": {
+                source: ["project"],
+                "detail-type": ["getMultiple", "processAll", "processSingle", "processSinglePost", "sideEffectDone", "start", "taskFailed", "taskFinished"],
+            },
+            "observability-handlerFailures": {
+                source: ["lambda"],
+                "detail-type": ["Lambda Function Invocation Result - Failure"],
+                detail: { requestPayload: { source: ["project"] } },
+            },
+            "observability-executionStatus": {
+                source: ["aws.states"],
+                "detail-type": ["Step Functions Execution Status Change"],
+                detail: { stateMachineArn: ["arn:aws:states:us-east-1:000000000000:stateMachine:cookieReport-workflow"] },
             },
         });
         for (const rule of ofType(stack, T.rule)) assert.equal(rule.inputs.eventBusName, "default");
@@ -156,10 +174,14 @@ describe("stack: resource graph", () => {
     });
 
     it("exports the bus, machines, bucket and the exact command that starts a run", () => {
-        assert.deepEqual(stack.outputs, {
+        const { observabilityApiUrl, ...outputs } = stack.outputs;
+        // The API's URL is the runtime's endpoint and the API's id (the API Gateway service's mock picks it).
+        assert.match(String(observabilityApiUrl), /^http:\/\/127\.0\.0\.1:4566\/_apis\/[a-z0-9]+$|^https:\/\/[a-z0-9]+\.execute-api\./);
+        assert.deepEqual(outputs, {
             busName: "default",
             eventSource: "project",
-            deployedSystems: ["cookieReport"],
+            deployedSystems: ["cookieReport", "observability"],
+            observabilityTableName: "observability-events",
             workflowArn: "arn:aws:states:us-east-1:000000000000:stateMachine:cookieReport-workflow",
             finisherArn: "arn:aws:states:us-east-1:000000000000:stateMachine:finisher",
             bucketName: BUCKET_NAME,
@@ -202,7 +224,8 @@ describe("stack: config", () => {
         const bus = one(stack, "aws:cloudwatch/eventBus:EventBus", "bus");
         assert.equal(bus.inputs.name, "orders");
         assert.equal(parentOf(bus), `${T.bus}::bus`);
-        for (const rule of ofType(stack, T.rule)) assert.equal(rule.inputs.eventBusName, "orders");
+        // Except the observability system's rule for Step Functions' status events: AWS puts them on the default bus only.
+        for (const rule of ofType(stack, T.rule)) assert.equal(rule.inputs.eventBusName, rule.name === "observability-executionStatus" ? "default" : "orders", rule.name);
         assert.equal(stack.outputs.startCommand, `aws events put-events --entries 'Source=project,DetailType=start,EventBusName=orders,Detail="{}"'`);
         const handlerRole = grants(stack, of("getMultiple"));
         assert.deepEqual(handlerRole.get("events:PutEvents"), ["arn:aws:events:us-east-1:000000000000:event-bus/orders"]);
