@@ -5,9 +5,10 @@
 import { Bus } from "../../../components/bus";
 import { TaskFinisher } from "../../../components/taskFinisher";
 import { readSettings } from "../../../settings";
+import { SYSTEMS } from "../..";
 import { CookieReport } from "..";
 
-const settings = readSettings(["cookieReport"]);
+const settings = readSettings(Object.keys(SYSTEMS));
 const bus = new Bus("bus", { busName: "default", eventSource: "project" });
 const finisher = new TaskFinisher("finisher", { bus, logRetentionDays: 14 });
 const platform = { bus, taskFinisher: () => finisher, handlerDefaults: { logRetentionDays: 14, bundleAwsSdk: false }, logRetentionDays: 14 };
