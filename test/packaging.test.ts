@@ -25,7 +25,7 @@ import {
 import { ENTRY_FILE, HANDLER, buildClosureArchive, bundleSerializedClosure } from "../components/closureArchive";
 import { EvaluatedStack } from "../local/core/evaluate";
 import { getMultipleFactory } from "../systems/cookieReport/handlers/getMultiple";
-import { cookieReport, devStack, ofType, stackWith } from "../local/testing/stack";
+import { cookieReport, ofType, stackWith } from "../local/testing/stack";
 
 const FUNCTION = "aws:lambda/function:Function";
 const HANDLERS = ["getMultiple", "postProcessAll", "postProcessSingle", "processSingle", "sideEffect"].map(cookieReport);
