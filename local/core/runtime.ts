@@ -46,6 +46,8 @@ export interface RuntimeOptions {
     scaleOutAfterMs?: number;
     /** Finished STANDARD executions kept in memory (StepFunctionsServiceOptions.maxRetainedExecutions). */
     maxExecutions?: number;
+    /** CloudWatch Logs events kept per log group, oldest dropped first (default 50,000). */
+    maxLogEventsPerGroup?: number;
     /** Fixture files services answer from, by service (`ec2`: `--ec2-fixtures FILE`, see local/services/ec2/ec2.ts). */
     fixtures?: Record<string, string>;
 }
@@ -106,7 +108,7 @@ export async function startRuntime(options: RuntimeOptions = {}): Promise<Runtim
     const stack = options.evaluated ?? (await evaluateStack({ program: options.program, config: options.config, stack: options.stack }));
     const declared = new DeclaredIndex(stack);
     const types = registeredResourceTypes();
-    // Log groups get ARNs (others name them) but CloudWatch Logs is not served: they are listed as not served too.
+    // Types in ATTRIBUTES_ONLY get attributes (others name them) but no service serves them: listed as not served too.
     const unserved = stack.resources.filter((r) => r.custom && (!types.has(r.type) || r.type in ATTRIBUTES_ONLY) && !r.type.startsWith("pulumi:"));
     if (unserved.length && options.strict) {
         throw new Error(`--strict: no service serves ${unserved.map((r) => `${r.type} (${r.urn})`).join(", ")}`);

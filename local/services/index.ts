@@ -14,7 +14,7 @@ import { secretsManagerService } from "./secretsmanager/service";
 import { ssmService } from "./ssm/service";
 import { ec2Service } from "./ec2/service";
 import { statesService } from "./stepfunctions/service";
-import { LOG_GROUP_TYPES } from "./logs/service";
+import { logsService } from "./logs/service";
 import type { ResourceTypeSpec } from "../core/registry";
 
 export const SERVICES = {
@@ -29,13 +29,14 @@ export const SERVICES = {
     secretsmanager: secretsManagerService,
     ssm: ssmService,
     ec2: ec2Service,
+    logs: logsService,
 } as const;
 
 /** Each registered service's instance type, by name (`runtime.services.states.service`). */
 export type ServiceInstances = { [K in keyof typeof SERVICES]: Awaited<ReturnType<(typeof SERVICES)[K]["create"]>> };
 
 /** Types no service serves but whose attributes AWS computes (other resources name their ARNs). */
-export const ATTRIBUTES_ONLY = { ...LOG_GROUP_TYPES };
+export const ATTRIBUTES_ONLY: Record<string, ResourceTypeSpec> = {};
 
 /** Every resource type some service serves or reads, with the attributes its mock answers. */
 export function registeredResourceTypes(): Map<string, ResourceTypeSpec> {

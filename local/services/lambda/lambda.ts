@@ -40,6 +40,25 @@ export interface FunctionSpec {
     description?: string;
     /** AWS's default is `["x86_64"]`. */
     architectures?: string[];
+    /** `LoggingConfig.LogGroup`: where Lambda writes the function's logs; `/aws/lambda/<name>` by default. */
+    logGroupName?: string;
+    /** `LoggingConfig.LogFormat`: `Text` (default) or `JSON` (system lines as `platform.*` records, console output as objects). */
+    logFormat?: "Text" | "JSON";
+    /** `LoggingConfig.ApplicationLogLevel`, with the JSON format (INFO by default). */
+    applicationLogLevel?: string;
+    /** `LoggingConfig.SystemLogLevel`, with the JSON format (INFO by default): DEBUG and INFO keep the platform lines, WARN and above drop them. */
+    systemLogLevel?: string;
+}
+
+/** One log event of an execution environment, as Lambda sends it to CloudWatch Logs. */
+export interface FunctionLogEvent {
+    functionName: string;
+    logGroupName: string;
+    /** The environment's stream: `YYYY/MM/DD/[$LATEST]<32 hex>`. */
+    logStreamName: string;
+    /** When the line was produced (ms since the epoch). */
+    timestamp: number;
+    message: string;
 }
 
 /** What the service knows of a function's deployed code, for GetFunction / ListFunctions. */
@@ -103,6 +122,8 @@ export interface LambdaServiceOptions {
     retryDelaysMs?: number[];
     /** Receives every log line of every invocation, with the function's name. */
     log?: (fn: string, line: string) => void;
+    /** Receives every log event as Lambda would send it to CloudWatch Logs (its group and the environment's stream). */
+    logEvent?: (event: FunctionLogEvent) => void;
 }
 
 export interface LambdaStats {
@@ -156,6 +177,9 @@ interface Running {
 /** One execution environment. */
 interface Slot {
     worker: Worker;
+    logStreamName: string;
+    /** The most memory the environment reported using so far (Lambda's Max Memory Used is the environment's peak). */
+    maxMemoryUsedMb: number;
     /** When the Worker finished its init; unset while it initialises. */
     warmAt?: number;
     dead: boolean;
@@ -163,7 +187,7 @@ interface Slot {
 }
 
 /** How a job ended; `timedOut` marks Sandbox.Timedout for the stats and the REPORT line. */
-type Ending = { payloadJson: string } | { error: FunctionError; timedOut?: boolean };
+type Ending = ({ payloadJson: string } | { error: FunctionError; timedOut?: boolean }) & { durationMs?: number };
 
 /** What a pool needs from its service. */
 interface PoolContext {
@@ -171,6 +195,7 @@ interface PoolContext {
     maxWorkers: number;
     scaleOutAfterMs: number;
     log: (fn: string, line: string) => void;
+    logEvent?: (event: FunctionLogEvent) => void;
     record: (attempt: Attempt) => void;
 }
 
@@ -196,6 +221,10 @@ function workerSource(): string {
         sourcefile: "lambdaWorker.ts",
     }).code;
     return compiledWorker;
+}
+
+function round2(value: number): number {
+    return Math.round(value * 100) / 100;
 }
 
 function timeoutMessage(seconds: number): string {
@@ -307,8 +336,10 @@ class FunctionPool {
             runtimeProvidedPrefixes: RUNTIME_PROVIDED_PREFIXES,
             functionName: this.spec.name,
             memoryLimitInMB: this.spec.memorySizeMb,
-            logGroupName: `/aws/lambda/${this.spec.name}`,
+            logGroupName: this.logGroupName,
             logStreamName,
+            logFormat: this.spec.logFormat ?? "Text",
+            applicationLogLevel: this.spec.applicationLogLevel ?? "INFO",
         };
         const worker = new Worker(workerSource(), {
             eval: true,
@@ -320,14 +351,16 @@ class FunctionPool {
             stdout: true,
             stderr: true,
         });
-        const slot: Slot = { worker, dead: false };
+        const slot: Slot = { worker, logStreamName, maxMemoryUsedMb: 0, dead: false };
         worker.on("message", (message: WorkerMessage) => this.onMessage(slot, message));
         worker.on("error", (error: Error) => this.onError(slot, error));
         worker.on("exit", (code: number) => this.onExit(slot, code));
         // The bootstrap routes console output through the port; this catches anything written around it.
         for (const stream of [worker.stdout, worker.stderr]) {
             stream.setEncoding("utf8");
-            stream.on("data", (chunk: string) => this.emit(slot, chunk.replace(/\n$/, "")));
+            stream.on("data", (chunk: string) => {
+                for (const line of chunk.replace(/\n$/, "").split("\n")) this.emit(slot, line);
+            });
         }
         this.slots.add(slot);
         return slot;
@@ -348,7 +381,7 @@ class FunctionPool {
             AWS_LAMBDA_FUNCTION_VERSION: "$LATEST",
             AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(this.spec.memorySizeMb),
             AWS_LAMBDA_FUNCTION_TIMEOUT: String(this.spec.timeoutSeconds),
-            AWS_LAMBDA_LOG_GROUP_NAME: `/aws/lambda/${this.spec.name}`,
+            AWS_LAMBDA_LOG_GROUP_NAME: this.logGroupName,
             AWS_LAMBDA_LOG_STREAM_NAME: logStreamName,
             AWS_LAMBDA_INITIALIZATION_TYPE: "on-demand",
             LAMBDA_TASK_ROOT: this.taskRoot,
@@ -363,7 +396,7 @@ class FunctionPool {
         const warm = slot.warmAt !== undefined;
         const running: Running = { job, lines: [], dispatchedAt: now, startedAt: warm ? now : undefined, cold: !warm };
         slot.running = running;
-        this.emit(slot, `START RequestId: ${job.requestId} Version: $LATEST`);
+        this.emitSystem(slot, running, `START RequestId: ${job.requestId} Version: $LATEST`, "platform.start", { requestId: job.requestId, version: "$LATEST" });
         // Warm: the function's own timeout from now. Cold: this bounds the init phase, and `start` swaps in the timeout.
         running.timer = setTimeout(() => this.onTimeout(slot), warm ? this.timeoutMs() : INIT_TIMEOUT_MS);
         const message: InvokeMessage = {
@@ -384,6 +417,7 @@ class FunctionPool {
         const running = slot.running;
         if (message.type === "log") return this.emit(slot, message.text);
         if (!running || message.requestId !== running.job.requestId) return;
+        if ("memoryUsedMb" in message) slot.maxMemoryUsedMb = Math.max(slot.maxMemoryUsedMb, message.memoryUsedMb);
         if (message.type === "start") {
             slot.warmAt = Date.now();
             running.startedAt = slot.warmAt;
@@ -391,10 +425,10 @@ class FunctionPool {
             running.timer = setTimeout(() => this.onTimeout(slot), this.timeoutMs());
             this.pump(); // queued work may now be due another Worker
         } else if ("payloadJson" in message) {
-            this.finish(slot, this.checkResponseSize(message.payloadJson));
+            this.finish(slot, { ...this.checkResponseSize(message.payloadJson), durationMs: message.durationMs });
         } else {
             if (message.fatal) this.kill(slot);
-            this.finish(slot, { error: message.error });
+            this.finish(slot, { error: message.error, durationMs: message.durationMs });
         }
     }
 
@@ -446,8 +480,7 @@ class FunctionPool {
         slot.running = undefined;
         clearTimeout(running.timer);
         const timedOut = "error" in ending && ending.timedOut === true;
-        running.lines.push(...this.closingLines(running, timedOut));
-        for (const line of running.lines.slice(-2)) this.context.log(this.spec.name, line);
+        this.writeClosingLines(slot, running, ending, timedOut);
         const attempt: Attempt =
             "payloadJson" in ending
                 ? { payload: JSON.parse(ending.payloadJson), lines: running.lines, timedOut }
@@ -458,28 +491,56 @@ class FunctionPool {
         this.pump();
     }
 
-    /** Lambda's END and REPORT lines; Init Duration appears on a cold start only. */
-    private closingLines(running: Running, timedOut: boolean): string[] {
-        const now = Date.now();
-        const duration = now - (running.startedAt ?? running.dispatchedAt);
-        const init =
-            running.cold && running.startedAt !== undefined
-                ? `\tInit Duration: ${(running.startedAt - running.dispatchedAt).toFixed(2)} ms`
-                : "";
-        const report =
-            `REPORT RequestId: ${running.job.requestId}\tDuration: ${duration.toFixed(2)} ms\t` +
-            `Billed Duration: ${Math.max(1, Math.ceil(duration))} ms\tMemory Size: ${this.spec.memorySizeMb} MB` +
-            init +
-            (timedOut ? "\tStatus: timeout" : "");
-        return [`END RequestId: ${running.job.requestId}`, report];
+    /** The group Lambda writes this function's logs to. */
+    private get logGroupName(): string {
+        return this.spec.logGroupName ?? `/aws/lambda/${this.spec.name}`;
     }
 
-    /** Log text from a Worker belongs to its running invocation (if any) and goes to the service's log. */
-    private emit(slot: Slot, text: string): void {
-        for (const line of text.split("\n")) {
-            slot.running?.lines.push(line);
-            this.context.log(this.spec.name, line);
-        }
+    /**
+     * Lambda's END and REPORT lines (JSON format: a `platform.report` record, and no END, which is a DEBUG-level
+     * `platform.runtimeDone` there). Duration is the handler's own, measured in the Worker around the call (for a
+     * timeout or a crash, the host's time since the handler started). Billed Duration rounds up to the millisecond
+     * and, since Lambda bills the init phase of on-demand functions (August 2025), adds a cold start's Init Duration.
+     */
+    private writeClosingLines(slot: Slot, running: Running, ending: Ending, timedOut: boolean): void {
+        const requestId = running.job.requestId;
+        const duration = ending.durationMs ?? Date.now() - (running.startedAt ?? running.dispatchedAt);
+        const initDuration = running.cold && running.startedAt !== undefined ? running.startedAt - running.dispatchedAt : undefined;
+        const billed = Math.max(1, Math.ceil(duration + (initDuration ?? 0)));
+        const memoryUsed = slot.maxMemoryUsedMb;
+        const status = timedOut ? "timeout" : "error" in ending ? "error" : "success";
+        this.emitSystem(slot, running, `END RequestId: ${requestId}`);
+        const text =
+            `REPORT RequestId: ${requestId}\tDuration: ${duration.toFixed(2)} ms\tBilled Duration: ${billed} ms\t` +
+            `Memory Size: ${this.spec.memorySizeMb} MB\tMax Memory Used: ${memoryUsed} MB` +
+            (initDuration !== undefined ? `\tInit Duration: ${initDuration.toFixed(2)} ms` : "") +
+            (timedOut ? "\tStatus: timeout" : "");
+        const metrics: Record<string, number> = {
+            durationMs: round2(duration),
+            billedDurationMs: billed,
+            memorySizeMB: this.spec.memorySizeMb,
+            maxMemoryUsedMB: memoryUsed,
+        };
+        if (initDuration !== undefined) metrics.initDurationMs = round2(initDuration);
+        this.emitSystem(slot, running, text, "platform.report", { requestId, metrics, status });
+    }
+
+    /**
+     * A line of Lambda's own (START, END, REPORT): as text, or with the JSON format as the `platform.*` record
+     * `type` names (none for END). The JSON format's system log level filters them: WARN and above keep none.
+     */
+    private emitSystem(slot: Slot, running: Running, text: string, type?: string, record?: Record<string, unknown>): void {
+        if (this.spec.logFormat !== "JSON") return this.emit(slot, text, running);
+        const level = this.spec.systemLogLevel ?? "INFO";
+        if (type === undefined || (level !== "DEBUG" && level !== "INFO")) return;
+        this.emit(slot, JSON.stringify({ time: new Date().toISOString(), type, record }), running);
+    }
+
+    /** One log event from a Worker: it belongs to the running invocation (if any), the service's log and the environment's stream. */
+    private emit(slot: Slot, text: string, running = slot.running): void {
+        running?.lines.push(text);
+        for (const line of text.split("\n")) this.context.log(this.spec.name, line);
+        this.context.logEvent?.({ functionName: this.spec.name, logGroupName: this.logGroupName, logStreamName: slot.logStreamName, timestamp: Date.now(), message: text });
     }
 
     /**
@@ -561,6 +622,7 @@ export class LambdaService {
             maxWorkers: options.maxWorkersPerFunction ?? DEFAULT_WORKERS,
             scaleOutAfterMs: options.scaleOutAfterMs ?? DEFAULT_SCALE_OUT_AFTER_MS,
             log: options.log ?? (() => undefined),
+            logEvent: options.logEvent,
             record: (attempt) => this.record(attempt),
         };
     }

@@ -12,6 +12,7 @@ import Module, { createRequire } from "node:module";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { format } from "node:util";
+import { getHeapStatistics } from "node:v8";
 
 /** Lambda's error shape, as in an invocation response or a destination record's `responsePayload`. */
 export interface FunctionError {
@@ -33,6 +34,10 @@ export interface LambdaWorkerData {
     memoryLimitInMB: number;
     logGroupName: string;
     logStreamName: string;
+    /** The function's `LoggingConfig.LogFormat`: Lambda writes console output as text lines or as JSON objects. */
+    logFormat: "Text" | "JSON";
+    /** With the JSON format, console output below this level is dropped (Lambda's `ApplicationLogLevel`, INFO by default). */
+    applicationLogLevel: string;
 }
 
 /** Host -> worker: run one invocation. */
@@ -50,10 +55,30 @@ export interface InvokeMessage {
  * Worker's invocation starts when the host dispatches it, so it sends none (one message fewer per invocation).
  */
 export type WorkerMessage =
-    | { type: "start"; requestId: string }
+    | { type: "start"; requestId: string; memoryUsedMb: number }
     | { type: "log"; text: string }
-    | { type: "result"; requestId: string; payloadJson: string }
-    | { type: "result"; requestId: string; error: FunctionError; fatal: boolean };
+    | ({ type: "result"; requestId: string; payloadJson: string } & Measured)
+    | ({ type: "result"; requestId: string; error: FunctionError; fatal: boolean } & Measured);
+
+/** What a result reports of its invocation: the handler's own duration and the environment's memory at its end. */
+export interface Measured {
+    /** Milliseconds around the handler call; absent when the handler never ran (a failed init). */
+    durationMs?: number;
+    memoryUsedMb: number;
+}
+
+/**
+ * The memory this environment uses, in MB rounded up: the isolate's heap as V8 commits it, plus what it allocated
+ * outside the heap (buffers, malloc). Lambda measures the whole sandbox, the Node.js process included; a Worker shares
+ * its process with the runtime, so only its own isolate can be counted, which reads lower than AWS would.
+ */
+function memoryUsedMb(): number {
+    const heap = getHeapStatistics();
+    return Math.ceil((heap.total_physical_size + heap.malloced_memory + heap.external_memory) / (1024 * 1024));
+}
+
+/** Lambda's application log levels, lowest first (console.trace is TRACE, console.debug DEBUG, ...). */
+const LOG_LEVELS = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"];
 
 /** The nodejs runtime's `context` object, less `identity`/`clientContext` which only mobile SDK calls carry. */
 interface LambdaContext {
@@ -169,7 +194,10 @@ class LogCapture {
     requestId: string | undefined;
     private partial = "";
 
-    constructor(private readonly post: (message: WorkerMessage) => void) {}
+    constructor(
+        private readonly post: (message: WorkerMessage) => void,
+        private readonly data: LambdaWorkerData,
+    ) {}
 
     install(): void {
         const levels = { log: "INFO", info: "INFO", warn: "WARN", error: "ERROR", debug: "DEBUG", trace: "TRACE" } as const;
@@ -180,18 +208,31 @@ class LogCapture {
         process.stderr.write = this.rawWriter();
     }
 
-    /** Lambda's line format: timestamp, request id ("undefined" during init, as in AWS), level, message. */
+    /**
+     * One console call is one log event. Text format: timestamp, request id ("undefined" during init, as in AWS),
+     * level, message. JSON format: `{timestamp, level, requestId, message}`, the request id left out during init, and
+     * levels below the application log level dropped, as the nodejs runtime does.
+     */
     private record(level: string, message: string): void {
-        this.post({ type: "log", text: `${new Date().toISOString()}\t${this.requestId}\t${level}\t${message}` });
+        const timestamp = new Date().toISOString();
+        if (this.data.logFormat === "JSON") {
+            if (LOG_LEVELS.indexOf(level) < LOG_LEVELS.indexOf(this.data.applicationLogLevel)) return;
+            const record: Record<string, string> = { timestamp, level };
+            if (this.requestId !== undefined) record.requestId = this.requestId;
+            record.message = message;
+            this.post({ type: "log", text: JSON.stringify(record) });
+            return;
+        }
+        this.post({ type: "log", text: `${timestamp}\t${this.requestId}\t${level}\t${message}` });
     }
 
-    /** Direct stream writes go out unformatted, a line at a time. */
+    /** Direct stream writes (the powertools Logger's JSON lines) go out unformatted, each line one event. */
     private rawWriter(): typeof process.stdout.write {
         const write = (chunk: string | Uint8Array, ...rest: unknown[]): boolean => {
             this.partial += typeof chunk === "string" ? chunk : Buffer.from(chunk).toString("utf8");
             const cut = this.partial.lastIndexOf("\n");
             if (cut >= 0) {
-                this.post({ type: "log", text: this.partial.slice(0, cut) });
+                for (const line of this.partial.slice(0, cut).split("\n")) this.post({ type: "log", text: line });
                 this.partial = this.partial.slice(cut + 1);
             }
             const callback = rest.find((r): r is () => void => typeof r === "function");
@@ -276,19 +317,20 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
     return typeof value === "object" && value !== null && typeof (value as PromiseLike<unknown>).then === "function";
 }
 
-function resultMessage(requestId: string, outcome: Outcome): WorkerMessage {
-    if (!outcome.ok) return { type: "result", requestId, error: toFunctionError(outcome.error), fatal: false };
+function resultMessage(requestId: string, outcome: Outcome, durationMs: number): WorkerMessage {
+    const measured: Measured = { durationMs, memoryUsedMb: memoryUsedMb() };
+    if (!outcome.ok) return { type: "result", requestId, error: toFunctionError(outcome.error), fatal: false, ...measured };
     try {
-        return { type: "result", requestId, payloadJson: JSON.stringify(outcome.result ?? null) };
+        return { type: "result", requestId, payloadJson: JSON.stringify(outcome.result ?? null), ...measured };
     } catch (error) {
-        return { type: "result", requestId, error: toFunctionError(error), fatal: false };
+        return { type: "result", requestId, error: toFunctionError(error), fatal: false, ...measured };
     }
 }
 
 /** The init phase runs on the first invocation; a failed init ends this environment (the host starts a fresh one). */
 function startRuntime(data: LambdaWorkerData, port: NonNullable<typeof parentPort>): void {
     const post = (message: WorkerMessage): void => port.postMessage(message);
-    const logs = new LogCapture(post);
+    const logs = new LogCapture(post, data);
     logs.install();
     confineResolution(data);
     // As the nodejs runtime does: an unhandled rejection ends the environment with this error type.
@@ -306,15 +348,17 @@ function startRuntime(data: LambdaWorkerData, port: NonNullable<typeof parentPor
         } catch (error) {
             logs.flush();
             const failure = isFunctionError(error) ? error : toFunctionError(error);
-            post({ type: "result", requestId: message.requestId, error: failure, fatal: true });
+            post({ type: "result", requestId: message.requestId, error: failure, fatal: true, memoryUsedMb: memoryUsedMb() });
             return;
         }
         logs.requestId = message.requestId;
-        if (cold) post({ type: "start", requestId: message.requestId });
+        if (cold) post({ type: "start", requestId: message.requestId, memoryUsedMb: memoryUsedMb() });
+        const startedAt = performance.now();
         void runHandler(handler, data, message).then((outcome) => {
+            const durationMs = performance.now() - startedAt;
             logs.flush();
             logs.requestId = undefined;
-            post(resultMessage(message.requestId, outcome));
+            post(resultMessage(message.requestId, outcome, durationMs));
         });
     });
 }

@@ -13,7 +13,7 @@ import type { RestService } from "../../core/endpoint";
 import { TaskFailure, type Declared, type IntegrationCall, type ServiceContext, type ServiceDefinition, type ServiceInstance, type TargetKind, type TaskIntegration } from "../../core/registry";
 import { createLambdaApi } from "./api";
 import { archiveContents } from "./archive";
-import { AsyncInvocationRecord, FunctionSpec, LambdaService, type InvokeResult } from "./lambda";
+import { AsyncInvocationRecord, FunctionSpec, LambdaService, type FunctionLogEvent, type InvokeResult } from "./lambda";
 
 export interface LambdaInstance extends ServiceInstance {
     service: LambdaService;
@@ -95,6 +95,7 @@ export const lambdaService: ServiceDefinition<LambdaInstance> = {
                     maxWorkersPerFunction: context.options.maxWorkersPerFunction,
                     scaleOutAfterMs: context.options.scaleOutAfterMs,
                     log: context.options.verbose ? (fn, line) => context.log(`[${fn}] ${line}`) : undefined,
+                    logEvent: functionLogWriter(context, functions),
                 });
                 for (const fn of context.declared.of(FUNCTION)) {
                     const spec = await functionSpec(context, fn);
@@ -133,6 +134,53 @@ function requireInvokePermission(declared: Declared, functionArn: string, ruleAr
     if (!fn || !granted) throw new AwsError("AccessDeniedException", `no lambda permission lets events.amazonaws.com invoke ${functionArn} for ${ruleArn}`);
 }
 
+/**
+ * Writes each function's log events to CloudWatch Logs as Lambda does: with the function's execution role, which
+ * must allow `logs:CreateLogStream` and `logs:PutLogEvents` on the environment's stream, and `logs:CreateLogGroup`
+ * when the group does not exist yet (Lambda creates it then). What the role does not allow is not written, as in
+ * AWS; the runtime says so once per stream.
+ */
+function functionLogWriter(context: ServiceContext, functions: Map<string, FunctionSpec>): (event: FunctionLogEvent) => void {
+    const streams = new Map<string, boolean>();
+    return (event) => {
+        const logs = context.service("logs").service;
+        const key = `${event.logGroupName}\0${event.logStreamName}`;
+        let writable = streams.get(key);
+        if (writable === undefined) {
+            const role = functions.get(event.functionName)?.role;
+            const streamArn = logs.streamArn(event.logGroupName, event.logStreamName);
+            const missing: string[] = [];
+            if (!logs.hasGroup(event.logGroupName)) {
+                if (context.iam.allows(role, "logs:CreateLogGroup", `${logs.groupArn(event.logGroupName)}:*`)) logs.addGroup(event.logGroupName);
+                else missing.push(`logs:CreateLogGroup on ${logs.groupArn(event.logGroupName)}`);
+            }
+            for (const action of ["logs:CreateLogStream", "logs:PutLogEvents"]) if (!context.iam.allows(role, action, streamArn)) missing.push(`${action} on ${streamArn}`);
+            writable = missing.length === 0;
+            streams.set(key, writable);
+            if (!writable) context.log(`lambda ${event.functionName}: its role ${role} may not write its logs (${missing.join(", ")}); nothing is written to ${event.logGroupName}`);
+        }
+        if (writable) logs.append(event.logGroupName, event.logStreamName, [{ timestamp: event.timestamp, message: event.message }]);
+    };
+}
+
+/** `LoggingConfig` as declared, checked against the values Lambda takes. */
+function loggingConfigOf(fn: DeclaredResource): Pick<FunctionSpec, "logGroupName" | "logFormat" | "applicationLogLevel" | "systemLogLevel"> {
+    const config = (fn.inputs.loggingConfig ?? {}) as { logFormat?: unknown; logGroup?: unknown; applicationLogLevel?: unknown; systemLogLevel?: unknown };
+    const format = config.logFormat === undefined ? "Text" : str(config.logFormat);
+    if (format !== "Text" && format !== "JSON") throw new AwsError("InvalidParameterValueException", `${fn.urn}: loggingConfig.logFormat must be Text or JSON (${format})`);
+    const level = (name: string, value: unknown, levels: string[]): string | undefined => {
+        if (value === undefined) return undefined;
+        if (!levels.includes(str(value))) throw new AwsError("InvalidParameterValueException", `${fn.urn}: loggingConfig.${name} must be one of ${levels.join(", ")} (${str(value)})`);
+        return str(value);
+    };
+    return {
+        logGroupName: config.logGroup === undefined ? undefined : str(config.logGroup),
+        logFormat: format,
+        applicationLogLevel: level("applicationLogLevel", config.applicationLogLevel, ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"]),
+        systemLogLevel: level("systemLogLevel", config.systemLogLevel, ["DEBUG", "INFO", "WARN"]),
+    };
+}
+
 async function functionSpec(context: ServiceContext, fn: DeclaredResource): Promise<FunctionSpec> {
     const declared = context.declared;
     const invokeConfig = declared.of(INVOKE_CONFIG).find((c) => declared.find(FUNCTION, c.inputs.functionName) === fn);
@@ -152,6 +200,7 @@ async function functionSpec(context: ServiceContext, fn: DeclaredResource): Prom
         environment: Object.fromEntries(Object.entries(environment).map(([k, v]) => [k, atEndpoint(str(v), context.endpointUrl())])),
         files: await archiveContents(fn.inputs.code as pulumi.asset.Archive, context.programRoot),
         maximumRetryAttempts: invokeConfig?.inputs.maximumRetryAttempts === undefined ? undefined : Number(invokeConfig.inputs.maximumRetryAttempts),
+        ...loggingConfigOf(fn),
         onFailure: destination?.startsWith("arn:aws:events:") ? (record) => sendToBus(context, destination, record) : undefined,
     };
 }
