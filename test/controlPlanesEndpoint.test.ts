@@ -14,7 +14,7 @@ import * as Sfn from "@aws-sdk/client-sfn";
 import { NodeHttpHandler } from "@smithy/node-http-handler";
 import { evaluateStack } from "../local/core/evaluate";
 import { LOCAL_CREDENTIALS } from "../local/core/runtime";
-import { TestRuntime, finished, historyOf, startTestRuntime } from "../local/testing/runtime";
+import { TestRuntime, finished, historyOf, startTestRuntime, until } from "../local/testing/runtime";
 
 const PROGRAM = path.join(__dirname, "fixtures", "controlPlanes");
 const STATUS_CHANGE = "Step Functions Execution Status Change";
@@ -29,16 +29,6 @@ async function refusedWith(call: Promise<unknown>, code: string, messagePart?: R
         if (messagePart) assert.match(error.message, messagePart);
         return true;
     });
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-        const found = await probe();
-        if (found !== undefined) return found;
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-        await new Promise((resolve) => setTimeout(resolve, 50));
-    }
 }
 
 describe("control planes through the endpoint, on a runtime of test/fixtures/controlPlanes", function () {

@@ -9,8 +9,7 @@ import { promisify } from "util";
 import { GetExecutionHistoryCommand } from "@aws-sdk/client-sfn";
 import { CookieReport } from "../systems/cookieReport/handlers/postProcessAll";
 import { CookieProfile } from "../systems/cookieReport/handlers/postProcessSingle";
-import { LOCAL_CREDENTIALS } from "../local/core/runtime";
-import { TestRuntime, executionName, finished, newExecutions, putStart, readJson, startTestRuntime } from "../local/testing/runtime";
+import { TestRuntime, executionName, finished, newExecutions, putStart, readJson, startTestRuntime, awsCliEnvironment } from "../local/testing/runtime";
 import { cookieReport } from "../local/testing/stack";
 
 const run = promisify(execFile);
@@ -107,14 +106,7 @@ describe("e2e: the cookie report through the offline runtime", function () {
             console.log("      skipped: the AWS CLI is not installed here (.ci/run installs it with apt-get install awscli)");
             this.skip();
         }
-        const env = {
-            ...process.env,
-            AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
-            AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
-            AWS_DEFAULT_REGION: runtime.stack.region,
-            AWS_EC2_METADATA_DISABLED: "true",
-            AWS_PAGER: "",
-        };
+        const env = awsCliEnvironment(runtime);
         const seed = String(runtime.stack.outputs.startCommand).replace(/^aws /, `${cli} --endpoint-url ${runtime.url} `);
         const put = await run("bash", ["-c", seed], { env });
         assert.equal(JSON.parse(put.stdout).FailedEntryCount, 0);

@@ -13,7 +13,7 @@ import * as Ec2 from "@aws-sdk/client-ec2";
 import * as Sfn from "@aws-sdk/client-sfn";
 import { evaluateStack } from "../local/core/evaluate";
 import { LOCAL_CREDENTIALS } from "../local/core/runtime";
-import { TestRuntime, finished, startTestRuntime } from "../local/testing/runtime";
+import { TestRuntime, finished, startTestRuntime, awsCliEnvironment } from "../local/testing/runtime";
 import { parseArgs } from "../local/cli";
 
 const PROGRAM = path.join(__dirname, "fixtures", "queuesAndSecrets");
@@ -157,7 +157,7 @@ describe("EC2 describe calls from a fixture file, through the endpoint", functio
     });
 
     it("is driven by the AWS CLI", async function () {
-        const env = { ...process.env, AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey, AWS_DEFAULT_REGION: "us-east-1" };
+        const env = awsCliEnvironment(runtime);
         const aws = (...args: string[]) => promisify(execFile)("aws", ["--endpoint-url", runtime.url, "--output", "json", ...args], { env }).then((r) => r.stdout);
         try {
             await aws("--version");

@@ -19,7 +19,7 @@ import {
     PutLogEventsCommand,
 } from "@aws-sdk/client-cloudwatch-logs";
 import { LOCAL_CREDENTIALS } from "../local/core/runtime";
-import { finished, newExecutions, putStart, startTestRuntime, type TestRuntime } from "../local/testing/runtime";
+import { finished, newExecutions, putStart, startTestRuntime, type TestRuntime, awsCliEnvironment } from "../local/testing/runtime";
 import { LogsService } from "../local/services/logs/logs";
 import { compileFilterPattern } from "../local/services/logs/filterPattern";
 
@@ -244,14 +244,7 @@ describe("CloudWatch Logs through the endpoint", function () {
         const startedAt = Date.now();
         const result = await runtime.services.lambda.service.invoke(spec.name, { detail: { count: 1 } });
         assert.ok(result.logs.includes("REPORT RequestId"));
-        const env = {
-            ...process.env,
-            AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
-            AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
-            AWS_DEFAULT_REGION: runtime.stack.region,
-            AWS_EC2_METADATA_DISABLED: "true",
-            AWS_PAGER: "",
-        };
+        const env = awsCliEnvironment(runtime);
         const args = ["logs", "filter-log-events", "--endpoint-url", runtime.url, "--log-group-name", spec.logGroupName as string, "--start-time", String(startedAt), "--filter-pattern", '"REPORT RequestId"', "--output", "json"];
         let stdout: string;
         try {

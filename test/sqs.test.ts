@@ -13,7 +13,7 @@ import * as Sqs from "@aws-sdk/client-sqs";
 import { evaluateStack } from "../local/core/evaluate";
 import { LOCAL_CREDENTIALS } from "../local/core/runtime";
 import { md5OfMessageAttributes } from "../local/services/sqs/queues";
-import { TestRuntime, startTestRuntime } from "../local/testing/runtime";
+import { TestRuntime, startTestRuntime, until, awsCliEnvironment } from "../local/testing/runtime";
 
 const PROGRAM = path.join(__dirname, "fixtures", "queuesAndSecrets");
 
@@ -23,16 +23,6 @@ async function refusedWith(call: Promise<unknown>, name: string, queryCode?: str
         if (queryCode) assert.equal(error.Error?.Code ?? error.Code, queryCode);
         return true;
     });
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-        const found = await probe();
-        if (found !== undefined) return found;
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-        await new Promise((resolve) => setTimeout(resolve, 50));
-    }
 }
 
 describe("SQS through the endpoint, on a runtime of test/fixtures/queuesAndSecrets", function () {
@@ -225,7 +215,7 @@ describe("SQS through the endpoint, on a runtime of test/fixtures/queuesAndSecre
     });
 
     it("is driven by the AWS CLI", async function () {
-        const env = { ...process.env, AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey, AWS_DEFAULT_REGION: "us-east-1" };
+        const env = awsCliEnvironment(runtime);
         const aws = (...args: string[]) => promisify(execFile)("aws", ["--endpoint-url", runtime.url, "--output", "json", ...args], { env }).then((r) => r.stdout);
         try {
             await aws("--version");

@@ -163,3 +163,26 @@ export async function waitingTask(
         await new Promise((r) => setTimeout(r, 10));
     }
 }
+
+/** Polls `probe` every 50 ms until it gives a value; fails naming `what` after `timeoutMs`. */
+export async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+        const found = await probe();
+        if (found !== undefined) return found;
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+}
+
+/** The environment the real AWS CLI is run with against a runtime: its own key, its region, no pager, no IMDS lookup. */
+export function awsCliEnvironment(runtime: Runtime): NodeJS.ProcessEnv {
+    return {
+        ...process.env,
+        AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+        AWS_DEFAULT_REGION: runtime.stack.region,
+        AWS_EC2_METADATA_DISABLED: "true",
+        AWS_PAGER: "",
+    };
+}
