@@ -101,3 +101,17 @@ export async function handleReportRequest(event: APIGatewayProxyEventV2, deps: R
     if (format === "json") return json(200, report);
     return { statusCode: 200, headers: { "content-type": "text/csv; charset=utf-8", "content-disposition": `attachment; filename="chargeback-${month}.csv"` }, body: reportCsv(report) };
 }
+
+/** The report as a text table, for a terminal (the CLI and the demo). */
+export function reportTable(report: ChargebackReport): string {
+    const header = ["organisation", "repository", "jobs", "minutes", "cost (USD)", "price unknown"];
+    const body = report.rows.map((r) => [r.organisation, r.repository, String(r.jobs), r.minutes.toFixed(2), r.cost.toFixed(6), String(r.priceUnknownJobs)]);
+    const { total } = report;
+    const footer = ["TOTAL", "", String(total.jobs), total.minutes.toFixed(2), total.cost.toFixed(6), String(total.priceUnknownJobs)];
+    const rows = [header, ...body, footer];
+    const widths = header.map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+    // Text columns left-aligned, figures right-aligned.
+    const line = (r: string[]) => r.map((cell, i) => (i < 2 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join("  ");
+    const rule = widths.map((w) => "-".repeat(w)).join("  ");
+    return [`chargeback ${report.month} (${report.currency})`, line(header), rule, ...body.map(line), rule, line(footer)].join("\n");
+}
