@@ -12,6 +12,9 @@ import { AwsClient } from "aws4fetch";
 import { MONTH } from "./model";
 import { reportTable, type ChargebackReport } from "./reportApi";
 
+// The SDK warns that Node 20 support ends; the CLI works on Node 20 and 22 alike.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
+
 const USAGE = "usage: npm run chargeback -- --month YYYY-MM [--csv] [--url URL] [--region REGION]";
 
 function fail(message: string, code = 2): never {
