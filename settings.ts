@@ -36,12 +36,44 @@ export interface ObservabilitySettings {
     workflowName: string;
 }
 
+/** The GitHub Actions chargeback's own settings (`choreography:chargeback*`). */
+export interface ChargebackSettings {
+    /** The `source` of the `workflow_job` events the webhook puts on the bus (its rule requires it). */
+    eventSource: string;
+    /** GitHub-hosted runners' price in USD per minute, by runner label (`ubuntu-latest`, `windows-2022`, ...). */
+    hostedRates: Record<string, number>;
+    /** The EC2 tag whose value is a self-hosted runner's name, for runners not named after their instance id. */
+    runnerNameTag: string;
+    /**
+     * The webhook secret GitHub signs deliveries with (`pulumi config set --secret choreography:chargebackWebhookSecret`),
+     * kept in Secrets Manager; undefined when unset, and the webhook then refuses every delivery.
+     */
+    webhookSecret: pulumi.Output<string> | undefined;
+}
+
+/**
+ * GitHub's published per-minute rates for its standard hosted runners (USD; Linux 2-core, Windows 2-core, macOS 3/4-core
+ * at the time of writing). A stack sets its own with `choreography:chargebackHostedRates` (larger runners, new prices).
+ */
+export const DEFAULT_HOSTED_RATES: Readonly<Record<string, number>> = {
+    "ubuntu-latest": 0.008,
+    "ubuntu-24.04": 0.008,
+    "ubuntu-22.04": 0.008,
+    "windows-latest": 0.016,
+    "windows-2025": 0.016,
+    "windows-2022": 0.016,
+    "macos-latest": 0.08,
+    "macos-15": 0.08,
+    "macos-14": 0.08,
+};
+
 export interface Settings {
     platform: PlatformSettings;
     /** The systems the stack deploys (`choreography:systems`), in order; names are checked against the registry. */
     systems: string[];
     cookieReport: CookieReportSettings;
     observability: ObservabilitySettings;
+    chargeback: ChargebackSettings;
 }
 
 export function readSettings(knownSystems: readonly string[], config = new pulumi.Config("choreography")): Settings {
@@ -89,7 +121,38 @@ export function readSettings(knownSystems: readonly string[], config = new pulum
     if (!/^[A-Za-z0-9_-]{1,80}$/.test(observability.workflowName)) {
         throw invalidInput(`choreography:observabilityWorkflow must be a state machine name (1-80 letters, digits, - or _), got ${JSON.stringify(observability.workflowName)}`);
     }
-    return { platform, systems: systemsSetting(config, knownSystems), cookieReport, observability };
+    return { platform, systems: systemsSetting(config, knownSystems), cookieReport, observability, chargeback: chargebackSettings(config) };
+}
+
+function chargebackSettings(config: pulumi.Config): ChargebackSettings {
+    const eventSource = config.get("chargebackEventSource") ?? "github.webhook";
+    // EventBridge refuses `aws.` sources from callers; a source is at most 256 characters.
+    if (!/^[A-Za-z0-9._\/-]{1,256}$/.test(eventSource) || eventSource.startsWith("aws.")) {
+        throw invalidInput(`choreography:chargebackEventSource must be an event source (letters, digits, ".", "-", "_", "/"; not "aws."), got ${JSON.stringify(eventSource)}`);
+    }
+    const rawRates = config.get("chargebackHostedRates");
+    let hostedRates: Record<string, number> = { ...DEFAULT_HOSTED_RATES };
+    if (rawRates !== undefined) {
+        let parsed: unknown;
+        try {
+            parsed = JSON.parse(rawRates);
+        } catch {
+            parsed = undefined;
+        }
+        const entries = parsed !== null && typeof parsed === "object" && !Array.isArray(parsed) ? Object.entries(parsed) : undefined;
+        const bad = entries?.find(([label, rate]) => label === "" || typeof rate !== "number" || !Number.isFinite(rate) || rate < 0);
+        if (!entries || bad) {
+            throw invalidInput(
+                `choreography:chargebackHostedRates must map runner labels to a price in USD per minute (a number, 0 or more)${bad ? `; ${JSON.stringify(bad[0])} is ${JSON.stringify(bad[1])}` : `, got ${JSON.stringify(rawRates)}`}`,
+            );
+        }
+        hostedRates = Object.fromEntries(entries) as Record<string, number>;
+    }
+    const runnerNameTag = config.get("chargebackRunnerNameTag") ?? "github-runner-name";
+    if (!/^[\p{L}\p{Z}\p{N}_.:/=+\-@]{1,128}$/u.test(runnerNameTag) || runnerNameTag.startsWith("aws:")) {
+        throw invalidInput(`choreography:chargebackRunnerNameTag must be an EC2 tag key (1-128 characters, not "aws:"), got ${JSON.stringify(runnerNameTag)}`);
+    }
+    return { eventSource, hostedRates, runnerNameTag, webhookSecret: config.getSecret("chargebackWebhookSecret") };
 }
 
 /** `choreography:systems`: a YAML list (or JSON array) of known system names, each once; every known system by default. */

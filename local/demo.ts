@@ -6,11 +6,46 @@
 import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
 import { GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { DescribeExecutionCommand, SFNClient } from "@aws-sdk/client-sfn";
-import { exitOnUsage, reportFailure, start, watchParent } from "./cli";
+import { chargebackDemo } from "../systems/chargeback/demo";
+import { exitOnUsage, reportFailure, start, usage, watchParent } from "./cli";
 import { LOCAL_CREDENTIALS } from "./core/runtime";
 
+/** The systems with a demo of their own (`--system NAME`); without it, the cookie report's demo runs as always. */
+const SYSTEM_DEMOS = ["cookieReport", "chargeback"] as const;
+
+/** `--system NAME` / `--system=NAME`, taken out of the arguments the shared demo flags are parsed from. */
+function takeSystem(argv: string[]): { system: string; rest: string[] } {
+    const rest: string[] = [];
+    let system = "cookieReport";
+    for (let i = 0; i < argv.length; i++) {
+        if (argv[i] === "--system") {
+            if (i + 1 >= argv.length) usageError("--system needs a value");
+            system = argv[++i];
+        } else if (argv[i].startsWith("--system=")) system = argv[i].slice("--system=".length);
+        else rest.push(argv[i]);
+    }
+    if (!(SYSTEM_DEMOS as readonly string[]).includes(system)) usageError(`--system must be one of ${SYSTEM_DEMOS.join(", ")}, got ${JSON.stringify(system)}`);
+    return { system, rest };
+}
+
+function usageError(message: string): never {
+    console.error(`npm run demo: ${message}`);
+    process.exit(2);
+}
+
 async function main(): Promise<void> {
-    const { count, help: _help, ...options } = exitOnUsage("demo", process.argv.slice(2));
+    const { system, rest } = takeSystem(process.argv.slice(2));
+    if (rest.includes("--help") || rest.includes("-h")) {
+        process.stdout.write(usage("demo"));
+        process.stdout.write(`  --system NAME  the system whose demo runs: ${SYSTEM_DEMOS.join(" (default), ")}\n`);
+        process.exit(0);
+    }
+    if (system === "chargeback") {
+        const { count, help: _help, ...options } = exitOnUsage("demo", rest);
+        if (count !== undefined) usageError("--count is the cookie report's; the chargeback demo sends its fixture's deliveries");
+        process.exit(await chargebackDemo(options));
+    }
+    const { count, help: _help, ...options } = exitOnUsage("demo", rest);
     const detail = count === undefined ? "{}" : JSON.stringify({ count });
     const started = Date.now();
     const runtime = await start({ ...options, port: options.port ?? 4566 });

@@ -227,6 +227,10 @@ export const RESOURCELESS_ACTIONS: readonly string[] = [
     // X-Ray tracing (a state machine or function with tracing on): segments go to the account, not a resource.
     "xray:PutTraceSegments",
     "xray:PutTelemetryRecords",
+    // EC2's Describe calls (the chargeback's runner and Spot price lookups): IAM defines no resource type for them.
+    "ec2:DescribeInstances",
+    "ec2:DescribeSpotInstanceRequests",
+    "ec2:DescribeSpotPriceHistory",
 ];
 const RESOURCELESS = new Set(RESOURCELESS_ACTIONS.map((a) => a.toLowerCase()));
 

@@ -4,6 +4,7 @@
  */
 import type * as pulumi from "@pulumi/pulumi";
 import type { Settings } from "../settings";
+import { Chargeback } from "./chargeback";
 import { CookieReport } from "./cookieReport";
 import { DetailType as CookieReportDetailType } from "./cookieReport/events";
 import { Observability } from "./observability";
@@ -28,6 +29,22 @@ export const SYSTEMS: Record<string, SystemDefinition> = {
             const detailTypes = [...Object.values(TaskAnswer), ...(settings.systems.includes("cookieReport") ? Object.values(CookieReportDetailType) : [])];
             const observability = new Observability(name, { platform, settings: settings.observability, detailTypes });
             return { component: observability, outputs: { apiUrl: observability.apiUrl, tableName: observability.tableName } };
+        },
+    },
+    chargeback: {
+        create(name, platform, settings) {
+            const chargeback = new Chargeback(name, { platform, settings: settings.chargeback });
+            return {
+                component: chargeback,
+                outputs: {
+                    apiUrl: chargeback.apiUrl,
+                    webhookUrl: chargeback.webhookUrl,
+                    tableName: chargeback.tableName,
+                    workflowArn: chargeback.workflowArn,
+                    deadLetterQueueUrl: chargeback.deadLetterQueueUrl,
+                    webhookSecretArn: chargeback.webhookSecretArn,
+                },
+            };
         },
     },
 };

@@ -29,8 +29,10 @@ export const dynamodbService: ServiceDefinition<DynamoDbInstance> = {
                     // A function's key may touch only the tables its role allows, each action as IAM names it.
                     authorize: (accessKeyId, operation, request) => {
                         if (!context.credentials.roleOf(accessKeyId)) return;
+                        // A Query or Scan of an index is authorized on the index, as IAM names it (and as the integrations do).
+                        const index = typeof request.IndexName === "string" ? `/index/${request.IndexName}` : "";
                         for (const table of tablesOf(request)) {
-                            context.iam.authorizeCaller(accessKeyId, `dynamodb:${operation}`, table === "*" ? "*" : `arn:aws:dynamodb:${context.region}:${context.accountId}:table/${table}`);
+                            context.iam.authorizeCaller(accessKeyId, `dynamodb:${operation}`, table === "*" ? "*" : `arn:aws:dynamodb:${context.region}:${context.accountId}:table/${table}${index}`);
                         }
                     },
                 },
