@@ -35,7 +35,7 @@ describe("apis: EventBridge and Step Functions listings over HTTP", function () 
         const { Rules = [] } = await runtime.clients.events.send(new ListRulesCommand({ EventBusName: "default" }));
         assert.deepEqual(
             Rules.map((r) => r.Name),
-            [...["getMultiple", "postProcessAll", "postProcessSingle", "processSingle", "sideEffect", "workflow-start"].map(cookieReport), "finisher-handlerFailed", "finisher-taskFailed", "finisher-taskFinished", "observability-executionStatus", "observability-handlerFailures", "observability-stackEvents"],
+            ["chargeback-workflowFailed", "chargeback-workflowJob", ...["getMultiple", "postProcessAll", "postProcessSingle", "processSingle", "sideEffect", "workflow-start"].map(cookieReport), "finisher-handlerFailed", "finisher-taskFailed", "finisher-taskFinished", "observability-executionStatus", "observability-handlerFailures", "observability-stackEvents"],
         );
         assert.deepEqual(JSON.parse(Rules.find((r) => r.Name === cookieReport("workflow-start"))!.EventPattern!), { source: ["project"], "detail-type": ["start"] });
         const { Targets = [] } = await runtime.clients.events.send(new ListTargetsByRuleCommand({ Rule: cookieReport("workflow-start"), EventBusName: "default" }));

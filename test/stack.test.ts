@@ -55,8 +55,9 @@ describe("stack: resource graph", () => {
         assert.equal(parentOf(one(stack, T.machine, of("workflow"))), system);
         assert.equal(parentOf(one(stack, T.finisher, "finisher")), undefined);
         assert.equal(parentOf(one(stack, T.machine, "finisher")), `${T.finisher}::finisher`);
-        // The dev stack deploys the observability system too (its recorder and its API's function).
-        assert.deepEqual(ofType(stack, T.handler).map((h) => h.name).sort(), [...HANDLERS, "observability-api", "observability-recorder"].sort());
+        // The dev stack deploys the observability system (its recorder and its API's function) and the chargeback
+        // system (its webhook and its report's function) too.
+        assert.deepEqual(ofType(stack, T.handler).map((h) => h.name).sort(), [...HANDLERS, "observability-api", "observability-recorder", "chargeback-report", "chargeback-webhook"].sort());
         for (const name of HANDLERS) {
             // The system owns its handlers, rules, targets and permissions; the bus only places them on itself.
             assert.equal(parentOf(one(stack, T.handler, name)), system);
@@ -69,12 +70,14 @@ describe("stack: resource graph", () => {
         for (const type of ["aws:s3/bucket:Bucket", "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", "aws:s3/bucketPolicy:BucketPolicy"]) {
             assert.equal(parentOf(one(stack, type, of("results"))), `${T.bucketComponent}::${of("results")}`);
         }
-        // Five cookie report handlers and six of their rules; the observability system's two functions and three rules.
-        assert.equal(ofType(stack, T.fn).length, 7);
-        assert.equal(ofType(stack, T.sfn).length, 2);
+        // Five cookie report handlers and six of their rules, the finisher's three rules; the observability system's two
+        // functions and three rules; the chargeback's two functions, its workflow and two rules.
+        assert.equal(ofType(stack, T.fn).length, 9);
+        assert.equal(ofType(stack, T.sfn).length, 3);
         assert.equal(ofType(stack, T.bucket).length, 1);
-        assert.equal(ofType(stack, T.rule).length, 12);
+        assert.equal(ofType(stack, T.rule).length, 14);
         for (const name of ["observability-recorder", "observability-api"]) assert.equal(parentOf(one(stack, T.handler, name)), "choreography:systems:Observability::observability");
+        for (const name of ["chargeback-webhook", "chargeback-report"]) assert.equal(parentOf(one(stack, T.handler, name)), "choreography:systems:Chargeback::chargeback");
         assert.equal(ofType(stack, "aws:cloudwatch/eventBus:EventBus").length, 0, "the dev stack uses the default bus");
     });
 
@@ -114,6 +117,13 @@ describe("stack: resource graph", () => {
                 source: ["aws.states"],
                 "detail-type": ["Step Functions Execution Status Change"],
                 detail: { stateMachineArn: ["arn:aws:states:us-east-1:000000000000:stateMachine:cookieReport-workflow"] },
+            },
+            // The chargeback's start per delivery, and its failed executions (to its dead-letter queue).
+            "chargeback-workflowJob": { source: ["github.webhook"], "detail-type": ["workflow_job"] },
+            "chargeback-workflowFailed": {
+                source: ["aws.states"],
+                "detail-type": ["Step Functions Execution Status Change"],
+                detail: { stateMachineArn: ["arn:aws:states:us-east-1:000000000000:stateMachine:chargeback-workflow"], status: ["FAILED", "TIMED_OUT", "ABORTED"] },
             },
         });
         for (const rule of ofType(stack, T.rule)) assert.equal(rule.inputs.eventBusName, "default");
@@ -174,13 +184,19 @@ describe("stack: resource graph", () => {
     });
 
     it("exports the bus, machines, bucket and the exact command that starts a run", () => {
-        const { observabilityApiUrl, ...outputs } = stack.outputs;
-        // The API's URL is the runtime's endpoint and the API's id (the API Gateway service's mock picks it).
-        assert.match(String(observabilityApiUrl), /^http:\/\/127\.0\.0\.1:4566\/_apis\/[a-z0-9]+$|^https:\/\/[a-z0-9]+\.execute-api\./);
+        const { observabilityApiUrl, chargebackApiUrl, chargebackWebhookUrl, chargebackWebhookSecretArn, ...outputs } = stack.outputs;
+        // An API's URL is the runtime's endpoint and the API's id (the API Gateway service's mock picks it).
+        for (const url of [observabilityApiUrl, chargebackApiUrl]) assert.match(String(url), /^http:\/\/127\.0\.0\.1:4566\/_apis\/[a-z0-9]+$/);
+        assert.equal(chargebackWebhookUrl, `${chargebackApiUrl}/github/webhook`);
+        // Secrets Manager appends six random characters to a secret's name in its ARN.
+        assert.match(String(chargebackWebhookSecretArn), /^arn:aws:secretsmanager:us-east-1:000000000000:secret:chargeback-webhookSecret-[A-Za-z0-9]{6}$/);
         assert.deepEqual(outputs, {
             busName: "default",
             eventSource: "project",
-            deployedSystems: ["cookieReport", "observability"],
+            deployedSystems: ["cookieReport", "observability", "chargeback"],
+            chargebackTableName: "chargeback-jobs",
+            chargebackWorkflowArn: "arn:aws:states:us-east-1:000000000000:stateMachine:chargeback-workflow",
+            chargebackDeadLetterQueueUrl: "http://127.0.0.1:4566/000000000000/chargeback-deadLetters",
             observabilityTableName: "observability-events",
             workflowArn: "arn:aws:states:us-east-1:000000000000:stateMachine:cookieReport-workflow",
             finisherArn: "arn:aws:states:us-east-1:000000000000:stateMachine:finisher",
@@ -224,8 +240,10 @@ describe("stack: config", () => {
         const bus = one(stack, "aws:cloudwatch/eventBus:EventBus", "bus");
         assert.equal(bus.inputs.name, "orders");
         assert.equal(parentOf(bus), `${T.bus}::bus`);
-        // Except the observability system's rule for Step Functions' status events: AWS puts them on the default bus only.
-        for (const rule of ofType(stack, T.rule)) assert.equal(rule.inputs.eventBusName, rule.name === "observability-executionStatus" ? "default" : "orders", rule.name);
+        // Except the rules for Step Functions' status events (observability's, chargeback's failures): AWS puts them on
+        // the default bus only.
+        const statusRules = ["observability-executionStatus", "chargeback-workflowFailed"];
+        for (const rule of ofType(stack, T.rule)) assert.equal(rule.inputs.eventBusName, statusRules.includes(rule.name) ? "default" : "orders", rule.name);
         assert.equal(stack.outputs.startCommand, `aws events put-events --entries 'Source=project,DetailType=start,EventBusName=orders,Detail="{}"'`);
         const handlerRole = grants(stack, of("getMultiple"));
         assert.deepEqual(handlerRole.get("events:PutEvents"), ["arn:aws:events:us-east-1:000000000000:event-bus/orders"]);

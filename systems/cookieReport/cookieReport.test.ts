@@ -63,7 +63,7 @@ describe("choreography:systems", function () {
     });
 
     it("refuses a name that is not a system, naming it and the known ones", async () => {
-        await assert.rejects(stackWith({ "choreography:systems": '["cookieReport","chargebak"]' }), /choreography:systems names "chargebak", which is not a system of this project \(known: cookieReport, observability\)/);
+        await assert.rejects(stackWith({ "choreography:systems": '["cookieReport","chargebak"]' }), /choreography:systems names "chargebak", which is not a system of this project \(known: cookieReport, observability, chargeback\)/);
         await assert.rejects(stackWith({ "choreography:systems": "cookieReport" }), /choreography:systems must be a list of system names/);
     });
 });
