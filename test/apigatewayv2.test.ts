@@ -8,6 +8,7 @@ import * as path from "path";
 import { DynamoDBClient, ScanCommand } from "@aws-sdk/client-dynamodb";
 import { ApiGatewayManagementApiClient, GetConnectionCommand, PostToConnectionCommand } from "@aws-sdk/client-apigatewaymanagementapi";
 import { SignatureV4 } from "@smithy/signature-v4";
+import { AwsClient } from "aws4fetch";
 import WebSocket from "ws";
 import { evaluateStack } from "../local/core/evaluate";
 import { LOCAL_CREDENTIALS } from "../local/core/runtime";
@@ -115,6 +116,22 @@ describe("API Gateway v2 through the endpoint, on test/fixtures/apigateway", fun
             assert.equal(allowed.status, 200);
             const { event } = (await allowed.json()) as { event: { requestContext: { authorizer: { iam: { accessKey: string } } } } };
             assert.equal(event.requestContext.authorizer.iam.accessKey, keyOf("invokerKey").accessKeyId);
+        });
+
+        it("takes a signature in the query as browsers send it (aws4fetch signQuery): allowed 200, altered or stale 403", async () => {
+            const presign = async (credentials: { accessKeyId: string; secretAccessKey: string }, datetime?: string, expires?: string) => {
+                const url = new URL(`${base}/private`);
+                if (expires) url.searchParams.set("X-Amz-Expires", expires);
+                const client = new AwsClient({ ...credentials, service: "execute-api", region: "us-east-1" });
+                return (await client.sign(url.toString(), { method: "GET", aws: { signQuery: true, datetime } })).url;
+            };
+            assert.equal((await fetch(await presign(keyOf("invokerKey")))).status, 200);
+            assert.equal((await fetch(await presign(keyOf("outsiderKey")))).status, 403, "a role without execute-api:Invoke");
+            const altered = (await presign(keyOf("invokerKey"))).replace(/X-Amz-Signature=([0-9a-f])/, (_m, c: string) => `X-Amz-Signature=${c === "0" ? "1" : "0"}`);
+            assert.equal((await fetch(altered)).status, 403, "an altered signature");
+            const hourAgo = new Date(Date.now() - 3600_000).toISOString().replace(/[:-]|\.\d{3}/g, "");
+            assert.equal((await fetch(await presign(keyOf("invokerKey"), hourAgo))).status, 403, "signed an hour ago, no X-Amz-Expires");
+            assert.equal((await fetch(await presign(keyOf("invokerKey"), hourAgo, "7200"))).status, 200, "signed an hour ago, valid for two");
         });
 
         it("runs the REQUEST authorizer: no identity 401, refused 403, allowed with its context passed on", async () => {

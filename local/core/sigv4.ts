@@ -44,6 +44,11 @@ export function parseAuthorization(authorization: string): SignatureClaim {
     if (!credential) throw incomplete("Authorization header requires 'Credential' parameter.");
     if (!signedHeaders) throw incomplete("Authorization header requires 'SignedHeaders' parameter.");
     if (!signature) throw incomplete("Authorization header requires 'Signature' parameter.");
+    return claimOf(credential, signedHeaders, signature);
+}
+
+/** `<key>/<YYYYMMDD>/<region>/<service>/aws4_request`, the signed header names and the signature, checked. */
+function claimOf(credential: string, signedHeaders: string, signature: string): SignatureClaim {
     const parts = credential.split("/");
     if (parts.length !== 5 || parts[4] !== "aws4_request" || !/^\d{8}$/.test(parts[1]) || parts[0] === "") {
         throw incomplete(`Credential should be scoped to a valid region, not '${parts[2] ?? ""}'. The credential must be <key>/<YYYYMMDD>/<region>/<service>/aws4_request.`);
@@ -55,6 +60,31 @@ export function parseAuthorization(authorization: string): SignatureClaim {
         signedHeaders: signedHeaders.split(";"),
         signature,
     };
+}
+
+/** What a request's SigV4 signature claims, from its Authorization header or its query; undefined when unsigned. */
+export function signatureClaimOf(req: http.IncomingMessage): SignatureClaim | undefined {
+    const authorization = req.headers.authorization;
+    if (typeof authorization === "string" && authorization !== "") return parseAuthorization(authorization);
+    return parseQuerySignature(new URLSearchParams((req.url ?? "").split("?", 2)[1] ?? ""));
+}
+
+/** The query parameters of a presigned (query-string signed) request. */
+const QUERY_SIGNATURE_PARAMS = ["X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-SignedHeaders", "X-Amz-Signature"] as const;
+
+/** A presigned request's claim, read from its query; undefined when the query carries no signature. */
+export function parseQuerySignature(query: URLSearchParams): (SignatureClaim & { amzDate: string; expiresSeconds?: number }) | undefined {
+    if (!query.has("X-Amz-Signature")) return undefined;
+    const missing = QUERY_SIGNATURE_PARAMS.filter((name) => !query.get(name));
+    if (missing.length) throw incomplete(`AWS query-string parameters must include ${missing.map((m) => `'${m}'`).join(", ")}. Re-examine the query-string parameters.`);
+    if (query.get("X-Amz-Algorithm") !== ALGORITHM) throw incomplete(`X-Amz-Algorithm must be ${ALGORITHM}`);
+    const expires = query.get("X-Amz-Expires");
+    const expiresSeconds = expires === null ? undefined : Number(expires);
+    if (expiresSeconds !== undefined && (!Number.isInteger(expiresSeconds) || expiresSeconds < 1 || expiresSeconds > 604800)) {
+        throw incomplete(`X-Amz-Expires must be a whole number of seconds from 1 to 604800, not '${expires}'.`);
+    }
+    const claim = claimOf(query.get("X-Amz-Credential")!, query.get("X-Amz-SignedHeaders")!, query.get("X-Amz-Signature")!);
+    return { ...claim, amzDate: query.get("X-Amz-Date")!, expiresSeconds };
 }
 
 /** `20260101T000000Z` to a Date; undefined when malformed. */
@@ -159,7 +189,11 @@ export async function verifySigV4(
     now: Date = new Date(),
 ): Promise<VerifiedCaller> {
     const authorization = req.headers.authorization;
-    if (authorization === undefined || authorization === "") throw new AwsError("MissingAuthenticationTokenException", "Missing Authentication Token", 400);
+    if (authorization === undefined || authorization === "") {
+        const presigned = parseQuerySignature(new URLSearchParams((req.url ?? "").split("?", 2)[1] ?? ""));
+        if (presigned) return verifyQuerySignature(req, body, presigned, secretOf, now);
+        throw new AwsError("MissingAuthenticationTokenException", "Missing Authentication Token", 400);
+    }
     const claim = parseAuthorization(authorization);
     const secret = secretOf(claim.accessKeyId);
     if (secret === undefined) return { accessKeyId: claim.accessKeyId };
@@ -178,13 +212,58 @@ export async function verifySigV4(
     });
     const expected = /Signature=([0-9a-f]{64})/.exec(String(signed.headers.authorization))?.[1] ?? "";
     const matches = expected.length === claim.signature.length && timingSafeEqual(Buffer.from(expected), Buffer.from(claim.signature));
-    if (!matches) {
-        throw new AwsError(
-            "InvalidSignatureException",
-            "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.",
-            403,
-        );
-    }
+    if (!matches) throw signatureMismatch();
     return { accessKeyId: claim.accessKeyId };
 }
 
+
+const signatureMismatch = () =>
+    new AwsError(
+        "InvalidSignatureException",
+        "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.",
+        403,
+    );
+
+/**
+ * smithy's signer presigns only with an `X-Amz-Expires` it adds itself, while a browser's signer (aws4fetch) may
+ * leave it out; its canonical request and string to sign, over the query exactly as the client sent it, are the
+ * parts verification needs.
+ */
+class QuerySignatureVerifier extends SignatureV4 {
+    async signatureOf(request: HttpRequest, claim: SignatureClaim, amzDate: string, payloadHash: string, secretAccessKey: string): Promise<string> {
+        const headers: Record<string, string> = {};
+        for (const name of claim.signedHeaders) headers[name] = String(request.headers[name] ?? "").trim().replace(/\s+/g, " ");
+        const scope = `${claim.scope.date}/${claim.scope.region}/${claim.scope.service}/aws4_request`;
+        const stringToSign = await this.createStringToSign(amzDate, scope, this.createCanonicalRequest(request, headers, payloadHash), ALGORITHM);
+        let key: Buffer = Buffer.from(`AWS4${secretAccessKey}`);
+        for (const part of [claim.scope.date, claim.scope.region, claim.scope.service, "aws4_request"]) key = createHmac("sha256", key).update(part).digest();
+        return createHmac("sha256", key).update(stringToSign).digest("hex");
+    }
+}
+
+/** A presigned request: its time within its `X-Amz-Expires` (or AWS's clock skew when it names none), its signature. */
+async function verifyQuerySignature(
+    req: http.IncomingMessage,
+    body: Buffer,
+    claim: SignatureClaim & { amzDate: string; expiresSeconds?: number },
+    secretOf: (accessKeyId: string) => string | undefined,
+    now: Date,
+): Promise<VerifiedCaller> {
+    const secret = secretOf(claim.accessKeyId);
+    if (secret === undefined) return { accessKeyId: claim.accessKeyId };
+    const signedAt = parseAmzDate(claim.amzDate);
+    if (!signedAt) throw incomplete(`X-Amz-Date must be in the ISO 8601 basic format YYYYMMDD'T'HHMMSS'Z', not '${claim.amzDate}'.`);
+    if (claim.amzDate.slice(0, 8) !== claim.scope.date) {
+        throw new AwsError("InvalidSignatureException", `Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '${claim.scope.date}' != '${claim.amzDate.slice(0, 8)}'`, 403);
+    }
+    const age = now.getTime() - signedAt.getTime();
+    if (age < -MAX_CLOCK_SKEW_MS || age > (claim.expiresSeconds === undefined ? MAX_CLOCK_SKEW_MS : claim.expiresSeconds * 1000)) {
+        throw new AwsError("InvalidSignatureException", `Signature expired: ${claim.amzDate} is now earlier or later than its validity allows.`, 403);
+    }
+    const request = requestToVerify(req, claim, body);
+    if (request.query) delete request.query["X-Amz-Signature"];
+    const verifier = new QuerySignatureVerifier({ credentials: { accessKeyId: claim.accessKeyId, secretAccessKey: secret }, region: claim.scope.region, service: claim.scope.service, sha256: NodeSha256 });
+    const expected = await verifier.signatureOf(request, claim, claim.amzDate, createHash("sha256").update(body).digest("hex"), secret);
+    if (!timingSafeEqual(Buffer.from(expected), Buffer.from(claim.signature))) throw signatureMismatch();
+    return { accessKeyId: claim.accessKeyId };
+}

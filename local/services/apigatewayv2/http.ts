@@ -8,7 +8,7 @@ import type * as http from "node:http";
 import { randomUUID } from "node:crypto";
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
 import { AwsError } from "../../core/awsError";
-import { parseAuthorization, verifySigV4 } from "../../core/sigv4";
+import { signatureClaimOf, verifySigV4 } from "../../core/sigv4";
 import { API_PATH_PREFIX, type ApiAuthorizer, type ApiRoute, type ServedApi, arnMatches, routeArn } from "./apis";
 
 /** API Gateway's payload limit. */
@@ -220,10 +220,10 @@ function corsHeaders(api: ServedApi, origin: string | undefined): Record<string,
 
 /** AWS_IAM: a SigV4 signature for `execute-api`, and IAM allowing `execute-api:Invoke` on the route's ARN. */
 async function iamIdentity(context: FrontEndContext, req: http.IncomingMessage, body: Buffer, arn: string): Promise<{ identity?: Record<string, unknown>; refusal?: ApiResponse }> {
-    const authorization = req.headers.authorization;
-    if (typeof authorization !== "string" || !authorization.startsWith("AWS4-HMAC-SHA256")) return { refusal: FORBIDDEN() };
     try {
-        const claim = parseAuthorization(authorization);
+        // Signed in the Authorization header, or in the query as a browser's WebSocket or a shared link must be.
+        const claim = signatureClaimOf(req);
+        if (!claim) return { refusal: FORBIDDEN() };
         if (claim.scope.service !== "execute-api") return { refusal: message(403, `Credential should be scoped to correct service: 'execute-api'.`) };
         const caller = await verifySigV4(req, body, (key) => context.secretOf(key));
         context.authorizeCaller(caller.accessKeyId, "execute-api:Invoke", arn);

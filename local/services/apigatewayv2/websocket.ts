@@ -10,7 +10,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import type { Duplex } from "node:stream";
 import { WebSocketServer, type WebSocket } from "ws";
 import { AwsError } from "../../core/awsError";
-import { parseAuthorization, verifySigV4 } from "../../core/sigv4";
+import { signatureClaimOf, verifySigV4 } from "../../core/sigv4";
 import { type ApiRoute, type ServedApi, routeArn } from "./apis";
 import { type ApiResponse, type FrontEndContext, locate, NOT_FOUND } from "./http";
 
@@ -134,13 +134,16 @@ export class WebSocketFrontEnd {
         return event;
     }
 
-    /** `$connect` may require IAM (a request signed for execute-api) or a REQUEST authorizer; the HTTP status of a refusal. */
+    /**
+     * `$connect` may require IAM (a request signed for execute-api, in its Authorization header or, as browsers
+     * must since they cannot set a WebSocket's headers, in its query) or a REQUEST authorizer; the HTTP status of
+     * a refusal.
+     */
     private async authorizeConnect(api: ServedApi, stage: string, route: ApiRoute, req: http.IncomingMessage): Promise<number | undefined> {
         if (route.authorizationType === "AWS_IAM") {
-            const authorization = req.headers.authorization;
-            if (typeof authorization !== "string") return 403;
             try {
-                if (parseAuthorization(authorization).scope.service !== "execute-api") return 403;
+                const claim = signatureClaimOf(req);
+                if (claim?.scope.service !== "execute-api") return 403;
                 const caller = await verifySigV4(req, Buffer.alloc(0), (key) => this.context.secretOf(key));
                 this.context.authorizeCaller(caller.accessKeyId, "execute-api:Invoke", routeArn(api, stage, "$connect", ""));
             } catch (error) {
