@@ -31,6 +31,7 @@ export const startCommand = systems.cookieReport?.startCommand;
 /** The observability HTTP API (IAM auth) and its events table (when it is deployed). */
 export const observabilityApiUrl = systems.observability?.apiUrl;
 export const observabilityTableName = systems.observability?.tableName;
+export const observabilityLiveUrl = systems.observability?.liveUrl;
 /** The GitHub Actions chargeback (when it is deployed): GitHub's Payload URL, the report API (IAM auth), its table and failures. */
 export const chargebackWebhookUrl = systems.chargeback?.webhookUrl;
 export const chargebackApiUrl = systems.chargeback?.apiUrl;

@@ -6,6 +6,7 @@
  *   default bus: aws.states status changes of the workflow ────┘                        │
  *                                                                                        ▼
  *   HTTP API (IAM auth): GET /runs, GET /runs/{executionArnOrName}, GET /architecture ─▶ api λ ─▶ table + GetExecutionHistory
+ *   WebSocket API (IAM on $connect, ?run=) ─▶ live λ ─▶ connections table ◀─ recorder λ ─▶ @connections: each stored event
  *
  * Children are named `<name>-*`. Every role holds only the actions its code calls, on the table, its runs index and
  * the workflow's executions.
@@ -18,7 +19,9 @@ import { LAMBDA_FAILURE } from "../../protocol/taskToken";
 import type { ObservabilitySettings } from "../../settings";
 import type { Platform } from "../platform";
 import { apiFactory } from "./handlers/api";
+import { liveFactory } from "./handlers/live";
 import { recorderFactory } from "./handlers/recorder";
+import { CONNECTIONS_INDEX, LIVE_STAGE } from "./live";
 import { EXECUTION_STATUS_CHANGE, RUNS_INDEX, STATES_SOURCE } from "./store";
 
 export interface ObservabilityArgs {
@@ -39,6 +42,9 @@ export class Observability extends pulumi.ComponentResource {
     /** The HTTP API's URL (its `$default` stage). */
     public readonly apiUrl: pulumi.Output<string>;
     public readonly workflowArn: pulumi.Output<string>;
+    /** The WebSocket API's stage URL (wss://...): connect signed, `?run=` for one run; live.ts has the messages. */
+    public readonly liveUrl: pulumi.Output<string>;
+    public readonly connectionsTableName: pulumi.Output<string>;
 
     constructor(name: string, args: ObservabilityArgs, opts?: pulumi.ComponentResourceOptions) {
         super("choreography:systems:Observability", name, {}, opts);
@@ -74,14 +80,44 @@ export class Observability extends pulumi.ComponentResource {
         );
         const indexArn = pulumi.interpolate`${table.arn}/index/${RUNS_INDEX}`;
 
+        // Live: who listens to which run (live.ts), and the WebSocket API they connect to.
+        const connections = new aws.dynamodb.Table(
+            child("connections"),
+            {
+                billingMode: "PAY_PER_REQUEST",
+                hashKey: "subscription",
+                rangeKey: "connectionId",
+                attributes: [
+                    { name: "subscription", type: "S" },
+                    { name: "connectionId", type: "S" },
+                ],
+                globalSecondaryIndexes: [{ name: CONNECTIONS_INDEX, hashKey: "connectionId", projectionType: "KEYS_ONLY" }],
+                ttl: { attributeName: "expiresAt", enabled: true },
+                pointInTimeRecovery: { enabled: false },
+            },
+            parent,
+        );
+        const liveApi = new aws.apigatewayv2.Api(
+            child("live"),
+            { protocolType: "WEBSOCKET", routeSelectionExpression: "$request.body.action", description: "Observability: each stored event, live" },
+            parent,
+        );
+        const liveUrl = pulumi.interpolate`${liveApi.apiEndpoint}/${LIVE_STAGE}`;
+
         const recorder = new HandlerFunction(
             child("recorder"),
             {
                 ...platform.handlerDefaults,
-                description: "Stores every event of the stack's runs, redacted, in the observability table",
+                description: "Stores every event of the stack's runs, redacted, in the observability table, and pushes it to live clients",
                 callbackFactory: recorderFactory,
-                environment: { TABLE_NAME: table.name, TTL_DAYS: String(settings.ttlDays) },
-                statements: [{ Effect: "Allow", Action: ["dynamodb:PutItem", "dynamodb:UpdateItem"], Resource: table.arn }],
+                environment: { TABLE_NAME: table.name, TTL_DAYS: String(settings.ttlDays), CONNECTIONS_TABLE: connections.name, LIVE_URL: liveUrl },
+                statements: [
+                    // GetItem: the run's summary, pushed when its status changes.
+                    { Effect: "Allow", Action: ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem"], Resource: table.arn },
+                    // Query: a run's subscribers; DeleteItem: a connection API Gateway says is gone.
+                    { Effect: "Allow", Action: ["dynamodb:Query", "dynamodb:DeleteItem"], Resource: connections.arn },
+                    { Effect: "Allow", Action: ["execute-api:ManageConnections"], Resource: pulumi.interpolate`${liveApi.executionArn}/${LIVE_STAGE}/POST/@connections/*` },
+                ],
             },
             parent,
         );
@@ -160,8 +196,54 @@ export class Observability extends pulumi.ComponentResource {
             parent,
         );
 
+        const live = new HandlerFunction(
+            child("live"),
+            {
+                ...platform.handlerDefaults,
+                description: "The observability WebSocket API's $connect and $disconnect: who listens to which run",
+                callbackFactory: liveFactory,
+                environment: { CONNECTIONS_TABLE: connections.name, WORKFLOW_ARN: this.workflowArn },
+                statements: [
+                    { Effect: "Allow", Action: ["dynamodb:PutItem", "dynamodb:DeleteItem"], Resource: connections.arn },
+                    { Effect: "Allow", Action: ["dynamodb:Query"], Resource: pulumi.interpolate`${connections.arn}/index/${CONNECTIONS_INDEX}` },
+                ],
+            },
+            parent,
+        );
+        const liveIntegration = new aws.apigatewayv2.Integration(
+            child("live"),
+            { apiId: liveApi.id, integrationType: "AWS_PROXY", integrationMethod: "POST", integrationUri: live.function.invokeArn },
+            parent,
+        );
+        // Only $connect is authorized (IAM, a signature in the query from browsers); a connection's later frames are its own.
+        for (const [route, routeKey] of [["connect", "$connect"], ["disconnect", "$disconnect"]] as const) {
+            new aws.apigatewayv2.Route(
+                child(`live-${route}`),
+                {
+                    apiId: liveApi.id,
+                    routeKey,
+                    target: pulumi.interpolate`integrations/${liveIntegration.id}`,
+                    authorizationType: routeKey === "$connect" ? "AWS_IAM" : "NONE",
+                },
+                parent,
+            );
+        }
+        new aws.apigatewayv2.Stage(child("live"), { apiId: liveApi.id, name: LIVE_STAGE, autoDeploy: true }, parent);
+        new aws.lambda.Permission(
+            child("live"),
+            {
+                action: "lambda:InvokeFunction",
+                function: live.function.name,
+                principal: "apigateway.amazonaws.com",
+                sourceArn: pulumi.interpolate`${liveApi.executionArn}/${LIVE_STAGE}/*`,
+            },
+            parent,
+        );
+
         this.tableName = table.name;
         this.apiUrl = httpApi.apiEndpoint;
-        this.registerOutputs({ tableName: this.tableName, apiUrl: this.apiUrl, workflowArn: this.workflowArn });
+        this.liveUrl = liveUrl;
+        this.connectionsTableName = connections.name;
+        this.registerOutputs({ tableName: this.tableName, apiUrl: this.apiUrl, liveUrl: this.liveUrl, connectionsTableName: this.connectionsTableName, workflowArn: this.workflowArn });
     }
 }

@@ -373,6 +373,8 @@ class FunctionPool {
         return {
             PATH: process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin",
             LANG: "en_US.UTF-8",
+            // The functions run as nodejs22.x: the SDK's warning that the host's Node 20 loses support is not theirs.
+            ...(Number(process.versions.node.split(".")[0]) < 22 ? { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" } : {}),
             ...base,
             ...this.spec.environment,
             ...(region ? { AWS_REGION: region, AWS_DEFAULT_REGION: region } : {}),
