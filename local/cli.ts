@@ -15,6 +15,8 @@ export interface CliOptions extends RuntimeOptions {
     outputsFile?: string;
     /** `--count N` (demo only): how many names the start event asks for. */
     count?: number;
+    /** `--serve` (demo only): keep serving after the run, so its observability page can be opened, until interrupted. */
+    serve?: boolean;
 }
 
 /** `start` is `npm start` (this repository), `bin` is `choreography-local` (any program), `demo` is `npm run demo`. */
@@ -58,11 +60,12 @@ const FIXTURE_FLAGS: FlagSpec[] = [
 ];
 const HELP_FLAG: FlagSpec = { name: "help", help: "print this help and exit" };
 const COUNT_FLAG: FlagSpec = { name: "count", value: "N", help: "how many names the start event asks for (the seed's own number otherwise)" };
+const SERVE_FLAG: FlagSpec = { name: "serve", help: "keep serving after the run (its observability page, the APIs) until Ctrl-C" };
 
 const FLAGS: Record<Command, FlagSpec[]> = {
     start: [...PROGRAM_FLAGS, ...SERVER_FLAGS, ...FIXTURE_FLAGS, HELP_FLAG],
     bin: [...PROGRAM_FLAGS, ...SERVER_FLAGS, ...FIXTURE_FLAGS, HELP_FLAG],
-    demo: [COUNT_FLAG, ...SERVER_FLAGS, HELP_FLAG],
+    demo: [COUNT_FLAG, SERVE_FLAG, ...SERVER_FLAGS, HELP_FLAG],
 };
 
 const INVOCATION: Record<Command, string> = {
@@ -74,7 +77,7 @@ const INVOCATION: Record<Command, string> = {
 const SUMMARY: Record<Command, string> = {
     start: "Evaluates this repository's Pulumi program under Pulumi's mocks and serves every resource it declares behind one AWS-compatible endpoint, until interrupted. Nothing is deployed.",
     bin: "Evaluates a Pulumi TypeScript program (--program, the current folder by default) under Pulumi's mocks and serves every resource it declares behind one AWS-compatible endpoint, until interrupted. Nothing is deployed.",
-    demo: "Starts the runtime on this repository's program, sends the start event, follows the execution and prints the report it leaves in S3.",
+    demo: "Starts the runtime on this repository's program, sends the start event, follows the execution and prints the report it leaves in S3, then the run's trace and its observability page's URL.",
 };
 
 /** The help text of a command: what it does, then every flag it takes. */
@@ -185,6 +188,7 @@ export function parseArgs(argv: string[], command: Command = "start"): CliOption
     if (text("port") !== undefined) options.port = wholeNumber("--port", text("port")!, 0, 65535);
     if (text("max-executions") !== undefined) options.maxExecutions = wholeNumber("--max-executions", text("max-executions")!, 1);
     if (text("count") !== undefined) options.count = wholeNumber("--count", text("count")!, 0);
+    if (v.serve === true) options.serve = true;
     if (text("host") !== undefined) options.host = text("host");
     if (text("data-dir") !== undefined) options.dataDir = text("data-dir");
     if (text("ec2-fixtures") !== undefined) {

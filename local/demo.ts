@@ -1,14 +1,17 @@
 /**
  * `npm run demo`: the main job, offline. Starts the runtime, sends the seed's `start` event over HTTP as
  * `aws events put-events` would, shows the execution's steps and Map items as they complete, and prints the
- * report it left in S3. Exits non-zero when the run does not succeed.
+ * report it left in S3, then the run's trace as the observability system recorded it (timeline, critical path,
+ * bill) and its page's URL. Exits non-zero when the run does not succeed.
  */
 import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
 import { GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { DescribeExecutionCommand, SFNClient } from "@aws-sdk/client-sfn";
 import { chargebackDemo } from "../systems/chargeback/demo";
+import { trace } from "../systems/observability/trace";
 import { exitOnUsage, reportFailure, start, usage, watchParent } from "./cli";
-import { LOCAL_CREDENTIALS } from "./core/runtime";
+import { atEndpoint } from "./core/naming";
+import { LOCAL_CREDENTIALS, type Runtime } from "./core/runtime";
 
 /** The systems with a demo of their own (`--system NAME`); without it, the cookie report's demo runs as always. */
 const SYSTEM_DEMOS = ["cookieReport", "chargeback"] as const;
@@ -41,11 +44,12 @@ async function main(): Promise<void> {
         process.exit(0);
     }
     if (system === "chargeback") {
-        const { count, help: _help, ...options } = exitOnUsage("demo", rest);
+        const { count, help: _help, serve, ...options } = exitOnUsage("demo", rest);
         if (count !== undefined) usageError("--count is the cookie report's; the chargeback demo sends its fixture's deliveries");
+        if (serve) usageError("--serve is the cookie report's demo's (it keeps its observability page up)");
         process.exit(await chargebackDemo(options));
     }
-    const { count, help: _help, ...options } = exitOnUsage("demo", rest);
+    const { count, help: _help, serve, ...options } = exitOnUsage("demo", rest);
     const detail = count === undefined ? "{}" : JSON.stringify({ count });
     const started = Date.now();
     const runtime = await start({ ...options, port: options.port ?? 4566 });
@@ -96,8 +100,31 @@ async function main(): Promise<void> {
     console.log(`report s3://${String(outputs.bucketName)}/${reportKey}:`);
     console.log(JSON.stringify(JSON.parse(await report.Body!.transformToString()), null, 2));
     console.log(`done in ${((Date.now() - started) / 1000).toFixed(2)} s`);
+    if (outputs.observabilityApiUrl !== undefined) await showObservability(runtime, executionArn, serve === true);
+    if (serve) {
+        console.log(`serving ${runtime.url} until Ctrl-C`);
+        process.once("SIGINT", () => void runtime.close().finally(() => process.exit(0)));
+        return;
+    }
     await runtime.close();
     process.exit(0);
+}
+
+/**
+ * The run as the observability system recorded it: its trace (timeline, critical path, bill), and the page that
+ * shows it. The side effects and the recorder finish after the execution: the trace waits for them.
+ */
+async function showObservability(runtime: Runtime, executionArn: string, serving: boolean): Promise<void> {
+    await runtime.idle();
+    const { outputs } = runtime.stack;
+    console.log("");
+    console.log(await trace({ run: executionArn, json: false, workflow: String(outputs.workflowArn), endpoint: runtime.url }));
+    if (outputs.observabilityPageUrl !== undefined) {
+        console.log("");
+        const url = atEndpoint(String(outputs.observabilityPageUrl), runtime.url);
+        // Offline, the runtime takes a key it did not issue as the user's own: any key signs in.
+        console.log(`observability page: ${url}${serving ? "" : " (npm run demo -- --serve keeps it up after the run)"}; offline, sign in with any access key and secret`);
+    }
 }
 
 main().catch(reportFailure("choreography demo"));

@@ -68,6 +68,8 @@ describe("cli: flags", () => {
         refusal(["--count", "3"], "start", /unknown argument --count/);
         refusal(["--program", "."], "demo", /unknown argument --program/);
         assert.equal(parseArgs(["--count", "3"], "demo").count, 3);
+        assert.equal(parseArgs(["--serve"], "demo").serve, true);
+        refusal(["--serve"], "start", /unknown argument --serve/);
         refusal(["--count", "three"], "demo", /--count must be a whole number of at least 0, got "three"/);
     });
 
@@ -109,7 +111,7 @@ describe("cli: flags", () => {
         const expected: Record<Command, string[]> = {
             start: ["--program DIR", "--stack NAME", "--config KEY=VALUE", "--outputs FILE", "--strict", "--port N", "--host HOST", "--data-dir DIR", "--max-executions N", "--verbose", "--ec2-fixtures FILE", "-h, --help"],
             bin: ["--program DIR", "--stack NAME", "--config KEY=VALUE", "--outputs FILE", "--strict", "--port N", "--host HOST", "--data-dir DIR", "--max-executions N", "--verbose", "--ec2-fixtures FILE", "-h, --help"],
-            demo: ["--count N", "--port N", "--host HOST", "--data-dir DIR", "--max-executions N", "--verbose", "-h, --help"],
+            demo: ["--count N", "--serve", "--port N", "--host HOST", "--data-dir DIR", "--max-executions N", "--verbose", "-h, --help"],
         };
         for (const command of ["start", "bin", "demo"] as const) {
             assert.equal(parseArgs(["--help"], command).help, true);
