@@ -30,7 +30,7 @@ describe("the service registry", function () {
         const buses = await new EventBridgeClient(config).send(new ListEventBusesCommand({}));
         assert.ok(buses.EventBuses?.some((b) => b.Name === "default"));
         const machines = await new SFNClient(config).send(new ListStateMachinesCommand({}));
-        assert.deepEqual(machines.stateMachines?.map((m) => m.name).sort(), ["cookieReport-workflow", "finisher"]);
+        assert.deepEqual(machines.stateMachines?.map((m) => m.name).sort(), ["chargeback-workflow", "cookieReport-workflow", "finisher"]);
         const tables = await new DynamoDBClient(config).send(new ListTablesCommand({}));
         assert.ok(Array.isArray(tables.TableNames));
     });
