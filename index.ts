@@ -32,6 +32,8 @@ export const startCommand = systems.cookieReport?.startCommand;
 export const observabilityApiUrl = systems.observability?.apiUrl;
 export const observabilityTableName = systems.observability?.tableName;
 export const observabilityLiveUrl = systems.observability?.liveUrl;
+/** The observability web page (the HTTP API's root): sign in with AWS credentials. */
+export const observabilityPageUrl = systems.observability?.pageUrl;
 /** The GitHub Actions chargeback (when it is deployed): GitHub's Payload URL, the report API (IAM auth), its table and failures. */
 export const chargebackWebhookUrl = systems.chargeback?.webhookUrl;
 export const chargebackApiUrl = systems.chargeback?.apiUrl;

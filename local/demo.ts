@@ -123,7 +123,8 @@ async function showObservability(runtime: Runtime, executionArn: string, serving
         console.log("");
         const url = atEndpoint(String(outputs.observabilityPageUrl), runtime.url);
         // Offline, the runtime takes a key it did not issue as the user's own: any key signs in.
-        console.log(`observability page: ${url}${serving ? "" : " (npm run demo -- --serve keeps it up after the run)"}; offline, sign in with any access key and secret`);
+        console.log(`observability page: ${url}`);
+        console.log(`  ${serving ? "served until Ctrl-C" : "npm run demo -- --serve keeps it up after the run"}; offline, sign in with any access key id and secret`);
     }
 }
 

@@ -28,7 +28,7 @@ export const SYSTEMS: Record<string, SystemDefinition> = {
             // What the capture rule lists: the answers every system shares, and each deployed system's own types.
             const detailTypes = [...Object.values(TaskAnswer), ...(settings.systems.includes("cookieReport") ? Object.values(CookieReportDetailType) : [])];
             const observability = new Observability(name, { platform, settings: settings.observability, detailTypes });
-            return { component: observability, outputs: { apiUrl: observability.apiUrl, liveUrl: observability.liveUrl, tableName: observability.tableName } };
+            return { component: observability, outputs: { apiUrl: observability.apiUrl, liveUrl: observability.liveUrl, pageUrl: observability.pageUrl, tableName: observability.tableName } };
         },
     },
     chargeback: {

@@ -57,7 +57,7 @@ describe("stack: resource graph", () => {
         assert.equal(parentOf(one(stack, T.machine, "finisher")), `${T.finisher}::finisher`);
         // The dev stack deploys the observability system (its recorder, its API's and its live API's functions) and the chargeback
         // system (its webhook and its report's function) too.
-        assert.deepEqual(ofType(stack, T.handler).map((h) => h.name).sort(), [...HANDLERS, "observability-api", "observability-live", "observability-recorder", "chargeback-report", "chargeback-webhook"].sort());
+        assert.deepEqual(ofType(stack, T.handler).map((h) => h.name).sort(), [...HANDLERS, "observability-api", "observability-live", "observability-page", "observability-recorder", "chargeback-report", "chargeback-webhook"].sort());
         for (const name of HANDLERS) {
             // The system owns its handlers, rules, targets and permissions; the bus only places them on itself.
             assert.equal(parentOf(one(stack, T.handler, name)), system);
@@ -70,13 +70,13 @@ describe("stack: resource graph", () => {
         for (const type of ["aws:s3/bucket:Bucket", "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", "aws:s3/bucketPolicy:BucketPolicy"]) {
             assert.equal(parentOf(one(stack, type, of("results"))), `${T.bucketComponent}::${of("results")}`);
         }
-        // Five cookie report handlers and six of their rules, the finisher's three rules; the observability system's three
+        // Five cookie report handlers and six of their rules, the finisher's three rules; the observability system's four
         // functions and three rules; the chargeback's two functions, its workflow and two rules.
-        assert.equal(ofType(stack, T.fn).length, 10);
+        assert.equal(ofType(stack, T.fn).length, 11);
         assert.equal(ofType(stack, T.sfn).length, 3);
         assert.equal(ofType(stack, T.bucket).length, 1);
         assert.equal(ofType(stack, T.rule).length, 14);
-        for (const name of ["observability-recorder", "observability-api", "observability-live"]) assert.equal(parentOf(one(stack, T.handler, name)), "choreography:systems:Observability::observability");
+        for (const name of ["observability-recorder", "observability-api", "observability-live", "observability-page"]) assert.equal(parentOf(one(stack, T.handler, name)), "choreography:systems:Observability::observability");
         for (const name of ["chargeback-webhook", "chargeback-report"]) assert.equal(parentOf(one(stack, T.handler, name)), "choreography:systems:Chargeback::chargeback");
         assert.equal(ofType(stack, "aws:cloudwatch/eventBus:EventBus").length, 0, "the dev stack uses the default bus");
     });
@@ -184,10 +184,11 @@ describe("stack: resource graph", () => {
     });
 
     it("exports the bus, machines, bucket and the exact command that starts a run", () => {
-        const { observabilityApiUrl, observabilityLiveUrl, chargebackApiUrl, chargebackWebhookUrl, chargebackWebhookSecretArn, ...outputs } = stack.outputs;
+        const { observabilityApiUrl, observabilityLiveUrl, observabilityPageUrl, chargebackApiUrl, chargebackWebhookUrl, chargebackWebhookSecretArn, ...outputs } = stack.outputs;
         // An API's URL is the runtime's endpoint and the API's id (the API Gateway service's mock picks it).
         for (const url of [observabilityApiUrl, chargebackApiUrl]) assert.match(String(url), /^http:\/\/127\.0\.0\.1:4566\/_apis\/[a-z0-9]+$/);
         assert.equal(chargebackWebhookUrl, `${chargebackApiUrl}/github/webhook`);
+        assert.equal(observabilityPageUrl, `${observabilityApiUrl}/`);
         assert.match(String(observabilityLiveUrl), /^ws:\/\/127\.0\.0\.1:4566\/_apis\/[a-z0-9]+\/live$/);
         // Secrets Manager appends six random characters to a secret's name in its ARN.
         assert.match(String(chargebackWebhookSecretArn), /^arn:aws:secretsmanager:us-east-1:000000000000:secret:chargeback-webhookSecret-[A-Za-z0-9]{6}$/);

@@ -6,6 +6,7 @@
  *   default bus: aws.states status changes of the workflow ────┘                        │
  *                                                                                        ▼
  *   HTTP API (IAM auth): GET /runs, GET /runs/{executionArnOrName}, GET /architecture ─▶ api λ ─▶ table + GetExecutionHistory
+ *   HTTP API GET / (no IAM: no data) ─▶ page λ: the web page, which signs its calls to the routes above
  *   WebSocket API (IAM on $connect, ?run=) ─▶ live λ ─▶ connections table ◀─ recorder λ ─▶ @connections: each stored event
  *
  * Children are named `<name>-*`. Every role holds only the actions its code calls, on the table, its runs index and
@@ -20,8 +21,10 @@ import type { ObservabilitySettings } from "../../settings";
 import type { Platform } from "../platform";
 import { apiFactory } from "./handlers/api";
 import { liveFactory } from "./handlers/live";
+import { pageFactoryOf } from "./handlers/page";
 import { recorderFactory } from "./handlers/recorder";
 import { CONNECTIONS_INDEX, LIVE_STAGE } from "./live";
+import { buildPage } from "./page";
 import { EXECUTION_STATUS_CHANGE, RUNS_INDEX, STATES_SOURCE } from "./store";
 
 export interface ObservabilityArgs {
@@ -36,6 +39,8 @@ export interface ObservabilityArgs {
 
 /** The HTTP API's routes: each goes to the api function and requires SigV4 (IAM) auth. */
 export const API_ROUTES = { runs: "GET /runs", run: "GET /runs/{executionArnOrName}", architecture: "GET /architecture" } as const;
+/** The page's route: the API's root, without IAM. */
+export const PAGE_ROUTE = "GET /";
 
 export class Observability extends pulumi.ComponentResource {
     public readonly tableName: pulumi.Output<string>;
@@ -45,6 +50,8 @@ export class Observability extends pulumi.ComponentResource {
     /** The WebSocket API's stage URL (wss://...): connect signed, `?run=` for one run; live.ts has the messages. */
     public readonly liveUrl: pulumi.Output<string>;
     public readonly connectionsTableName: pulumi.Output<string>;
+    /** The web page: the HTTP API's root. */
+    public readonly pageUrl: pulumi.Output<string>;
 
     constructor(name: string, args: ObservabilityArgs, opts?: pulumi.ComponentResourceOptions) {
         super("choreography:systems:Observability", name, {}, opts);
@@ -196,6 +203,34 @@ export class Observability extends pulumi.ComponentResource {
             parent,
         );
 
+        // The page: the HTTP API's `GET /`, unsigned (it holds no data; every call it makes is signed), built once here.
+        const page = new HandlerFunction(
+            child("page"),
+            {
+                ...platform.handlerDefaults,
+                description: "The observability web page (runs, timeline, events, architecture), served on the HTTP API's GET /",
+                callbackFactory: pageFactoryOf(buildPage()),
+                environment: { LIVE_URL: liveUrl },
+                statements: [],
+            },
+            parent,
+        );
+        const pageIntegration = new aws.apigatewayv2.Integration(
+            child("page"),
+            { apiId: httpApi.id, integrationType: "AWS_PROXY", integrationMethod: "POST", integrationUri: page.function.arn, payloadFormatVersion: "2.0" },
+            parent,
+        );
+        new aws.apigatewayv2.Route(
+            child("route-page"),
+            { apiId: httpApi.id, routeKey: PAGE_ROUTE, target: pulumi.interpolate`integrations/${pageIntegration.id}`, authorizationType: "NONE" },
+            parent,
+        );
+        new aws.lambda.Permission(
+            child("page"),
+            { action: "lambda:InvokeFunction", function: page.function.name, principal: "apigateway.amazonaws.com", sourceArn: pulumi.interpolate`${httpApi.executionArn}/*/GET/` },
+            parent,
+        );
+
         const live = new HandlerFunction(
             child("live"),
             {
@@ -243,7 +278,8 @@ export class Observability extends pulumi.ComponentResource {
         this.tableName = table.name;
         this.apiUrl = httpApi.apiEndpoint;
         this.liveUrl = liveUrl;
+        this.pageUrl = pulumi.interpolate`${httpApi.apiEndpoint}/`;
         this.connectionsTableName = connections.name;
-        this.registerOutputs({ tableName: this.tableName, apiUrl: this.apiUrl, liveUrl: this.liveUrl, connectionsTableName: this.connectionsTableName, workflowArn: this.workflowArn });
+        this.registerOutputs({ tableName: this.tableName, apiUrl: this.apiUrl, liveUrl: this.liveUrl, pageUrl: this.pageUrl, connectionsTableName: this.connectionsTableName, workflowArn: this.workflowArn });
     }
 }
