@@ -15,6 +15,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { HandlerFunction } from "../../components/handlerFunction";
+import { HttpApi } from "../../components/httpApi";
 import { serviceRole, type Statement } from "../../components/iam";
 import { LOG_DELIVERY_ACTIONS } from "../../components/logDelivery";
 import type { ChargebackSettings } from "../../settings";
@@ -213,35 +214,23 @@ export class Chargeback extends pulumi.ComponentResource {
             parent,
         );
 
-        const api = new aws.apigatewayv2.Api(child("http"), { protocolType: "HTTP", description: "GitHub Actions chargeback: the webhook and the report" }, parent);
-        const routes: Array<{ key: string; routeKey: string; fn: HandlerFunction; authorizationType: string }> = [
-            // GitHub cannot sign with SigV4: the webhook's authentication is its HMAC, checked by the function.
-            { key: "webhook", routeKey: CHARGEBACK_ROUTES.webhook, fn: webhook, authorizationType: "NONE" },
-            { key: "report", routeKey: CHARGEBACK_ROUTES.report, fn: report, authorizationType: "AWS_IAM" },
-        ];
-        for (const { key, routeKey, fn, authorizationType } of routes) {
-            const integration = new aws.apigatewayv2.Integration(
-                child(`http-${key}`),
-                { apiId: api.id, integrationType: "AWS_PROXY", integrationMethod: "POST", integrationUri: fn.function.arn, payloadFormatVersion: "2.0" },
-                parent,
-            );
-            new aws.apigatewayv2.Route(child(`route-${key}`), { apiId: api.id, routeKey, target: pulumi.interpolate`integrations/${integration.id}`, authorizationType }, parent);
-            const [method, path] = routeKey.split(" ");
-            new aws.lambda.Permission(
-                child(`http-${key}`),
-                { action: "lambda:InvokeFunction", function: fn.function.name, principal: "apigateway.amazonaws.com", sourceArn: pulumi.interpolate`${api.executionArn}/*/${method}${path}` },
-                parent,
-            );
-        }
-        // The webhook is open to the internet: a stage-wide rate limit bounds what unsigned requests can cost.
-        new aws.apigatewayv2.Stage(
+        const api = new HttpApi(
             child("http"),
-            { apiId: api.id, name: "$default", autoDeploy: true, defaultRouteSettings: { throttlingBurstLimit: 100, throttlingRateLimit: 50 } },
+            {
+                description: "GitHub Actions chargeback: the webhook and the report",
+                routes: {
+                    // GitHub cannot sign with SigV4: the webhook's authentication is its HMAC, checked by the function.
+                    webhook: { routeKey: CHARGEBACK_ROUTES.webhook, handler: webhook, authorizationType: "NONE" },
+                    report: { routeKey: CHARGEBACK_ROUTES.report, handler: report, authorizationType: "AWS_IAM" },
+                },
+                // The webhook is open to the internet: a stage-wide rate limit bounds what unsigned requests can cost.
+                throttling: { burstLimit: 100, rateLimit: 50 },
+            },
             parent,
         );
 
-        this.apiUrl = api.apiEndpoint;
-        this.webhookUrl = pulumi.interpolate`${api.apiEndpoint}/github/webhook`;
+        this.apiUrl = api.url;
+        this.webhookUrl = pulumi.interpolate`${api.url}/github/webhook`;
         this.tableName = table.name;
         this.workflowArn = workflow.arn;
         this.deadLetterQueueUrl = deadLetters.url;

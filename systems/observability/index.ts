@@ -15,6 +15,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { HandlerFunction } from "../../components/handlerFunction";
+import { HttpApi } from "../../components/httpApi";
 import type { EventPattern } from "../../components/bus";
 import { LAMBDA_FAILURE } from "../../protocol/taskToken";
 import type { ObservabilitySettings } from "../../settings";
@@ -178,31 +179,6 @@ export class Observability extends pulumi.ComponentResource {
             parent,
         );
 
-        const httpApi = new aws.apigatewayv2.Api(child("http"), { protocolType: "HTTP", description: "Observability: runs, timelines, architecture" }, parent);
-        const integration = new aws.apigatewayv2.Integration(
-            child("http"),
-            { apiId: httpApi.id, integrationType: "AWS_PROXY", integrationMethod: "POST", integrationUri: api.function.arn, payloadFormatVersion: "2.0" },
-            parent,
-        );
-        Object.entries(API_ROUTES).forEach(([route, routeKey]) => {
-            new aws.apigatewayv2.Route(
-                child(`route-${route}`),
-                { apiId: httpApi.id, routeKey, target: pulumi.interpolate`integrations/${integration.id}`, authorizationType: "AWS_IAM" },
-                parent,
-            );
-        });
-        new aws.apigatewayv2.Stage(child("http"), { apiId: httpApi.id, name: "$default", autoDeploy: true }, parent);
-        new aws.lambda.Permission(
-            child("http"),
-            {
-                action: "lambda:InvokeFunction",
-                function: api.function.name,
-                principal: "apigateway.amazonaws.com",
-                sourceArn: pulumi.interpolate`${httpApi.executionArn}/*/*`,
-            },
-            parent,
-        );
-
         // The page: the HTTP API's `GET /`, unsigned (it holds no data; every call it makes is signed), built once here.
         const page = new HandlerFunction(
             child("page"),
@@ -215,19 +191,15 @@ export class Observability extends pulumi.ComponentResource {
             },
             parent,
         );
-        const pageIntegration = new aws.apigatewayv2.Integration(
-            child("page"),
-            { apiId: httpApi.id, integrationType: "AWS_PROXY", integrationMethod: "POST", integrationUri: page.function.arn, payloadFormatVersion: "2.0" },
-            parent,
-        );
-        new aws.apigatewayv2.Route(
-            child("route-page"),
-            { apiId: httpApi.id, routeKey: PAGE_ROUTE, target: pulumi.interpolate`integrations/${pageIntegration.id}`, authorizationType: "NONE" },
-            parent,
-        );
-        new aws.lambda.Permission(
-            child("page"),
-            { action: "lambda:InvokeFunction", function: page.function.name, principal: "apigateway.amazonaws.com", sourceArn: pulumi.interpolate`${httpApi.executionArn}/*/GET/` },
+        const httpApi = new HttpApi(
+            child("http"),
+            {
+                description: "Observability: runs, timelines, architecture, and the page",
+                routes: {
+                    ...Object.fromEntries(Object.entries(API_ROUTES).map(([key, routeKey]) => [key, { routeKey, handler: api, authorizationType: "AWS_IAM" as const }])),
+                    page: { routeKey: PAGE_ROUTE, handler: page, authorizationType: "NONE" },
+                },
+            },
             parent,
         );
 
@@ -276,9 +248,9 @@ export class Observability extends pulumi.ComponentResource {
         );
 
         this.tableName = table.name;
-        this.apiUrl = httpApi.apiEndpoint;
+        this.apiUrl = httpApi.url;
         this.liveUrl = liveUrl;
-        this.pageUrl = pulumi.interpolate`${httpApi.apiEndpoint}/`;
+        this.pageUrl = pulumi.interpolate`${httpApi.url}/`;
         this.connectionsTableName = connections.name;
         this.registerOutputs({ tableName: this.tableName, apiUrl: this.apiUrl, liveUrl: this.liveUrl, pageUrl: this.pageUrl, connectionsTableName: this.connectionsTableName, workflowArn: this.workflowArn });
     }

@@ -345,11 +345,16 @@ let pollTimer: ReturnType<typeof setInterval> | undefined;
 let runTimer: ReturnType<typeof setTimeout> | undefined;
 let architectureTimer: ReturnType<typeof setTimeout> | undefined;
 
-/** Reads the selected run again soon: many events arrive together, one read answers them all. */
+/**
+ * Reads the selected run again soon: many events arrive together, one read answers them all. A timer already set
+ * is kept, not pushed back, so a busy run still redraws every quarter second rather than only once it goes quiet.
+ */
 function soon(what: "run" | "runs" | "architecture"): void {
     if (what === "run") {
-        clearTimeout(runTimer);
-        runTimer = setTimeout(() => void refreshRun(), 250);
+        runTimer ??= setTimeout(() => {
+            runTimer = undefined;
+            void refreshRun();
+        }, 250);
     } else if (what === "architecture") {
         architectureTimer ??= setTimeout(() => {
             architectureTimer = undefined;
