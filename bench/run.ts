@@ -26,6 +26,7 @@ import { PutEventsCommand } from "@aws-sdk/client-eventbridge";
 import { DescribeExecutionCommand } from "@aws-sdk/client-sfn";
 import { BusEvent } from "../local/services/events/eventBridge";
 import { Runtime, startRuntime } from "../local/core/runtime";
+import { type RunCost, parseTraceArgs, trace } from "../systems/observability/trace";
 import { ExecutionProgress } from "../local/services/stepfunctions/stepFunctions";
 import { MiB, checkReport, eachLimited, sampleMemory, settledHeapUsed } from "../local/testing/load";
 import { DrivenRuntime, clientsFor, historyOf, listWorkflowExecutions, newExecutions } from "../local/testing/runtime";
@@ -315,13 +316,34 @@ ${pass ? "PASS" : "FAIL"}  heap after GC from run ${steady[0].runs} (bound reach
     return pass;
 }
 
+/**
+ * Each run's bill, as `npm run trace` counts it from the run's own records, beside the original layout's (STANDARD
+ * finisher, no failure path) over the same records: per run and per 1,000 names.
+ */
+async function printCosts(runtime: Runtime, runs: { names: number; executionArn: string }[]): Promise<void> {
+    console.log("\ncost per run (us-east-1 list prices, systems/observability/pricing.json; counted from each run's records as npm run trace counts them):");
+    console.log("  run            this layout   per 1,000 names   original layout   per 1,000 names   change");
+    for (const { names, executionArn } of runs) {
+        const { cost } = JSON.parse(await trace(parseTraceArgs([executionArn, "--json", "--endpoint", runtime.url]))) as { cost: RunCost };
+        const ours = cost.bill.totalUsd;
+        const original = cost.originalLayout.totalUsd;
+        const per1000 = (usd: number) => (usd / names) * 1000;
+        console.log(
+            `  ${`${names} names`.padEnd(13)}  $${ours.toFixed(6).padStart(9)}   $${per1000(ours).toFixed(6).padStart(10)}       $${original.toFixed(6).padStart(9)}        $${per1000(original).toFixed(6).padStart(10)}   ${(((ours - original) / original) * 100).toFixed(1)}%`,
+        );
+        const gaps = cost.bill.notCounted.filter((gap) => gap.startsWith("finisher executions"));
+        for (const gap of gaps) console.log(`    not counted: ${gap}`);
+    }
+}
+
 async function main(): Promise<void> {
     const options = parseOptions(process.argv.slice(2));
     if (options.soak > 0) process.exit((await soak(options)) ? 0 : 1);
     // Timed while nothing else runs: before the runtime starts its threads, and after it has stopped them.
     const referenceBefore = referenceLoopMs();
     const started = Date.now();
-    const served = await startRuntime({ port: 0, config: { "choreography:mapMaxConcurrency": String(options.concurrency) } });
+    // Every finisher execution of the billed runs is kept, so their bills count them all (1,002 for 1,000 names).
+    const served = await startRuntime({ port: 0, config: { "choreography:mapMaxConcurrency": String(options.concurrency) }, maxExpressExecutions: 10_000 });
     const runtime = { ...served, clients: clientsFor(served) };
     console.log(`runtime ready at ${runtime.url} in ${Date.now() - started} ms: ${runtime.stack.resources.length} resources, Map MaxConcurrency ${options.concurrency}`);
     console.log(`node ${process.version}, ${os.cpus().length} CPUs, load average ${os.loadavg()[0].toFixed(1)} before the runs`);
@@ -333,12 +355,18 @@ async function main(): Promise<void> {
 
     const targets: Target[] = [];
     try {
+        const billed: { names: number; executionArn: string }[] = [];
         if (options.warmupNames > 0) {
-            await phase(runtime, known, `warm-up: 1 run x ${options.warmupNames} names (starts every function's Lambda Worker)`, 1, options.warmupNames);
+            const warm = await phase(runtime, known, `warm-up: 1 run x ${options.warmupNames} names (starts every function's Lambda Worker)`, 1, options.warmupNames);
+            if (warm.checks[0]) billed.push({ names: options.warmupNames, executionArn: warm.checks[0].executionArn });
         }
 
         const single = await phase(runtime, known, `1 run x ${options.names} names, Map MaxConcurrency ${options.concurrency}`, 1, options.names);
         const [run] = single.checks;
+        if (run) billed.push({ names: options.names, executionArn: run.executionArn });
+        // Billed alone: a run's Lambda lines come from its time window, which concurrent runs would share.
+        await runtime.idle();
+        await printCosts(runtime, billed);
         const sideEffects = single.watch.count("sideEffectDone");
         targets.push(
             {

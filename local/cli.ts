@@ -52,6 +52,7 @@ const SERVER_FLAGS: FlagSpec[] = [
     { name: "host", value: "HOST", help: "the address the endpoint listens on (127.0.0.1)" },
     { name: "data-dir", value: "DIR", help: "keep objects, tables and finished executions there across restarts (in memory otherwise)" },
     { name: "max-executions", value: "N", help: "finished STANDARD executions kept in memory (at least 1)" },
+    { name: "max-express-executions", value: "N", help: "finished EXPRESS executions kept (100; a run's cost counts its finisher executions from them)" },
     { name: "verbose", help: "print every handler log line" },
 ];
 /** Files services answer from instead of a cloud's own state (the demo serves this repository's program, which needs none). */
@@ -187,6 +188,7 @@ export function parseArgs(argv: string[], command: Command = "start"): CliOption
     const text = (name: string) => (typeof v[name] === "string" ? (v[name] as string) : undefined);
     if (text("port") !== undefined) options.port = wholeNumber("--port", text("port")!, 0, 65535);
     if (text("max-executions") !== undefined) options.maxExecutions = wholeNumber("--max-executions", text("max-executions")!, 1);
+    if (text("max-express-executions") !== undefined) options.maxExpressExecutions = wholeNumber("--max-express-executions", text("max-express-executions")!, 1);
     if (text("count") !== undefined) options.count = wholeNumber("--count", text("count")!, 0);
     if (v.serve === true) options.serve = true;
     if (text("host") !== undefined) options.host = text("host");

@@ -45,6 +45,8 @@ describe("cli: npm start", function () {
 describe("cli: flags", () => {
     it("takes --max-executions as a whole number of at least 1 and refuses anything else, naming the flag", () => {
         assert.equal(parseArgs(["--max-executions", "50"]).maxExecutions, 50);
+        assert.equal(parseArgs(["--max-express-executions", "5000"]).maxExpressExecutions, 5000);
+        assert.throws(() => parseArgs(["--max-express-executions", "0"]), /--max-express-executions must be a whole number of at least 1/);
         for (const bad of ["0", "-3", "1.5", "many"]) {
             assert.throws(() => parseArgs(["--max-executions", bad]), /--max-executions must be a whole number of at least 1/);
         }
@@ -109,9 +111,9 @@ describe("cli: flags", () => {
 
     it("answers --help and -h on every command with a usage naming each of its flags", () => {
         const expected: Record<Command, string[]> = {
-            start: ["--program DIR", "--stack NAME", "--config KEY=VALUE", "--outputs FILE", "--strict", "--port N", "--host HOST", "--data-dir DIR", "--max-executions N", "--verbose", "--ec2-fixtures FILE", "-h, --help"],
-            bin: ["--program DIR", "--stack NAME", "--config KEY=VALUE", "--outputs FILE", "--strict", "--port N", "--host HOST", "--data-dir DIR", "--max-executions N", "--verbose", "--ec2-fixtures FILE", "-h, --help"],
-            demo: ["--count N", "--serve", "--port N", "--host HOST", "--data-dir DIR", "--max-executions N", "--verbose", "-h, --help"],
+            start: ["--program DIR", "--stack NAME", "--config KEY=VALUE", "--outputs FILE", "--strict", "--port N", "--host HOST", "--data-dir DIR", "--max-executions N", "--max-express-executions N", "--verbose", "--ec2-fixtures FILE", "-h, --help"],
+            bin: ["--program DIR", "--stack NAME", "--config KEY=VALUE", "--outputs FILE", "--strict", "--port N", "--host HOST", "--data-dir DIR", "--max-executions N", "--max-express-executions N", "--verbose", "--ec2-fixtures FILE", "-h, --help"],
+            demo: ["--count N", "--serve", "--port N", "--host HOST", "--data-dir DIR", "--max-executions N", "--max-express-executions N", "--verbose", "-h, --help"],
         };
         for (const command of ["start", "bin", "demo"] as const) {
             assert.equal(parseArgs(["--help"], command).help, true);

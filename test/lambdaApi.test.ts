@@ -72,7 +72,7 @@ describe("Lambda REST API", () => {
             ),
         );
         await lambda.addFunction(spec("fails", `exports.handler = async () => { throw new TypeError("no good"); };`));
-        await lambda.addFunction(spec("text", `exports.handler = async () => "plain";`));
+        await lambda.addFunction(spec("text", `exports.handler = async () => "plain";`, { logGroupName: "/choreography/test/text", logFormat: "JSON" }));
         await lambda.addFunction(spec("denied", `exports.handler = async () => 1;`));
         api = createLambdaApi(lambda, {
             region: "us-east-1",
@@ -170,6 +170,9 @@ describe("Lambda REST API", () => {
             assert.match(String(echo.CodeSha256), /^[A-Za-z0-9+/]{43}=$/);
             assert.ok(Number(echo.CodeSize) > 0);
             assert.doesNotMatch(JSON.stringify(Functions), /AKIAFUNCTIONKEY|function-secret/);
+            // The function's own logging, as declared (a reader of its REPORT lines finds its group here).
+            assert.deepEqual(echo.LoggingConfig, { LogFormat: "Text", LogGroup: "/aws/lambda/echo" });
+            assert.deepEqual(Functions[3].LoggingConfig, { LogFormat: "JSON", LogGroup: "/choreography/test/text", ApplicationLogLevel: "INFO", SystemLogLevel: "INFO" });
             assert.deepEqual(checks, [["AKIACALLER", "lambda:ListFunctions", "*"]]);
         });
 

@@ -14,7 +14,7 @@ import { traceOf } from "../protocol/trace";
 import type { RunDetail, RunsPage } from "../systems/observability/api";
 import type { Architecture } from "../systems/observability/architecture";
 import { formatTrace } from "../systems/observability/format";
-import { parseTraceArgs, trace } from "../systems/observability/trace";
+import { type RunCost, parseTraceArgs, trace } from "../systems/observability/trace";
 import { lateSideEffectFactory } from "./fixtures/lateSideEffect";
 import { replaceHandler } from "./support/faults";
 
@@ -244,9 +244,13 @@ describe("observability: every event of a run recorded, redacted, and served as 
         assert.match(text, new RegExp(`^Run ${executionName(succeeded)}  SUCCEEDED`));
         assert.match(text, /Critical path \(\d+ bars\): wait cookieReport-workflow\.GetMultiple/);
         assert.match(text, /Side effects after the execution ended: cookieReport-sideEffect/);
-        const json = JSON.parse(await trace(parseTraceArgs([succeeded, "--json", "--endpoint", runtime.url]))) as RunDetail & { cost: unknown };
+        assert.match(text, /── Cost of the run ──\nthis layout/);
+        const json = JSON.parse(await trace(parseTraceArgs([succeeded, "--json", "--endpoint", runtime.url]))) as RunDetail & { cost: RunCost };
         assert.equal(json.executionArn, succeeded);
-        assert.equal(json.cost, null);
+        // The run's bill (systems/observability/cost.test.ts checks its counts): its transitions are the history's.
+        const transitions = json.cost.bill.lines.find((l) => l.price === "stepFunctions.standardStateTransition")?.quantity;
+        assert.equal(transitions, (json.history ?? []).filter((e) => e.type.endsWith("StateEntered")).length);
+        assert.ok(json.cost.originalLayout.totalUsd > json.cost.bill.totalUsd, "the original layout's STANDARD finisher costs more");
         assert.deepEqual(json.timeline.criticalPath, ok.timeline.criticalPath);
         assert.throws(() => parseTraceArgs([]), /execution ARN or name is required/);
         assert.throws(() => parseTraceArgs(["x", "--bogus"]), /unknown option --bogus/);

@@ -191,6 +191,8 @@ export interface ServiceOptions {
     maxWorkersPerFunction?: number;
     scaleOutAfterMs?: number;
     maxExecutions?: number;
+    /** Finished EXPRESS executions kept (StepFunctionsServiceOptions.maxRetainedExpressExecutions). */
+    maxExpressExecutions?: number;
     /** CloudWatch Logs events kept per log group (LogsServiceOptions.maxEventsPerGroup). */
     maxLogEventsPerGroup?: number;
     /** EC2 and other fixture files a service answers from. */

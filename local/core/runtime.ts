@@ -46,6 +46,8 @@ export interface RuntimeOptions {
     scaleOutAfterMs?: number;
     /** Finished STANDARD executions kept in memory (StepFunctionsServiceOptions.maxRetainedExecutions). */
     maxExecutions?: number;
+    /** Finished EXPRESS executions kept, in memory and on disk (StepFunctionsServiceOptions.maxRetainedExpressExecutions, default 100). */
+    maxExpressExecutions?: number;
     /** CloudWatch Logs events kept per log group, oldest dropped first (default 50,000). */
     maxLogEventsPerGroup?: number;
     /** Fixture files services answer from, by service (`ec2`: `--ec2-fixtures FILE`, see local/services/ec2/ec2.ts). */

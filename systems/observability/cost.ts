@@ -10,9 +10,9 @@
  * STANDARD machine (its executions' states entered as transitions instead of EXPRESS requests and duration) and no
  * failure path (the executions answering `taskFailed` or a Lambda failure record, and their events, left out).
  */
-import { DescribeExecutionCommand, GetExecutionHistoryCommand, ListExecutionsCommand, type HistoryEvent, type SFNClient } from "@aws-sdk/client-sfn";
-import { FilterLogEventsCommand, type CloudWatchLogsClient } from "@aws-sdk/client-cloudwatch-logs";
-import { QueryCommand, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { DescribeExecutionCommand, DescribeStateMachineCommand, GetExecutionHistoryCommand, ListExecutionsCommand, StateMachineTypeNotSupported, type HistoryEvent, type SFNClient } from "@aws-sdk/client-sfn";
+import { FilterLogEventsCommand, ResourceNotFoundException, type CloudWatchLogsClient } from "@aws-sdk/client-cloudwatch-logs";
+import { QueryCommand, type AttributeValue, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import pricing from "./pricing.json";
 import { eventOfItem } from "./store";
 
@@ -252,71 +252,183 @@ function correlationOf(input: unknown): string | undefined {
     return detail?.trace?.correlationId ?? detail?.requestPayload?.detail?.trace?.correlationId;
 }
 
+/** Runs `work` over `items`, at most `limit` at a time (a 1,000-name run has a thousand finisher executions to read). */
+async function eachLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+    let next = 0;
+    await Promise.all(
+        Array.from({ length: Math.min(limit, items.length) }, async () => {
+            while (next < items.length) await work(items[next++]);
+        }),
+    );
+}
+
+/** Finisher executions read concurrently: enough to hide the round trips, few enough not to be throttled by AWS. */
+const READ_CONCURRENCY = 8;
+
+interface FinisherExecutions {
+    executions: ExpressExecutionRecord[];
+    /** The earliest start the listing still held: before it, executions may have been dropped. */
+    earliestListed: number;
+}
+
+/**
+ * The finisher's executions that belong to the run, from Step Functions' listing (the offline runtime keeps its
+ * latest EXPRESS executions and lists them); undefined where the listing is refused, as AWS refuses it for EXPRESS
+ * machines (StateMachineTypeNotSupported).
+ */
+async function finisherFromListing(options: CollectOptions): Promise<FinisherExecutions | undefined> {
+    const listed: Array<{ executionArn: string; started: number }> = [];
+    let earliestListed = Number.POSITIVE_INFINITY;
+    let nextToken: string | undefined;
+    try {
+        do {
+            const page = await options.sfn.send(new ListExecutionsCommand({ stateMachineArn: options.finisherArn, maxResults: 1000, nextToken }));
+            for (const item of page.executions ?? []) {
+                const started = item.startDate?.getTime() ?? 0;
+                earliestListed = Math.min(earliestListed, started);
+                if (started >= options.from.getTime() && started <= options.to.getTime() && item.executionArn) listed.push({ executionArn: item.executionArn, started });
+            }
+            nextToken = page.nextToken;
+        } while (nextToken);
+    } catch (error) {
+        if (error instanceof StateMachineTypeNotSupported) return undefined;
+        throw error;
+    }
+    const executions: ExpressExecutionRecord[] = [];
+    await eachLimited(listed, READ_CONCURRENCY, async ({ executionArn, started }) => {
+        const described = await options.sfn.send(new DescribeExecutionCommand({ executionArn }));
+        let input: unknown;
+        try {
+            input = JSON.parse(described.input ?? "null");
+        } catch {
+            input = null;
+        }
+        if (correlationOf(input) !== options.executionArn) return;
+        const detailType = (input as { "detail-type"?: string } | null)?.["detail-type"] ?? "";
+        const finisherHistory = await allHistory(options.sfn, executionArn);
+        executions.push({
+            executionArn,
+            startDate: described.startDate ?? new Date(started),
+            stopDate: described.stopDate ?? new Date(),
+            statesEntered: finisherHistory.filter((e) => e.type?.endsWith("StateEntered")).length,
+            failurePath: detailType !== "taskFinished",
+        });
+    });
+    return { executions, earliestListed };
+}
+
+/** One record of a state machine's CloudWatch Logs delivery (the fields used here). */
+interface ExecutionLogRecord {
+    type?: string;
+    execution_arn?: string;
+    event_timestamp?: string;
+    details?: { name?: string };
+}
+
+/** The state of the TaskFinisher (components/taskFinisher.ts) that answers a `taskFinished` event. */
+const SUCCESS_STATE = "SendTaskSuccess";
+
+/**
+ * The finisher's executions in the run's window, from its log group: in AWS the only record of an EXPRESS execution
+ * (components/taskFinisher.ts logs every event, level ALL). Its log leaves execution data out (each input holds a
+ * task token), so an execution cannot be tied to a run: every one in the window is counted, a concurrent run's too.
+ */
+async function finisherFromLogs(options: CollectOptions): Promise<{ executions: ExpressExecutionRecord[]; gap: string }> {
+    const machine = await options.sfn.send(new DescribeStateMachineCommand({ stateMachineArn: options.finisherArn }));
+    const logGroupArn = machine.loggingConfiguration?.destinations?.[0]?.cloudWatchLogsLogGroup?.logGroupArn;
+    const logGroupName = logGroupArn ? /:log-group:([^:]+)/.exec(logGroupArn)?.[1] : undefined;
+    if (!logGroupName || machine.loggingConfiguration?.level !== "ALL") {
+        return { executions: [], gap: `finisher executions: AWS lists no EXPRESS executions and ${options.finisherArn} logs ${logGroupName ? `at level ${machine.loggingConfiguration?.level}, not ALL` : "nowhere"}: the EXPRESS lines count none` };
+    }
+    const byArn = new Map<string, { start?: number; stop?: number; statesEntered: number; answeredSuccess: boolean }>();
+    let token: string | undefined;
+    do {
+        const page = await options.logs.send(new FilterLogEventsCommand({ logGroupName, startTime: options.from.getTime(), endTime: options.to.getTime(), nextToken: token }));
+        for (const event of page.events ?? []) {
+            let record: ExecutionLogRecord;
+            try {
+                record = JSON.parse(event.message ?? "") as ExecutionLogRecord;
+            } catch {
+                continue;
+            }
+            if (!record.execution_arn || !record.type) continue;
+            const at = Number(record.event_timestamp ?? event.timestamp);
+            const execution = byArn.get(record.execution_arn) ?? { statesEntered: 0, answeredSuccess: false };
+            byArn.set(record.execution_arn, execution);
+            if (record.type === "ExecutionStarted") execution.start = at;
+            else if (/^Execution(Succeeded|Failed|TimedOut|Aborted)$/.test(record.type)) execution.stop = at;
+            else if (record.type.endsWith("StateEntered")) {
+                execution.statesEntered++;
+                if (record.details?.name === SUCCESS_STATE) execution.answeredSuccess = true;
+            }
+        }
+        token = page.nextToken;
+    } while (token);
+    const executions: ExpressExecutionRecord[] = [];
+    for (const [executionArn, e] of byArn) {
+        // Only executions whose start and end are both in the window: a half-seen one is another run's.
+        if (e.start === undefined || e.stop === undefined) continue;
+        executions.push({ executionArn, startDate: new Date(e.start), stopDate: new Date(e.stop), statesEntered: e.statesEntered, failurePath: !e.answeredSuccess });
+    }
+    return {
+        executions,
+        gap: `finisher executions: AWS lists no EXPRESS executions; read from ${logGroupName}, every one that started and ended in the run's window (the log leaves inputs out, so a concurrent run's are counted too)`,
+    };
+}
+
 /**
  * Reads a run's records: the workflow's history; the finisher's executions whose input belongs to the run
- * (ListExecutions, DescribeExecution, GetExecutionHistory); the REPORT lines of each function's log group in the
- * run's time window (FilterLogEvents); the run's events from the observability table. Not counted, and said so:
- * S3 and DynamoDB requests (AWS counts them in server access logs, CloudTrail data events or request metrics, none
- * of which is per run here), and any finisher execution the listing no longer holds.
+ * (ListExecutions, DescribeExecution, GetExecutionHistory; in AWS, which lists no EXPRESS executions, the finisher's
+ * log group over the run's window); the REPORT lines of each function's log group in the run's time window
+ * (FilterLogEvents); the run's events from the observability table. Not counted, and said so: S3 and DynamoDB
+ * requests (AWS counts them in server access logs, CloudTrail data events or request metrics, none of which is per
+ * run here), and any finisher execution the listing no longer holds.
  */
 export async function collectRunRecords(options: CollectOptions): Promise<RunRecords> {
     const gaps: string[] = [];
     const history = await allHistory(options.sfn, options.executionArn);
 
-    const expressExecutions: ExpressExecutionRecord[] = [];
-    let nextToken: string | undefined;
-    let earliestListed = Number.POSITIVE_INFINITY;
-    do {
-        const page = await options.sfn.send(new ListExecutionsCommand({ stateMachineArn: options.finisherArn, maxResults: 1000, nextToken }));
-        for (const item of page.executions ?? []) {
-            const started = item.startDate?.getTime() ?? 0;
-            earliestListed = Math.min(earliestListed, started);
-            if (started < options.from.getTime() || started > options.to.getTime()) continue;
-            const described = await options.sfn.send(new DescribeExecutionCommand({ executionArn: item.executionArn }));
-            let input: unknown;
-            try {
-                input = JSON.parse(described.input ?? "null");
-            } catch {
-                input = null;
-            }
-            if (correlationOf(input) !== options.executionArn) continue;
-            const detailType = (input as { "detail-type"?: string } | null)?.["detail-type"] ?? "";
-            const finisherHistory = await allHistory(options.sfn, item.executionArn as string);
-            expressExecutions.push({
-                executionArn: item.executionArn as string,
-                startDate: described.startDate ?? new Date(started),
-                stopDate: described.stopDate ?? new Date(),
-                statesEntered: finisherHistory.filter((e) => e.type?.endsWith("StateEntered")).length,
-                failurePath: detailType !== "taskFinished",
-            });
+    const listing = await finisherFromListing(options);
+    let expressExecutions: ExpressExecutionRecord[];
+    if (listing) {
+        expressExecutions = listing.executions.sort((a, b) => a.startDate.getTime() - b.startDate.getTime());
+        // Each task answered through taskFinished is one finisher execution: fewer found means the listing lost some.
+        const answered = history.filter((event) => event.type === "TaskSucceeded").length;
+        const found = expressExecutions.filter((execution) => !execution.failurePath).length;
+        if (found < answered) {
+            gaps.push(`finisher executions: ${found} of the ${answered} that answered the run's tasks are still listed (the listing keeps only the latest EXPRESS executions, from ${new Date(listing.earliestListed).toISOString()}; offline, --max-express-executions keeps more); the EXPRESS lines count those ${found}`);
         }
-        nextToken = page.nextToken;
-    } while (nextToken);
-    // Each task answered through taskFinished is one finisher execution: fewer found means the listing lost some.
-    const answered = history.filter((event) => event.type === "TaskSucceeded").length;
-    const found = expressExecutions.filter((execution) => !execution.failurePath).length;
-    if (found < answered) {
-        gaps.push(`finisher executions: ${found} of the ${answered} that answered the run's tasks are still listed (the listing keeps only the latest EXPRESS executions, from ${new Date(earliestListed).toISOString()}); the EXPRESS lines count those ${found}`);
+    } else {
+        const fromLogs = await finisherFromLogs(options);
+        expressExecutions = fromLogs.executions;
+        gaps.push(fromLogs.gap);
     }
 
     const lambdaReports: LambdaReport[] = [];
-    for (const logGroupName of options.logGroups) {
+    await eachLimited([...new Set(options.logGroups)], READ_CONCURRENCY, async (logGroupName) => {
         let token: string | undefined;
         do {
-            const page = await options.logs.send(
-                new FilterLogEventsCommand({ logGroupName, startTime: options.from.getTime(), endTime: options.to.getTime(), filterPattern: '?"REPORT RequestId" ?"platform.report"', nextToken: token }),
-            );
+            let page;
+            try {
+                page = await options.logs.send(
+                    new FilterLogEventsCommand({ logGroupName, startTime: options.from.getTime(), endTime: options.to.getTime(), filterPattern: '?"REPORT RequestId" ?"platform.report"', nextToken: token }),
+                );
+            } catch (error) {
+                // A function never invoked has no log group yet (AWS creates it on the first invocation): nothing to bill.
+                if (error instanceof ResourceNotFoundException) return;
+                throw error;
+            }
             for (const event of page.events ?? []) {
                 const report = parseLambdaReport(event.message ?? "");
                 if (report) lambdaReports.push(report);
             }
             token = page.nextToken;
         } while (token);
-    }
+    });
 
     const publishedEvents: PublishedEntry[] = [];
     if (options.dynamodb && options.tableName) {
-        let start: Record<string, import("@aws-sdk/client-dynamodb").AttributeValue> | undefined;
+        let start: Record<string, AttributeValue> | undefined;
         do {
             const page = await options.dynamodb.send(
                 new QueryCommand({

@@ -1,7 +1,7 @@
 /**
  * A run's trace as terminal text (`npm run trace`): the run, its bars as a Gantt chart in milliseconds from the
  * execution's start, the critical path, side effects that outlived the execution, a failure's step and cause, every
- * event in causal order, and a place for the run's cost.
+ * event in causal order, and the run's cost.
  */
 import type { RunDetail } from "./api";
 import type { Bar } from "./timeline";
@@ -18,7 +18,7 @@ function barLabel(b: Bar): string {
     return `  handler ${b.label}`;
 }
 
-/** What `npm run trace` prints; `cost` is the section systems/observability/cost.ts fills (one line each). */
+/** What `npm run trace` prints; `cost` is the run's bill as lines (cost.ts's formatBill), last. */
 export function formatTrace(detail: RunDetail, cost?: string[]): string {
     const t = detail.timeline;
     const lines: string[] = [];
@@ -76,10 +76,8 @@ export function formatTrace(detail: RunDetail, cost?: string[]): string {
     }
     lines.push("");
 
-    // ─── Cost of the run ─────────────────────────────────────────────────────────────────────────────────────
-    // The place for the run's bill: systems/observability/cost.ts (another module) computes it from the run's own
-    // records; until then this section says so.
+    // The run's bill, computed by cost.ts from the run's own records (trace.ts passes it); the API's callers have none.
     lines.push("── Cost of the run ──");
-    lines.push(...(cost ?? ["  (not computed: systems/observability/cost.ts adds the run's bill here)"]));
+    lines.push(...(cost ?? ["  (not computed)"]));
     return lines.join("\n");
 }

@@ -4,7 +4,7 @@
  * Functions come from the Pulumi program; the control-plane writes (CreateFunction, UpdateFunctionCode ...) are
  * refused by name.
  */
-import type { FunctionConfiguration, GetFunctionResponse, ListFunctionsResponse } from "@aws-sdk/client-lambda";
+import type { FunctionConfiguration, GetFunctionResponse, ListFunctionsResponse, LoggingConfig } from "@aws-sdk/client-lambda";
 import { AwsError } from "../../core/awsError";
 import type { RestRequest, RestResponse, RestService } from "../../core/endpoint";
 import type { DeployedFunction, LambdaService } from "./lambda";
@@ -95,7 +95,12 @@ export function functionConfiguration(fn: DeployedFunction): FunctionConfigurati
         PackageType: "Zip",
         Architectures: (spec.architectures ?? ["x86_64"]) as FunctionConfiguration["Architectures"],
         EphemeralStorage: { Size: 512 },
-        LoggingConfig: { LogFormat: "Text", LogGroup: `/aws/lambda/${spec.name}` },
+        LoggingConfig: {
+            LogFormat: spec.logFormat ?? "Text",
+            LogGroup: spec.logGroupName ?? `/aws/lambda/${spec.name}`,
+            // Lambda reports the levels only for the JSON format, where they apply.
+            ...(spec.logFormat === "JSON" ? { ApplicationLogLevel: (spec.applicationLogLevel ?? "INFO") as LoggingConfig["ApplicationLogLevel"], SystemLogLevel: (spec.systemLogLevel ?? "INFO") as LoggingConfig["SystemLogLevel"] } : {}),
+        },
     };
 }
 

@@ -132,6 +132,8 @@ export interface LambdaStats {
     /** Executions that ended in a function error, timeouts and crashes included (CloudWatch's `Errors`). */
     errors: number;
     timeouts: number;
+    /** `invocations` by function name. */
+    invocationsByFunction: Record<string, number>;
 }
 
 const DEFAULT_WORKERS = 2;
@@ -196,7 +198,7 @@ interface PoolContext {
     scaleOutAfterMs: number;
     log: (fn: string, line: string) => void;
     logEvent?: (event: FunctionLogEvent) => void;
-    record: (attempt: Attempt) => void;
+    record: (functionName: string, attempt: Attempt) => void;
 }
 
 /**
@@ -487,7 +489,7 @@ class FunctionPool {
             "payloadJson" in ending
                 ? { payload: JSON.parse(ending.payloadJson), lines: running.lines, timedOut }
                 : { functionError: ending.error, lines: running.lines, timedOut };
-        this.context.record(attempt);
+        this.context.record(this.spec.name, attempt);
         running.job.done(attempt);
         if (this.retired) this.kill(slot);
         this.pump();
@@ -611,7 +613,7 @@ function describeCode(spec: FunctionSpec): Omit<DeployedFunction, "spec"> {
 export class LambdaService {
     private readonly pools = new Map<string, FunctionPool>();
     private readonly deployed = new Map<string, DeployedFunction>();
-    private readonly counters: LambdaStats = { invocations: 0, errors: 0, timeouts: 0 };
+    private readonly counters: LambdaStats = { invocations: 0, errors: 0, timeouts: 0, invocationsByFunction: {} };
     private readonly context: PoolContext;
     private readonly sleepers = new Set<{ timer: NodeJS.Timeout; wake: (slept: boolean) => void }>();
     private idleWaiters: Array<() => void> = [];
@@ -625,7 +627,7 @@ export class LambdaService {
             scaleOutAfterMs: options.scaleOutAfterMs ?? DEFAULT_SCALE_OUT_AFTER_MS,
             log: options.log ?? (() => undefined),
             logEvent: options.logEvent,
-            record: (attempt) => this.record(attempt),
+            record: (functionName, attempt) => this.record(functionName, attempt),
         };
     }
 
@@ -678,7 +680,7 @@ export class LambdaService {
     }
 
     stats(): LambdaStats {
-        return { ...this.counters };
+        return { ...this.counters, invocationsByFunction: { ...this.counters.invocationsByFunction } };
     }
 
     /** Invocations (queued retries included) not yet settled. */
@@ -801,8 +803,9 @@ export class LambdaService {
         }
     }
 
-    private record(attempt: Attempt): void {
+    private record(functionName: string, attempt: Attempt): void {
         this.counters.invocations++;
+        this.counters.invocationsByFunction[functionName] = (this.counters.invocationsByFunction[functionName] ?? 0) + 1;
         if (attempt.functionError) this.counters.errors++;
         if (attempt.timedOut) this.counters.timeouts++;
     }

@@ -26,6 +26,7 @@ export const statesService: ServiceDefinition<StatesInstance> = {
             accountId: context.accountId,
             dataDir: context.dataDir(),
             maxRetainedExecutions: context.options.maxExecutions,
+            maxRetainedExpressExecutions: context.options.maxExpressExecutions,
             // The machine's role must allow each call, as IAM would in AWS.
             authorize: (roleArn, action, resource) => context.iam.authorize(roleArn, action, resource),
             // AWS emits these on the default bus for STANDARD executions; users cannot put aws.* sources themselves.

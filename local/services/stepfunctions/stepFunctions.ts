@@ -141,7 +141,8 @@ export interface StepFunctionsServiceOptions {
     maxRetainedExecutions?: number;
     /**
      * How many finished EXPRESS executions are kept (default DEFAULT_MAX_RETAINED_EXPRESS_EXECUTIONS), in memory and
-     * on disk: AWS keeps none (it only logs them), so only the most recent are, for DescribeExecution and tests.
+     * on disk: AWS keeps none (it only logs them), so only the most recent are, for DescribeExecution, the cost
+     * of a run and tests.
      */
     maxRetainedExpressExecutions?: number;
     /**
@@ -163,7 +164,12 @@ export interface StepFunctionsServiceOptions {
 const MAX_RETIRED_TOKENS = 100_000;
 /** Finished STANDARD executions kept in memory unless `maxRetainedExecutions` says otherwise. */
 export const DEFAULT_MAX_RETAINED_EXECUTIONS = 2_000;
-/** Finished EXPRESS executions kept unless `maxRetainedExpressExecutions` says otherwise: a small ring of the latest. */
+/**
+ * Finished EXPRESS executions kept unless `maxRetainedExpressExecutions` (`--max-express-executions`) says otherwise:
+ * a small ring of the latest, since AWS keeps none. A finisher execution holds its input and history (some tens of
+ * KB), and one answers each task: the cost of a 1,000-name run (systems/observability/cost.ts) needs its 1,002, so
+ * the benchmark and that test raise the bound.
+ */
 export const DEFAULT_MAX_RETAINED_EXPRESS_EXECUTIONS = 100;
 /** Folders and files under the data directory are the owner's only: executions hold run data. */
 const PRIVATE_DIR_MODE = 0o700;
