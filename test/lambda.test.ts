@@ -155,7 +155,7 @@ describe("LambdaService", () => {
         assert.match(timedOut.logs, /\tINFO\tspinning\n/, "what the handler logged before it hung is kept");
         assert.equal(next.payload, "fast");
         assert.ok(Date.now() - started < 2500, "the spinning worker was stopped");
-        assert.deepEqual(lambda.stats(), { invocations: 2, errors: 1, timeouts: 1 });
+        assert.deepEqual(lambda.stats(), { invocations: 2, errors: 1, timeouts: 1, invocationsByFunction: { slow: 2 } });
     });
 
     it("reports Init Duration on a cold start only, and times out a warm Worker by the function's timeout", async () => {

@@ -130,8 +130,9 @@ export class Observability extends pulumi.ComponentResource {
             parent,
         );
 
-        const deliver = (rule: string, busName: pulumi.Input<string>, pattern: EventPattern) => {
-            const declared = new aws.cloudwatch.EventRule(child(rule), { eventBusName: busName, eventPattern: JSON.stringify(pattern) }, parent);
+        const deliver = (rule: string, busName: pulumi.Input<string>, pattern: pulumi.Input<EventPattern>) => {
+            const eventPattern = pulumi.output(pattern).apply((p) => JSON.stringify(p));
+            const declared = new aws.cloudwatch.EventRule(child(rule), { eventBusName: busName, eventPattern }, parent);
             new aws.cloudwatch.EventTarget(child(rule), { rule: declared.name, eventBusName: busName, arn: recorder.arn }, parent);
             new aws.lambda.Permission(
                 child(rule),
@@ -150,17 +151,7 @@ export class Observability extends pulumi.ComponentResource {
         const statusPattern = this.workflowArn.apply(
             (arn): EventPattern => ({ source: [STATES_SOURCE], "detail-type": [EXECUTION_STATUS_CHANGE], detail: { stateMachineArn: [arn] } }),
         );
-        const statusRule = new aws.cloudwatch.EventRule(
-            child("executionStatus"),
-            { eventBusName: "default", eventPattern: statusPattern.apply((p) => JSON.stringify(p)) },
-            parent,
-        );
-        new aws.cloudwatch.EventTarget(child("executionStatus"), { rule: statusRule.name, eventBusName: "default", arn: recorder.arn }, parent);
-        new aws.lambda.Permission(
-            child("executionStatus"),
-            { action: "lambda:InvokeFunction", function: recorder.function.name, principal: "events.amazonaws.com", sourceArn: statusRule.arn },
-            parent,
-        );
+        deliver("executionStatus", "default", statusPattern);
 
         const api = new HandlerFunction(
             child("api"),
