@@ -47,11 +47,13 @@ interface BenchOptions {
     soakNames: number;
     retain: number;
     heapRangeMib: number;
+    /** `choreography:systems` for the run (the dev stack's own when absent): `--systems cookieReport` measures the workflow without its observer. */
+    systems?: string[];
 }
 
 function parseOptions(argv: string[]): BenchOptions {
     const options: BenchOptions = { names: 1000, concurrency: 40, runs: 50, runNames: 20, targetMs: 10_000, warmupNames: 40, soak: 0, wave: 20, soakNames: 5, retain: 50, heapRangeMib: 32 };
-    const flags: Record<string, keyof BenchOptions> = {
+    const flags: Record<string, Exclude<keyof BenchOptions, "systems">> = {
         "--names": "names",
         "--concurrency": "concurrency",
         "--runs": "runs",
@@ -64,10 +66,15 @@ function parseOptions(argv: string[]): BenchOptions {
         "--retain": "retain",
         "--heap-range-mib": "heapRangeMib",
     };
-    const usage = `usage: npm run bench -- [${Object.keys(flags).join(" N] [")} N] [--no-warmup]`;
+    const usage = `usage: npm run bench -- [${Object.keys(flags).join(" N] [")} N] [--no-warmup] [--systems NAME,NAME]`;
     for (let i = 0; i < argv.length; i++) {
         if (argv[i] === "--no-warmup") {
             options.warmupNames = 0;
+            continue;
+        }
+        if (argv[i] === "--systems") {
+            options.systems = (argv[++i] ?? "").split(",").filter(Boolean);
+            if (options.systems.length === 0) throw new Error(usage);
             continue;
         }
         const key = flags[argv[i]];
@@ -321,6 +328,10 @@ ${pass ? "PASS" : "FAIL"}  heap after GC from run ${steady[0].runs} (bound reach
  * finisher, no failure path) over the same records: per run and per 1,000 names.
  */
 async function printCosts(runtime: Runtime, runs: { names: number; executionArn: string }[]): Promise<void> {
+    if (runtime.stack.outputs.observabilityTableName === undefined) {
+        console.log("\ncost per run: not counted (the observability system, whose records the bill is counted from, is not deployed)");
+        return;
+    }
     console.log("\ncost per run (us-east-1 list prices, systems/observability/pricing.json; counted from each run's records as npm run trace counts them):");
     console.log("  run            this layout   per 1,000 names   original layout   per 1,000 names   change");
     for (const { names, executionArn } of runs) {
@@ -343,7 +354,9 @@ async function main(): Promise<void> {
     const referenceBefore = referenceLoopMs();
     const started = Date.now();
     // Every finisher execution of the billed runs is kept, so their bills count them all (1,002 for 1,000 names).
-    const served = await startRuntime({ port: 0, config: { "choreography:mapMaxConcurrency": String(options.concurrency) }, maxExpressExecutions: 10_000 });
+    const config: Record<string, string> = { "choreography:mapMaxConcurrency": String(options.concurrency) };
+    if (options.systems) config["choreography:systems"] = JSON.stringify(options.systems);
+    const served = await startRuntime({ port: 0, config, maxExpressExecutions: 10_000 });
     const runtime = { ...served, clients: clientsFor(served) };
     console.log(`runtime ready at ${runtime.url} in ${Date.now() - started} ms: ${runtime.stack.resources.length} resources, Map MaxConcurrency ${options.concurrency}`);
     console.log(`node ${process.version}, ${os.cpus().length} CPUs, load average ${os.loadavg()[0].toFixed(1)} before the runs`);
