@@ -6,6 +6,7 @@ import { GetObjectCommand, NoSuchKey, PutObjectCommand, S3Client } from "@aws-sd
 import * as http from "node:http";
 import * as https from "node:https";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
+import { countRequestsOf, s3RequestCounter } from "./requests";
 import { SDK_CLIENT_CONFIG } from "./task";
 import { invalidInput } from "./validation";
 
@@ -24,9 +25,12 @@ export interface ResultsStore {
  * The handler's S3 client, built once per container and bound to the one bucket in `BUCKET`. The binding is what
  * makes `SDK_CLIENT_CONFIG` safe here: with `cacheMiddleware`, concurrent calls of one command class share one
  * context, endpoint included, so a client sending to two buckets at once can send a request to the wrong one.
+ * Its requests are counted for the run's bill (`countRequestsOf`).
  */
 export function resultsStoreFromEnv(env: NodeJS.ProcessEnv = process.env): ResultsStore {
-    return { s3: new S3Client(SDK_CLIENT_CONFIG), bucket: bucketFromEnv(env) };
+    const s3 = new S3Client(SDK_CLIENT_CONFIG);
+    countRequestsOf(s3, "s3");
+    return { s3, bucket: bucketFromEnv(env) };
 }
 
 export async function putJson(s3: S3Client, bucket: string, key: string, value: unknown): Promise<void> {
@@ -82,8 +86,10 @@ async function getText(url: URL): Promise<{ status: number; body: string }> {
 
 function getOnce(url: URL): Promise<{ status: number; body: string }> {
     const client = url.protocol === "https:" ? https : http;
+    const counted = s3RequestCounter("GetObject");
     return new Promise((resolve, reject) => {
         const request = client.get(url, { timeout: READ_TIMEOUT_MS }, (response) => {
+            counted();
             response.setEncoding("utf8");
             let body = "";
             response.on("data", (chunk: string) => (body += chunk));

@@ -7,6 +7,7 @@ import { Logger } from "@aws-lambda-powertools/logger";
 import { TaskAnswer, TaskDetail, TaskFailedDetail, TaskFinishedDetail } from "../protocol/taskToken";
 import { correlationIdOf, type TraceDetail } from "../protocol/trace";
 import { EventTarget, eventTargetFromEnv, putEvent } from "./events";
+import { withRequestCounts } from "./requests";
 import { isInvalidInput } from "./validation";
 
 export interface HandlerContext {
@@ -62,7 +63,8 @@ export async function finishTask<T>(ctx: HandlerContext, task: TaskDetail, resul
  * the failure to its on-failure destination (the bus), where the TaskFinisher fails the task with it; its message
  * (which becomes the task's cause) first loses any credential of the event (the token, a presigned URL's query).
  * An event without a token cannot be answered; it is logged (its step and which keys it has, not its values: a
- * detail may carry a presigned URL) and dropped rather than retried for nothing.
+ * detail may carry a presigned URL) and dropped rather than retried for nothing. The S3 and DynamoDB requests the
+ * work makes are logged for the run's bill (`withRequestCounts`).
  */
 export async function withTaskFailure<D extends Partial<TaskDetail>>(
     ctx: HandlerContext,
@@ -76,19 +78,21 @@ export async function withTaskFailure<D extends Partial<TaskDetail>>(
     }
     const task = { ...detail, step: detail.step ?? "unknown step" } as D & TaskDetail;
     const trace = traceFor(ctx, event);
-    try {
-        await work(task, trace);
-    } catch (error) {
-        if (!isInvalidInput(error)) throw withoutCredentials(error, detail);
-        const failed: TaskFailedDetail = {
-            taskToken: task.taskToken,
-            step: task.step,
-            error: error.name,
-            cause: `${task.step}: ${error.message}`,
-        };
-        ctx.logger.warn("task failed on its input", { step: task.step, cause: failed.cause });
-        await putEvent(ctx.events, ctx.target, TaskAnswer.taskFailed, failed, trace);
-    }
+    await withRequestCounts(ctx.logger, trace.correlationId, async () => {
+        try {
+            await work(task, trace);
+        } catch (error) {
+            if (!isInvalidInput(error)) throw withoutCredentials(error, detail);
+            const failed: TaskFailedDetail = {
+                taskToken: task.taskToken,
+                step: task.step,
+                error: error.name,
+                cause: `${task.step}: ${error.message}`,
+            };
+            ctx.logger.warn("task failed on its input", { step: task.step, cause: failed.cause });
+            await putEvent(ctx.events, ctx.target, TaskAnswer.taskFailed, failed, trace);
+        }
+    });
 }
 
 /** What may be logged about a detail that cannot be answered: its step and the names of its members. */

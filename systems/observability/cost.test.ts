@@ -52,8 +52,7 @@ describe("cost of a run: the arithmetic", () => {
                 { requestId: "1", durationMs: 99.2, billedDurationMs: 100, memorySizeMb: 256 },
                 { requestId: "2", durationMs: 1000, billedDurationMs: 1000, memorySizeMb: 1024 },
             ],
-            s3Requests: { tier1: 10, tier2: 100 },
-            dynamodbRequests: { readRequestUnits: 4, writeRequestUnits: 8 },
+            requests: { s3: { tier1: 10, tier2: 100 }, dynamodb: { requests: 9, readRequestUnits: 4, writeRequestUnits: 8, unitsNotReported: 0 } },
         };
         const bill = billOf(records);
         const byItem = Object.fromEntries(bill.lines.map((l) => [l.price, l]));
@@ -146,6 +145,17 @@ describe("cost of a run: cookie reports on the offline runtime", function () {
             // The run's custom events as the bus accepted them (in-process), against what the collector found.
             const busEvents = runtime.events.slice(eventsBefore).filter((e) => !e.source.startsWith("aws.") && (e.detail as { trace?: { correlationId?: string } })?.trace?.correlationId === executionArn);
             if (records.publishedEvents.length > 0) assert.equal(quantity("eventBridge.customEvent"), busEvents.length);
+            // S3 requests the handlers logged, against what the runtime's S3 received under the run's prefix.
+            const executionName = executionArn.split(":").pop()!;
+            const received = Object.entries(runtime.services.s3.emulator().requestCounts())
+                .filter(([prefix]) => prefix.endsWith(`/${executionName}`))
+                .map(([, kinds]) => kinds);
+            const receivedOf = (...kinds: string[]) => received.reduce((n, byKind) => n + kinds.reduce((m, kind) => m + (byKind[kind] ?? 0), 0), 0);
+            assert.equal(quantity("s3.tier1Request"), receivedOf("PUT", "POST", "LIST"), "S3 PUT/POST/LIST requests");
+            assert.equal(quantity("s3.tier2Request"), receivedOf("GET", "HEAD"), "S3 GET/HEAD requests");
+            assert.equal(quantity("s3.tier1Request"), 2 * names + 1, "a basic and a cookies file per name, and the report");
+            assert.equal(quantity("s3.tier2Request"), 3 * names, "each basic file read by postProcessSingle and the side effect, each cookies file by postProcessAll");
+            assert.equal(quantity("dynamodb.writeRequestUnit"), 0, "the cookie report uses no DynamoDB");
             const original = originalLayoutBill(records);
             const originalQuantity = (price: string) => original.lines.find((l) => l.price === price)?.quantity;
             assert.equal(originalQuantity("stepFunctions.standardStateTransition"), (quantity("stepFunctions.standardStateTransition") ?? 0) + finisherStates);
@@ -156,7 +166,7 @@ describe("cost of a run: cookie reports on the offline runtime", function () {
             // npm run trace's code finds the same records by itself (finisher, log groups, window) and bills them alike.
             const traced = JSON.parse(await trace(parseTraceArgs([executionArn, "--json", "--endpoint", runtime.url]))) as { cost: RunCost };
             const tracedQuantity = (b: Bill, price: string) => b.lines.find((l) => l.price === price)?.quantity;
-            for (const price of ["stepFunctions.standardStateTransition", "stepFunctions.expressRequest", "lambda.request", "eventBridge.customEvent"]) {
+            for (const price of ["stepFunctions.standardStateTransition", "stepFunctions.expressRequest", "lambda.request", "eventBridge.customEvent", "s3.tier1Request", "s3.tier2Request"]) {
                 assert.equal(tracedQuantity(traced.cost.bill, price), quantity(price), `trace's ${price}`);
                 assert.equal(tracedQuantity(traced.cost.originalLayout, price), originalQuantity(price), `trace's original layout ${price}`);
             }

@@ -2,7 +2,7 @@
  * The AWS bill of one run, counted from the run's own records (never estimated from a formula): its STANDARD
  * executions' histories (state transitions as AWS bills them), the EXPRESS executions it caused (requests and
  * GB-seconds), the events it published (64 KB chunks), its Lambda invocations' REPORT lines (requests and billed
- * GB-seconds), and S3 and DynamoDB requests where a count exists. Priced from `pricing.json` (us-east-1 list prices,
+ * GB-seconds), and its S3 and DynamoDB requests (its handlers' requests lines, its steps' integrations). Priced from `pricing.json` (us-east-1 list prices,
  * each with its source and the date it was read). `billOf` is pure; `collectRunRecords` reads the records over the
  * AWS APIs (Step Functions, CloudWatch Logs, the observability table in DynamoDB).
  *
@@ -13,6 +13,7 @@
 import { DescribeExecutionCommand, DescribeStateMachineCommand, GetExecutionHistoryCommand, ListExecutionsCommand, StateMachineTypeNotSupported, type HistoryEvent, type SFNClient } from "@aws-sdk/client-sfn";
 import { FilterLogEventsCommand, ResourceNotFoundException, type CloudWatchLogsClient } from "@aws-sdk/client-cloudwatch-logs";
 import { QueryCommand, type AttributeValue, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { REQUESTS_LOG_MESSAGE, addRequests, noRequests, parseRequestsLogLine, s3RequestTier, type RequestCounts } from "../../protocol/requests";
 import pricing from "./pricing.json";
 import { eventOfItem } from "./store";
 
@@ -64,9 +65,11 @@ export interface RunRecords {
     /** Custom events published during the run (AWS service events such as aws.states are free and left out). */
     publishedEvents: PublishedEntry[];
     lambdaReports: LambdaReport[];
-    /** S3 request counts, where a source counted them; absent: not counted (the bill says so). */
-    s3Requests?: { tier1: number; tier2: number };
-    dynamodbRequests?: { readRequestUnits: number; writeRequestUnits: number };
+    /**
+     * The run's S3 and DynamoDB requests: its handlers' requests lines (protocol/requests.ts) and its steps' S3 and
+     * DynamoDB service integrations (TaskScheduled in the histories); absent: not counted (the bill says so).
+     */
+    requests?: RequestCounts;
     /** What the records could not cover (a listing cut short, a source missing), said on the bill. */
     gaps?: string[];
 }
@@ -106,6 +109,29 @@ export function standardTransitions(history: readonly HistoryEvent[]): number {
         if (type === "TaskScheduled" || type === "LambdaFunctionScheduled" || type === "ActivityScheduled") scheduled++;
     }
     return entered + Math.max(0, scheduled - tasksEntered);
+}
+
+/**
+ * The S3 and DynamoDB requests a history's steps made through service integrations (`arn:aws:states:::dynamodb:*`,
+ * `aws-sdk:s3:*`, ...): one per TaskScheduled, retries included, as each attempt is a request. A history read without
+ * execution data holds no answers, so their DynamoDB request units are not reported.
+ */
+export function integrationRequests(history: readonly HistoryEvent[]): RequestCounts {
+    const counts = noRequests();
+    for (const event of history) {
+        const scheduled = event.type === "TaskScheduled" ? event.taskScheduledEventDetails : undefined;
+        if (!scheduled) continue;
+        const service = (scheduled.resourceType ?? "").replace(/^aws-sdk:/, "");
+        const operation = (scheduled.resource ?? "").replace(/\.(sync|waitForTaskToken)(:2)?$/, "");
+        if (service === "s3") {
+            const tier = s3RequestTier(operation);
+            if (tier !== "free") counts.s3[tier]++;
+        } else if (service === "dynamodb") {
+            counts.dynamodb.requests++;
+            counts.dynamodb.unitsNotReported++;
+        }
+    }
+    return counts;
 }
 
 /** PutEvents' entry size (Time 14 bytes, Source, DetailType, Detail, each Resource, in UTF-8), in 64 KB chunks. */
@@ -175,14 +201,16 @@ export function billOf(records: RunRecords, prices: Prices = PRICES): Bill {
     lines.push(line(prices, "lambda.request", "Lambda requests", records.lambdaReports.length, "requests"));
     const lambdaGbSeconds = records.lambdaReports.reduce((sum, r) => sum + (r.memorySizeMb / 1024) * (r.billedDurationMs / 1000), 0);
     lines.push(line(prices, "lambda.gbSecondX86", "Lambda duration (billed)", lambdaGbSeconds, "GB-seconds"));
-    if (records.s3Requests) {
-        lines.push(line(prices, "s3.tier1Request", "S3 PUT, COPY, POST, LIST requests", records.s3Requests.tier1, "requests"));
-        lines.push(line(prices, "s3.tier2Request", "S3 GET and other requests", records.s3Requests.tier2, "requests"));
-    } else notCounted.push("S3 requests: no per-run count in the records");
-    if (records.dynamodbRequests) {
-        lines.push(line(prices, "dynamodb.writeRequestUnit", "DynamoDB write request units (on-demand)", records.dynamodbRequests.writeRequestUnits, "WRU"));
-        lines.push(line(prices, "dynamodb.readRequestUnit", "DynamoDB read request units (on-demand)", records.dynamodbRequests.readRequestUnits, "RRU"));
-    } else notCounted.push("DynamoDB requests: no per-run count in the records");
+    const requests = records.requests;
+    if (requests) {
+        lines.push(line(prices, "s3.tier1Request", "S3 PUT, COPY, POST, LIST requests", requests.s3.tier1, "requests"));
+        lines.push(line(prices, "s3.tier2Request", "S3 GET and other requests", requests.s3.tier2, "requests"));
+        lines.push(line(prices, "dynamodb.writeRequestUnit", "DynamoDB write request units (on-demand)", requests.dynamodb.writeRequestUnits, "WRU"));
+        lines.push(line(prices, "dynamodb.readRequestUnit", "DynamoDB read request units (on-demand)", requests.dynamodb.readRequestUnits, "RRU"));
+        if (requests.dynamodb.unitsNotReported > 0) {
+            notCounted.push(`DynamoDB request units of ${requests.dynamodb.unitsNotReported} of the run's ${requests.dynamodb.requests} DynamoDB requests: their answers carried no ConsumedCapacity (ask for it with ReturnConsumedCapacity)`);
+        }
+    } else notCounted.push("S3 and DynamoDB requests: no requests lines or histories in the records");
     return { lines, totalUsd: total(lines), notCounted };
 }
 
@@ -380,9 +408,10 @@ async function finisherFromLogs(options: CollectOptions): Promise<{ executions: 
  * Reads a run's records: the workflow's history; the finisher's executions whose input belongs to the run
  * (ListExecutions, DescribeExecution, GetExecutionHistory; in AWS, which lists no EXPRESS executions, the finisher's
  * log group over the run's window); the REPORT lines of each function's log group in the run's time window
- * (FilterLogEvents); the run's events from the observability table. Not counted, and said so: S3 and DynamoDB
- * requests (AWS counts them in server access logs, CloudTrail data events or request metrics, none of which is per
- * run here), and any finisher execution the listing no longer holds.
+ * (FilterLogEvents), with the requests lines the run's handlers logged there (its S3 and DynamoDB requests; AWS's
+ * own per-request records, server access logs and CloudTrail data events, come minutes to hours later and not per
+ * run), and its steps' S3 and DynamoDB integrations from the history; the run's events from the observability
+ * table. Not counted, and said so: any finisher execution the listing no longer holds.
  */
 export async function collectRunRecords(options: CollectOptions): Promise<RunRecords> {
     const gaps: string[] = [];
@@ -405,13 +434,14 @@ export async function collectRunRecords(options: CollectOptions): Promise<RunRec
     }
 
     const lambdaReports: LambdaReport[] = [];
+    const requests = integrationRequests(history);
     await eachLimited([...new Set(options.logGroups)], READ_CONCURRENCY, async (logGroupName) => {
         let token: string | undefined;
         do {
             let page;
             try {
                 page = await options.logs.send(
-                    new FilterLogEventsCommand({ logGroupName, startTime: options.from.getTime(), endTime: options.to.getTime(), filterPattern: '?"REPORT RequestId" ?"platform.report"', nextToken: token }),
+                    new FilterLogEventsCommand({ logGroupName, startTime: options.from.getTime(), endTime: options.to.getTime(), filterPattern: `?"REPORT RequestId" ?"platform.report" ?"${REQUESTS_LOG_MESSAGE}"`, nextToken: token }),
                 );
             } catch (error) {
                 // A function never invoked has no log group yet (AWS creates it on the first invocation): nothing to bill.
@@ -421,6 +451,9 @@ export async function collectRunRecords(options: CollectOptions): Promise<RunRec
             for (const event of page.events ?? []) {
                 const report = parseLambdaReport(event.message ?? "");
                 if (report) lambdaReports.push(report);
+                // Requests lines name their run: only this run's are counted, whatever else ran in the window.
+                const logged = report ? undefined : parseRequestsLogLine(event.message ?? "");
+                if (logged?.correlationId === options.executionArn) addRequests(requests, logged.requests);
             }
             token = page.nextToken;
         } while (token);
@@ -452,5 +485,5 @@ export async function collectRunRecords(options: CollectOptions): Promise<RunRec
         } while (start);
         gaps.push("events: sized from the observability table's redacted copies (a task token's stand-in is shorter than the token; no entry here is near 64 KB)");
     } else gaps.push("EventBridge events: no observability table given");
-    return { standardHistories: [history], expressExecutions, publishedEvents, lambdaReports, gaps };
+    return { standardHistories: [history], expressExecutions, publishedEvents, lambdaReports, requests, gaps };
 }

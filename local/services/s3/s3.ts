@@ -61,6 +61,12 @@ export interface S3Emulator {
     ensureBucket(name: string, options?: EnsureBucketOptions): Promise<void>;
     /** Releases everything; a temporary data directory is removed, a given `dataDir` is kept. */
     close(): Promise<void>;
+    /**
+     * The requests received so far, per bucket and first key segment (`bucket/segment`; `bucket/` for the bucket
+     * itself), by kind: the HTTP method, `LIST` for a GET of the bucket. What S3's server access log would show,
+     * counted; a run's objects share a first segment (its execution's name), so its bill can be checked against it.
+     */
+    requestCounts(): Record<string, Record<string, number>>;
 }
 
 export interface EnsureBucketOptions {
@@ -203,10 +209,13 @@ export async function createS3Emulator(opts: S3EmulatorOptions): Promise<S3Emula
     const shortcut = cacheStore(store);
     const forward = app.callback();
 
+    const received = new RequestCounter();
     return {
         handle(req, res) {
+            received.count(req);
             serve(req, res, opts, keys, settings, spoolDir, forward, shortcut).catch((err: unknown) => sendError(req, res, err));
         },
+        requestCounts: () => received.snapshot(),
         async ensureBucket(name, options) {
             if (!isValidBucketName(name)) throw invalidBucketName(name);
             const encryption = options?.serverSideEncryption && bucketEncryptionOf(options.serverSideEncryption, settings);
@@ -241,6 +250,41 @@ function decodeStrictly(text: string, rawPath: string): string {
 }
 
 /** Keys are opaque to the store, but S3 still refuses a bucket name it would not create and a key over 1,024 bytes. */
+/** Requests per bucket and first key segment, by kind; the oldest prefix is dropped past `MAX_COUNTED_PREFIXES`. */
+class RequestCounter {
+    private readonly byPrefix = new Map<string, Record<string, number>>();
+
+    count(req: http.IncomingMessage): void {
+        if (req.method === "OPTIONS") return;
+        const url = req.url ?? "/";
+        const at = url.indexOf("?");
+        const segments = (at < 0 ? url : url.slice(0, at)).split("/");
+        const bucket = segments[1] ?? "";
+        const first = segments[2] ?? "";
+        const kind = req.method === "GET" && first === "" ? "LIST" : (req.method ?? "GET");
+        let prefix: string;
+        try {
+            prefix = `${decodeURIComponent(bucket)}/${decodeURIComponent(first)}`;
+        } catch {
+            prefix = `${bucket}/${first}`;
+        }
+        let kinds = this.byPrefix.get(prefix);
+        if (!kinds) {
+            if (this.byPrefix.size >= MAX_COUNTED_PREFIXES) this.byPrefix.delete(this.byPrefix.keys().next().value as string);
+            kinds = {};
+            this.byPrefix.set(prefix, kinds);
+        }
+        kinds[kind] = (kinds[kind] ?? 0) + 1;
+    }
+
+    snapshot(): Record<string, Record<string, number>> {
+        return Object.fromEntries([...this.byPrefix].map(([prefix, kinds]) => [prefix, { ...kinds }]));
+    }
+}
+
+/** Enough for every run a process keeps (executions are bounded far below this). */
+const MAX_COUNTED_PREFIXES = 10_000;
+
 function requestTarget(req: http.IncomingMessage): RequestTarget {
     const url = req.url ?? "/";
     const at = url.indexOf("?");

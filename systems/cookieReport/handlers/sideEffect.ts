@@ -8,6 +8,7 @@ import type { EventBridgeEvent } from "aws-lambda";
 import { putEvent } from "../../../handlers/events";
 import { DetailType, ProcessSinglePostDetail, SideEffectDoneDetail } from "../events";
 import { Profile } from "./processSingle";
+import { withRequestCounts } from "../../../handlers/requests";
 import { fetchJson } from "../../../handlers/storage";
 import { createHandlerContext, traceFor } from "../../../handlers/task";
 import { isInvalidInput, requireString } from "../../../handlers/validation";
@@ -21,15 +22,16 @@ export async function sideEffect(detail: ProcessSinglePostDetail): Promise<SideE
 export function sideEffectFactory() {
     const ctx = createHandlerContext("sideEffect");
     return async (event: EventBridgeEvent<"processSinglePost", ProcessSinglePostDetail>): Promise<void> => {
+        const trace = traceFor(ctx, event);
         let done: SideEffectDoneDetail;
         try {
-            done = await sideEffect(event.detail);
+            done = await withRequestCounts(ctx.logger, trace.correlationId, () => sideEffect(event.detail));
         } catch (error) {
             if (!isInvalidInput(error)) throw error;
             ctx.logger.warn("side effect skipped: its input is at fault", { executionName: event.detail?.executionName, error: error.message });
             return;
         }
-        await putEvent(ctx.events, ctx.target, DetailType.sideEffectDone, done, traceFor(ctx, event));
+        await putEvent(ctx.events, ctx.target, DetailType.sideEffectDone, done, trace);
         ctx.logger.info("side effect done", { executionName: done.executionName, name: done.name });
     };
 }
