@@ -1,7 +1,8 @@
 /**
  * Amazon SQS: the queues the stack declares (`aws.sqs.Queue`, with `QueuePolicy` and `RedrivePolicy`), the JSON
- * protocol the AWS SDK v3 and the AWS CLI speak (`AmazonSQS.<Operation>`), queues as EventBridge targets, and `send`
- * for other services that put a message on a queue by ARN (EventBridge's dead-letter records).
+ * protocol the AWS SDK v3 and the AWS CLI speak (`AmazonSQS.<Operation>`), queues as EventBridge targets, `send`
+ * for other services that put a message on a queue by ARN (EventBridge's dead-letter records), and Lambda event
+ * source mappings from queues (eventSourceMappings.ts).
  */
 import type * as http from "http";
 import { randomUUID } from "node:crypto";
@@ -10,6 +11,7 @@ import { parsePolicy, type PolicyStatement } from "../../core/iam";
 import { MOCK_ENDPOINT, str } from "../../core/naming";
 import type { ServiceContext, ServiceDefinition, ServiceInstance, TargetKind } from "../../core/registry";
 import { type LocalMessage, type MessageAttributeValue, SqsError, SqsService } from "./queues";
+import { EVENT_SOURCE_MAPPING, QueuePollers, mappingAttributes, queueMappingOf } from "./eventSourceMappings";
 
 export interface SqsInstance extends ServiceInstance {
     service: SqsService;
@@ -76,6 +78,8 @@ export const sqsService: ServiceDefinition<SqsInstance> = {
         },
         [SQS_TYPES.queuePolicy]: { attributes: () => ({}), id: (state) => str(state.queueUrl) },
         [SQS_TYPES.redrivePolicy]: { attributes: () => ({}), id: (state) => str(state.queueUrl) },
+        // Lambda's resource, served where the messages are: the pollers read the queue (eventSourceMappings.ts).
+        [EVENT_SOURCE_MAPPING]: { attributes: mappingAttributes, id: (state) => str(state.uuid) },
     },
     async create(context) {
         const service = new SqsService({ region: context.region, accountId: context.accountId, endpointUrl: () => context.endpointUrl() });
@@ -107,6 +111,7 @@ export const sqsService: ServiceDefinition<SqsInstance> = {
                 await send(targetArn, { body: input }, { principal: "events.amazonaws.com", sourceArn: ruleArn });
             },
         };
+        const pollers: QueuePollers[] = [];
         return {
             service,
             send,
@@ -123,8 +128,17 @@ export const sqsService: ServiceDefinition<SqsInstance> = {
             },
             async provision() {
                 provisionQueues(context, service);
+                pollers.push(...startEventSourceMappings(context, service));
             },
-            close: async () => service.close(),
+            pending: () => pollers.reduce((n, p) => n + p.pending(), 0),
+            idle: async () => {
+                while (pollers.some((p) => p.pending() > 0)) await new Promise((resolve) => setTimeout(resolve, 5));
+            },
+            close: async () => {
+                const stopping = pollers.map((p) => p.stop());
+                service.close();
+                await Promise.all(stopping);
+            },
         };
     },
 };
@@ -153,6 +167,41 @@ function provisionQueues(context: ServiceContext, service: SqsService): void {
         }
     }
     service.checkRedrivePolicies();
+}
+
+/** Checks each declared event source mapping as AWS would create it, and starts the pollers of the enabled ones. */
+function startEventSourceMappings(context: ServiceContext, service: SqsService): QueuePollers[] {
+    const started: QueuePollers[] = [];
+    const lambda = context.service("lambda");
+    for (const declared of context.declared.of(EVENT_SOURCE_MAPPING)) {
+        const mapping = queueMappingOf(declared, {
+            functionOf: (reference) => {
+                const spec = [...lambda.functions.values()].find((fn) => fn.name === reference || fn.arn === reference);
+                return spec && { arn: spec.arn, role: spec.role, timeoutSeconds: spec.timeoutSeconds };
+            },
+            allows: (role, action, resource) => context.iam.allows(role, action, resource),
+            queueByArn: (arn) => service.queueByArn(arn),
+        });
+        context.serve({
+            service: "sqs",
+            type: EVENT_SOURCE_MAPPING,
+            urn: declared.urn,
+            arn: str(declared.state.arn),
+            name: str(declared.state.uuid),
+            description: `event source mapping ${str(declared.inputs.eventSourceArn)} -> ${str(declared.inputs.functionName)}${mapping ? `, batches of up to ${mapping.batchSize}` : " (disabled)"}`,
+        });
+        if (!mapping) continue;
+        const pollers = new QueuePollers(mapping, {
+            sqs: service,
+            region: context.region,
+            queueUrl: service.queueByArn(mapping.queueArn)!.url,
+            invoke: (functionArn, event) => lambda.service.invoke(functionArn, event),
+            log: (line) => context.log(line),
+        });
+        pollers.start();
+        started.push(pollers);
+    }
+    return started;
 }
 
 /**
