@@ -2,8 +2,8 @@
  * Observability: every event of a run, side effects included, recorded per run and served as one timeline.
  *
  *   stack bus: source=<stack>, every detail-type of the stack ─┐
- *   stack bus: Lambda failure records of the stack's events ───┼─▶ recorder λ ─▶ events table (per run, TTL)
- *   default bus: aws.states status changes of the workflow ────┘                        │
+ *   stack bus: Lambda failure records of the stack's events ───┼─▶ events queue ─▶ recorder λ (batches of 10) ─▶ events table (per run, TTL)
+ *   default bus: aws.states status changes of the workflow ────┘   (DLQ after 5 receives)          │
  *                                                                                        ▼
  *   HTTP API (IAM auth): GET /runs, GET /runs/{executionArnOrName}, GET /architecture ─▶ api λ ─▶ table + GetExecutionHistory
  *   HTTP API GET / (no IAM: no data) ─▶ page λ: the web page, which signs its calls to the routes above
@@ -27,6 +27,13 @@ import { recorderFactory } from "./handlers/recorder";
 import { CONNECTIONS_INDEX, LIVE_STAGE } from "./live";
 import { buildPage } from "./page";
 import { EXECUTION_STATUS_CHANGE, RUNS_INDEX, STATES_SOURCE } from "./store";
+
+/** The recorder's timeout: a batch of 10 events is a few DynamoDB writes and pushes. */
+const RECORDER_TIMEOUT_SECONDS = 30;
+/** Receives of an event the recorder fails on before it is kept in the dead-letter queue. */
+const RECORDER_MAX_RECEIVES = 5;
+/** SQS's longest retention (14 days), for events the recorder could not store. */
+const RECORDER_DEAD_LETTER_RETENTION_SECONDS = 14 * 24 * 3600;
 
 export interface ObservabilityArgs {
     platform: Platform;
@@ -112,14 +119,32 @@ export class Observability extends pulumi.ComponentResource {
         );
         const liveUrl = pulumi.interpolate`${liveApi.apiEndpoint}/${LIVE_STAGE}`;
 
+        // The rules deliver to a queue and the recorder takes it in batches: one invocation per batch of up to 10
+        // events instead of one per event (a 1,000-name run has 4,004), and an event the recorder keeps failing on
+        // is retried by the queue and then kept in its dead-letter queue, not dropped.
+        const eventsDeadLetters = new aws.sqs.Queue(child("events-dlq"), { messageRetentionSeconds: RECORDER_DEAD_LETTER_RETENTION_SECONDS, sqsManagedSseEnabled: true }, parent);
+        const events = new aws.sqs.Queue(
+            child("events"),
+            {
+                // AWS asks for at least the function's timeout; six times it lets a throttled batch be retried before it reappears.
+                visibilityTimeoutSeconds: 6 * RECORDER_TIMEOUT_SECONDS,
+                redrivePolicy: pulumi.jsonStringify({ deadLetterTargetArn: eventsDeadLetters.arn, maxReceiveCount: RECORDER_MAX_RECEIVES }),
+                sqsManagedSseEnabled: true,
+            },
+            parent,
+        );
+
         const recorder = new HandlerFunction(
             child("recorder"),
             {
                 ...platform.handlerDefaults,
                 description: "Stores every event of the stack's runs, redacted, in the observability table, and pushes it to live clients",
                 callbackFactory: recorderFactory,
+                timeoutSeconds: RECORDER_TIMEOUT_SECONDS,
                 environment: { TABLE_NAME: table.name, TTL_DAYS: String(settings.ttlDays), CONNECTIONS_TABLE: connections.name, LIVE_URL: liveUrl },
                 statements: [
+                    // What Lambda's pollers call as the function's role to hand it the queue's batches.
+                    { Effect: "Allow", Action: ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"], Resource: events.arn },
                     // GetItem: the run's summary, pushed when its status changes.
                     { Effect: "Allow", Action: ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem"], Resource: table.arn },
                     // Query: a run's subscribers; DeleteItem: a connection API Gateway says is gone.
@@ -130,15 +155,18 @@ export class Observability extends pulumi.ComponentResource {
             parent,
         );
 
+        new aws.lambda.EventSourceMapping(
+            child("recorder"),
+            { eventSourceArn: events.arn, functionName: recorder.function.arn, batchSize: 10, functionResponseTypes: ["ReportBatchItemFailures"] },
+            parent,
+        );
+
+        const ruleArns: pulumi.Output<string>[] = [];
         const deliver = (rule: string, busName: pulumi.Input<string>, pattern: pulumi.Input<EventPattern>) => {
             const eventPattern = pulumi.output(pattern).apply((p) => JSON.stringify(p));
             const declared = new aws.cloudwatch.EventRule(child(rule), { eventBusName: busName, eventPattern }, parent);
-            new aws.cloudwatch.EventTarget(child(rule), { rule: declared.name, eventBusName: busName, arn: recorder.arn }, parent);
-            new aws.lambda.Permission(
-                child(rule),
-                { action: "lambda:InvokeFunction", function: recorder.function.name, principal: "events.amazonaws.com", sourceArn: declared.arn },
-                parent,
-            );
+            new aws.cloudwatch.EventTarget(child(rule), { rule: declared.name, eventBusName: busName, arn: events.arn }, parent);
+            ruleArns.push(declared.arn);
         };
         deliver("stackEvents", bus.name, { source: [bus.eventSource], "detail-type": [...new Set(args.detailTypes)].sort() });
         // A handler that failed on one of the stack's events, after Lambda's retries: the run's failure as Lambda saw it.
@@ -152,6 +180,26 @@ export class Observability extends pulumi.ComponentResource {
             (arn): EventPattern => ({ source: [STATES_SOURCE], "detail-type": [EXECUTION_STATUS_CHANGE], detail: { stateMachineArn: [arn] } }),
         );
         deliver("executionStatus", "default", statusPattern);
+        // EventBridge sends to the queue only for these three rules.
+        new aws.sqs.QueuePolicy(
+            child("events"),
+            {
+                queueUrl: events.url,
+                policy: pulumi.jsonStringify({
+                    Version: "2012-10-17",
+                    Statement: [
+                        {
+                            Effect: "Allow",
+                            Principal: { Service: "events.amazonaws.com" },
+                            Action: "sqs:SendMessage",
+                            Resource: events.arn,
+                            Condition: { ArnEquals: { "aws:SourceArn": ruleArns } },
+                        },
+                    ],
+                }),
+            },
+            parent,
+        );
 
         const api = new HandlerFunction(
             child("api"),
